@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    the whole system (web + worker) on embedded defaults
+#   make test   the test suite (lint, types, tests on SQLite, then on PostgreSQL)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
+PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-sqlite test-pg lint bench bench-smoke clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/heytoken run
+
+lint: $(STAMP)
+	$(BIN)/ruff check app workers storage tests bench alembic
+	$(BIN)/mypy app workers storage
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest -q
+
+test-pg: $(STAMP)
+	HEYTOKEN_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+
+test: lint test-sqlite test-pg
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
