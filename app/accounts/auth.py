@@ -1,0 +1,86 @@
+"""Bearer-key authentication with an in-process cache.
+
+The cache keeps the request path free of database round trips: a key is looked up once per TTL per
+process. A revoked key is therefore refused on every process within `key_cache_ttl_seconds`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlmodel import select
+
+from app.accounts.models import Account, AccountStatus, ApiKey
+from app.accounts.service import KEY_PATTERN, hash_key
+from app.db import SessionMaker
+from app.errors import AuthenticationFailed, PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key and the account it belongs to."""
+
+    key_id: str
+    account_id: str
+    account_status: str
+    tier: str
+
+
+_MISSING = AuthenticationFailed(
+    "You didn't provide an API key. Send it as 'Authorization: Bearer sk-ht-…'.", code="missing_api_key"
+)
+
+
+def _invalid() -> AuthenticationFailed:
+    # One message for malformed, unknown and revoked keys: it must not tell which keys exist.
+    return AuthenticationFailed("Incorrect API key provided.")
+
+
+class KeyAuthenticator:
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, sessionmaker: SessionMaker, ttl_seconds: float) -> None:
+        self._sessionmaker = sessionmaker
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise _MISSING
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _MISSING
+        if not KEY_PATTERN.match(token):
+            raise _invalid()
+        digest = hash_key(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            principal = hit[1]
+        else:
+            principal = await self._load(digest)
+            if len(self._cache) >= self.MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, principal)
+        if principal is None:
+            raise _invalid()
+        if principal.account_status != AccountStatus.ACTIVE:
+            raise PermissionDenied("This account is suspended.", code="account_suspended")
+        return principal
+
+    async def _load(self, digest: str) -> Principal | None:
+        stmt = (
+            select(ApiKey, Account)
+            .join(Account, Account.id == ApiKey.account_id)  # type: ignore[arg-type]
+            .where(ApiKey.key_hash == digest)
+        )
+        async with self._sessionmaker() as session:
+            row = (await session.exec(stmt)).first()
+        if row is None:
+            return None
+        api_key, account = row
+        if api_key.revoked_at is not None:
+            return None
+        return Principal(key_id=api_key.id, account_id=account.id, account_status=account.status, tier=account.tier)

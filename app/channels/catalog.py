@@ -1,0 +1,152 @@
+"""The in-process catalog: public model id → the routes (channel + upstream name) that serve it.
+
+Loaded at start-up and refreshed in the background every `catalog_refresh_seconds`, so a request never
+waits on the database to find its upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import select
+
+from app import crypto
+from app.channels.models import Channel, ChannelModel, ProviderType
+from app.channels.service import LOCAL_CHANNEL_ID
+from app.db import SessionMaker, to_unix
+from app.providers.local import LOCAL_MODELS
+
+log = logging.getLogger("heytoken.catalog")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    channel_id: str
+    channel_name: str
+    provider: str
+    base_url: str | None
+    api_key: str | None
+    upstream_model: str
+    priority: int
+    weight: int
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    created: int
+    owned_by: str
+
+
+@dataclass(slots=True)
+class Catalog:
+    routes: dict[str, list[Route]] = field(default_factory=dict)
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+
+    def add(self, model: str, route: Route, created: int) -> None:
+        self.routes.setdefault(model, []).append(route)
+        if model not in self.models:
+            self.models[model] = ModelInfo(id=model, created=created, owned_by=route.provider)
+
+    def finish(self) -> None:
+        for routes in self.routes.values():
+            routes.sort(key=lambda r: -r.priority)
+
+
+def local_catalog(extra_models: list[str]) -> list[tuple[str, Route]]:
+    out = []
+    for model in [*LOCAL_MODELS, *extra_models]:
+        route = Route(
+            channel_id=LOCAL_CHANNEL_ID,
+            channel_name="local",
+            provider=ProviderType.LOCAL,
+            base_url=None,
+            api_key=None,
+            upstream_model=model,
+            priority=-1000,
+            weight=1,
+            options={},
+        )
+        out.append((model, route))
+    return out
+
+
+async def load_catalog(
+    sessionmaker: SessionMaker, secret_key: bytes, *, local: bool, extra_local: list[str]
+) -> Catalog:
+    catalog = Catalog()
+    async with sessionmaker() as session:
+        channels = {c.id: c for c in (await session.exec(select(Channel).where(Channel.enabled == True))).all()}  # noqa: E712
+        models = (await session.exec(select(ChannelModel))).all()
+    for cm in models:
+        channel = channels.get(cm.channel_id)
+        if channel is None:
+            continue
+        try:
+            api_key = crypto.decrypt(secret_key, channel.secret_encrypted) if channel.secret_encrypted else None
+        except ValueError:
+            log.error("catalog.channel_secret_unreadable channel=%s", channel.name)
+            continue
+        route = Route(
+            channel_id=channel.id,
+            channel_name=channel.name,
+            provider=channel.provider,
+            base_url=channel.base_url,
+            api_key=api_key,
+            upstream_model=cm.upstream_model,
+            priority=channel.priority,
+            weight=channel.weight,
+            options={**channel.options, **cm.options},
+        )
+        catalog.add(cm.model, route, to_unix(channel.created_at) or 0)
+    if local:
+        for model, route in local_catalog(extra_local):
+            catalog.add(model, route, 1_700_000_000)
+    catalog.finish()
+    return catalog
+
+
+class CatalogCache:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        secret_key: bytes,
+        *,
+        local: bool,
+        extra_local: list[str],
+        refresh_seconds: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._secret_key = secret_key
+        self._local = local
+        self._extra_local = extra_local
+        self._refresh_seconds = refresh_seconds
+        self.current = Catalog()
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        self.current = await load_catalog(
+            self._sessionmaker, self._secret_key, local=self._local, extra_local=self._extra_local
+        )
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name="catalog-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                # Keep serving the last good catalog; a database blip must not take routing down.
+                log.exception("catalog.refresh_failed")

@@ -1,0 +1,47 @@
+"""Channels: one upstream (provider type, base URL, secret) and the models it serves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import JSONType, UTCDateTime, utcnow
+
+
+class ProviderType(enum.StrEnum):
+    LOCAL = "local"
+    OPENAI = "openai"
+    """Any OpenAI-compatible API (OpenAI, DeepSeek, vLLM, Groq, …)."""
+
+
+class Channel(SQLModel, table=True):
+    __tablename__ = "channels"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    provider: str = Field(max_length=40)
+    base_url: str | None = Field(default=None, max_length=500)
+    secret_encrypted: str | None = Field(default=None)
+    """The upstream API key, encrypted with the instance secret (app.crypto)."""
+    priority: int = Field(default=0)
+    weight: int = Field(default=1)
+    enabled: bool = Field(default=True)
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ChannelModel(SQLModel, table=True):
+    __tablename__ = "channel_models"
+    __table_args__ = (UniqueConstraint("channel_id", "model", name="uq_channel_models_channel_model"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: str = Field(foreign_key="channels.id", index=True, max_length=40, ondelete="CASCADE")
+    model: str = Field(index=True, max_length=200)
+    """The public model id clients ask for."""
+    upstream_model: str = Field(max_length=200)
+    """The name sent upstream (an alias when it differs from `model`)."""
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)

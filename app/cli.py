@@ -1,0 +1,189 @@
+"""`heytoken`: the admin command line. Create commands print only the new id or key on stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from app import runner
+from app.accounts import service as accounts
+from app.channels import service as channels
+from app.channels.catalog import local_catalog
+from app.db import create_engine, create_sessionmaker, unit_of_work
+from app.errors import GatewayError
+from app.settings import Settings, get_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _async(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return asyncio.run(fn(*args, **kwargs))  # type: ignore[arg-type]
+        except GatewayError as exc:
+            raise click.ClickException(exc.message) from exc
+
+    return wrapper
+
+
+async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@click.group()
+def main() -> None:
+    """HeyToken Gateway administration."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (idempotent)."""
+    runner.migrate(get_settings())
+    click.echo("database is at the latest revision", err=True)
+
+
+@main.command()
+@click.option("--no-worker", is_flag=True, help="Start only the web process.")
+def run(no_worker: bool) -> None:
+    """Set up everything and run the whole system (web + worker) in the foreground."""
+    raise SystemExit(runner.run(get_settings(), worker=not no_worker))
+
+
+@main.command()
+def bootstrap() -> None:
+    """Create the local account and a key on first run, and print the quickstart."""
+    key = asyncio.run(runner.bootstrap(get_settings()))
+    click.echo(runner.quickstart(get_settings(), key))
+
+
+@main.group()
+def account() -> None:
+    """Accounts."""
+
+
+@account.command("create")
+@click.argument("name")
+@click.option("--tier", default="default", show_default=True)
+@_async
+async def account_create(name: str, tier: str) -> None:
+    created = await _in_session(get_settings(), lambda s: accounts.create_account(s, name, tier=tier))
+    click.echo(created.id)
+
+
+@account.command("list")
+@_async
+async def account_list() -> None:
+    for a in await _in_session(get_settings(), accounts.list_accounts):
+        click.echo(f"{a.id}\t{a.name}\t{a.status}\t{a.tier}\t{a.created_at:%Y-%m-%d %H:%M}")
+
+
+@main.group()
+def key() -> None:
+    """API keys."""
+
+
+@key.command("create")
+@click.option("--account", "account_name", required=True, help="Account name or id.")
+@click.option("--name", default=None, help="A label for the key.")
+@_async
+async def key_create(account_name: str, name: str | None) -> None:
+    async def work(session: Any) -> str:
+        owner = await accounts.get_account(session, account_name)
+        _, plaintext = await accounts.create_key(session, owner, name=name)
+        return plaintext
+
+    click.echo(await _in_session(get_settings(), work))
+
+
+@key.command("list")
+@click.option("--account", "account_name", default=None, help="Only this account's keys.")
+@_async
+async def key_list(account_name: str | None) -> None:
+    async def work(session: Any) -> list[Any]:
+        owner = await accounts.get_account(session, account_name) if account_name else None
+        return await accounts.list_keys(session, owner)
+
+    for k in await _in_session(get_settings(), work):
+        state = "revoked" if k.revoked_at else "active"
+        click.echo(f"{k.id}\t{accounts.mask_key(k)}\t{k.account_id}\t{state}\t{k.name or ''}")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@_async
+async def key_revoke(key_id: str) -> None:
+    revoked = await _in_session(get_settings(), lambda s: accounts.revoke_key(s, key_id))
+    click.echo(revoked.id)
+
+
+@main.group()
+def channel() -> None:
+    """Upstream channels."""
+
+
+@channel.command("add")
+@click.option("--name", required=True)
+@click.option("--provider", required=True, help="openai (any OpenAI-compatible API).")
+@click.option("--base-url", required=True, help="e.g. https://api.openai.com/v1")
+@click.option("--api-key", default=None, envvar="HEYTOKEN_CHANNEL_API_KEY", help="Upstream key (or env).")
+@click.option("--model", "models", multiple=True, required=True, help="MODEL or MODEL=UPSTREAM_NAME; repeat.")
+@click.option("--priority", default=0, show_default=True, type=int)
+@click.option("--weight", default=1, show_default=True, type=int)
+@_async
+async def channel_add(
+    name: str, provider: str, base_url: str, api_key: str | None, models: tuple[str, ...], priority: int, weight: int
+) -> None:
+    settings = get_settings()
+    created = await _in_session(
+        settings,
+        lambda s: channels.add_channel(
+            s,
+            secret_key=settings.resolved_secret_key(),
+            name=name,
+            provider=provider,
+            base_url=base_url,
+            api_key=api_key,
+            models=list(models),
+            priority=priority,
+            weight=weight,
+        ),
+    )
+    click.echo(created.id)
+
+
+@channel.command("list")
+@_async
+async def channel_list() -> None:
+    settings = get_settings()
+    if settings.local_provider:
+        names = ", ".join(m for m, _ in local_catalog(settings.extra_local_models))
+        click.echo(f"ch_local\tlocal\tlocal\t(built-in)\t{names}")
+    for c, models in await _in_session(settings, channels.list_channels):
+        served = ", ".join(m.model if m.model == m.upstream_model else f"{m.model}={m.upstream_model}" for m in models)
+        state = "" if c.enabled else "\t(disabled)"
+        click.echo(
+            f"{c.id}\t{c.name}\t{c.provider}\t{c.base_url}\t{served}\tpriority={c.priority}\tweight={c.weight}{state}"
+        )
+
+
+@channel.command("remove")
+@click.argument("name_or_id")
+@_async
+async def channel_remove(name_or_id: str) -> None:
+    removed = await _in_session(get_settings(), lambda s: channels.remove_channel(s, name_or_id))
+    click.echo(removed.id)
+
+
+if __name__ == "__main__":
+    main()
