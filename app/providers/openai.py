@@ -1,0 +1,209 @@
+"""OpenAI-compatible upstreams (OpenAI, DeepSeek, vLLM, Groq, …): bodies relayed as they are.
+
+Streams are relayed event for event: each payload is decoded once (to read usage and count content)
+and sent on as the same bytes, with only the upstream's id swapped for ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+
+from app.channels.catalog import Route
+from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, StreamStats, Usage
+from app.providers.errors import ProviderError, UpstreamUnavailable, from_status
+from app.providers.sse import SSESplitter
+from app.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+MAX_ERROR_BODY = 64 * 1024
+
+
+class _UsageOnly(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+
+
+_decode_usage = msgspec.json.Decoder(_UsageOnly).decode
+
+
+def apply_reasoning(body: dict[str, Any], reasoning: bool | None, options: dict[str, Any]) -> None:
+    """Map the gateway's `reasoning: bool` onto the upstream's own switch (route option `reasoning`):
+    `effort` (default) → `reasoning_effort`; `thinking` → DeepSeek/Qwen-style `thinking`;
+    `model:<name>` → a different upstream model (e.g. `model:deepseek-reasoner`)."""
+    if reasoning is None:
+        return
+    mode = str(options.get("reasoning", "effort"))
+    if mode == "thinking":
+        body.setdefault("thinking", {"type": "enabled" if reasoning else "disabled"})
+    elif mode.startswith("model:"):
+        if reasoning:
+            body["model"] = mode.removeprefix("model:")
+    elif reasoning:
+        body.setdefault("reasoning_effort", options.get("reasoning_effort", "medium"))
+
+
+def _transport_error(exc: httpx.HTTPError) -> UpstreamUnavailable:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return UpstreamUnavailable(f"Upstream {kind}: {type(exc).__name__}")
+
+
+class OpenAIProvider:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    @staticmethod
+    def _headers(route: Route) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if route.api_key:
+            headers["authorization"] = f"Bearer {route.api_key}"
+        extra = route.options.get("headers")
+        if isinstance(extra, dict):
+            headers.update({str(k): str(v) for k, v in extra.items()})
+        return headers
+
+    async def _post(self, route: Route, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            response = await self._client.post(
+                f"{route.base_url}{path}", content=_encode(body), headers=self._headers(route)
+            )
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        if response.status_code != 200:
+            raise from_status(response.status_code, response.content, response.headers)
+        return response
+
+    async def chat(self, route: Route, call: ChatCall) -> ChatResult:
+        body = dict(call.body)
+        apply_reasoning(body, call.reasoning, route.options)
+        response = await self._post(route, "/chat/completions", body)
+        try:
+            completion = _decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise UpstreamUnavailable("Upstream answered 200 with a body that is not JSON.") from exc
+        if not isinstance(completion, dict):
+            raise UpstreamUnavailable("Upstream answered 200 with a body that is not a JSON object.")
+        completion["id"] = call.response_id
+        usage = Usage.from_openai(completion.get("usage"))
+        if usage is None:
+            text = "".join(str((c.get("message") or {}).get("content") or "") for c in completion.get("choices") or [])
+            prompt = estimate_prompt_tokens(body.get("messages") or [])
+            completion_tokens = estimate_text_tokens(len(text))
+            usage = Usage(prompt, completion_tokens, prompt + completion_tokens, estimated=True)
+        return ChatResult(completion, usage)
+
+    async def open_chat_stream(self, route: Route, call: ChatCall) -> OpenAIChatStream:
+        body = dict(call.body)
+        apply_reasoning(body, call.reasoning, route.options)
+        body["stream"] = True
+        # The gateway always reads usage; the client sees the usage chunk only if it asked for it.
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        request = self._client.build_request(
+            "POST", f"{route.base_url}/chat/completions", content=_encode(body), headers=self._headers(route)
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        if response.status_code != 200:
+            try:
+                content = await _read_bounded(response, MAX_ERROR_BODY)
+            finally:
+                await response.aclose()
+            raise from_status(response.status_code, content, response.headers)
+        return OpenAIChatStream(response, call.response_id)
+
+    async def embed(self, route: Route, call: EmbedCall) -> EmbedResult:
+        response = await self._post(route, "/embeddings", call.body)
+        content = response.content
+        try:
+            usage = Usage.from_openai(_decode_usage(content).usage)
+        except msgspec.DecodeError as exc:
+            raise UpstreamUnavailable("Upstream answered 200 with a body that is not JSON.") from exc
+        return EmbedResult(content, usage or Usage(estimated=True))
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    out = bytearray()
+    async for chunk in response.aiter_raw():
+        out += chunk
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
+
+
+class OpenAIChatStream:
+    def __init__(self, response: httpx.Response, response_id: str) -> None:
+        self._response = response
+        self._id = response_id
+        self.stats = StreamStats()
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        splitter = SSESplitter()
+        stats = self.stats
+        old_id: bytes | None = None
+        new_id = b'"id":"' + self._id.encode() + b'"'
+        saw_finish = False
+        try:
+            async for raw in self._response.aiter_raw():
+                for payload in splitter.feed(raw):
+                    if payload == b"[DONE]":
+                        stats.finished = True
+                        return
+                    try:
+                        chunk = _decode(payload)
+                    except msgspec.DecodeError:
+                        continue
+                    if not isinstance(chunk, dict):
+                        continue
+                    if chunk.get("error"):
+                        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                        raise UpstreamUnavailable(f"Upstream error mid-stream: {err.get('message')}", error=err)
+                    usage = chunk.get("usage")
+                    if usage:
+                        stats.usage = Usage.from_openai(usage)
+                    choices = chunk.get("choices")
+                    if choices:
+                        for choice in choices:
+                            saw_finish = saw_finish or bool(choice.get("finish_reason"))
+                            _count(stats, choice.get("delta"))
+                    if old_id is None:
+                        old_id = b'"id":"' + str(chunk.get("id", "")).encode() + b'"'
+                    if old_id in payload:
+                        payload = payload.replace(old_id, new_id, 1)
+                    else:
+                        chunk["id"] = self._id
+                        payload = _encode(chunk)
+                    yield StreamEvent(payload, usage_only=not choices and usage is not None)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        if saw_finish:
+            stats.finished = True
+        else:
+            raise UpstreamUnavailable("Upstream closed the stream before it finished.")
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _count(stats: StreamStats, delta: Any) -> None:
+    if not isinstance(delta, dict):
+        return
+    chars = 0
+    for key in ("content", "reasoning_content", "reasoning"):
+        value = delta.get(key)
+        if isinstance(value, str):
+            chars += len(value)
+    for call in delta.get("tool_calls") or ():
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            chars += len(str(fn.get("arguments") or "")) + len(str(fn.get("name") or ""))
+    if chars:
+        stats.content_chars += chars
+        stats.content_chunks += 1
+
+
+__all__ = ["OpenAIChatStream", "OpenAIProvider", "ProviderError", "apply_reasoning"]
