@@ -1,0 +1,183 @@
+"""Chat completions: pick the upstream, call it or relay its stream, record the job afterwards.
+
+Nothing here touches the database before the upstream call: the route comes from the in-process
+catalog, and the job row is handed to the batched recorder once the answer is done.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from anyio import CancelScope
+
+from app.accounts.auth import Principal
+from app.channels.catalog import Route
+from app.chat.schemas import GATEWAY_ONLY_FIELDS, ChatParams
+from app.db import utcnow
+from app.jobs.models import JobKind, JobStatus
+from app.jobs.recorder import JobRecord
+from app.providers.base import ChatCall, ChatStream, StreamStats, Usage
+from app.providers.errors import ProviderError
+from app.resources import Resources
+from app.routing import resolve, to_gateway_error
+from app.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+DEFAULT_TEMPERATURE = 0.7
+# OpenAI's reasoning models refuse `temperature`; the default is not sent to them.
+_NO_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class ChatContext:
+    principal: Principal
+    job_id: str
+    params: ChatParams
+    started: float = field(default_factory=time.perf_counter)
+    created_at: Any = field(default_factory=utcnow)
+    first_byte_at: float | None = None
+
+
+def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
+    out = {k: v for k, v in body.items() if k not in GATEWAY_ONLY_FIELDS}
+    out["model"] = route.upstream_model
+    if "temperature" not in out:
+        default = route.options.get("default_temperature", DEFAULT_TEMPERATURE)
+        if default is not None and not _NO_TEMPERATURE.match(route.upstream_model):
+            out["temperature"] = default
+    return out
+
+
+def _call(ctx: ChatContext, body: dict[str, Any], route: Route) -> ChatCall:
+    return ChatCall(upstream_body(body, route), ctx.job_id, ctx.params.model, ctx.params.reasoning)
+
+
+def _record(
+    res: Resources,
+    ctx: ChatContext,
+    route: Route,
+    status: JobStatus,
+    *,
+    usage: Usage | None,
+    http_status: int,
+    error: tuple[str, str] | None = None,
+) -> None:
+    now = time.perf_counter()
+    attempt = {
+        "channel": route.channel_name,
+        "outcome": "ok" if error is None else error[0],
+        "latency_ms": round((now - ctx.started) * 1000),
+    }
+    res.recorder.record(
+        JobRecord(
+            id=ctx.job_id,
+            kind=JobKind.CHAT,
+            status=status,
+            account_id=ctx.principal.account_id,
+            api_key_id=ctx.principal.key_id,
+            model=ctx.params.model,
+            channel_id=route.channel_id,
+            stream=ctx.params.stream,
+            usage=usage.as_dict() if usage else None,
+            latency_ms=round((now - ctx.started) * 1000),
+            ttft_ms=None if ctx.first_byte_at is None else round((ctx.first_byte_at - ctx.started) * 1000),
+            http_status=http_status,
+            error_code=None if error is None else error[0],
+            error_message=None if error is None else error[1],
+            attempts_log=[attempt],
+            created_at=ctx.created_at,
+        )
+    )
+
+
+async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> dict[str, Any]:
+    route = resolve(res.catalog.current, ctx.params.model)[0]
+    provider = res.providers[route.provider]
+    try:
+        result = await provider.chat(route, _call(ctx, body, route))
+    except ProviderError as exc:
+        gateway_error = to_gateway_error(exc, route)
+        _record(
+            res,
+            ctx,
+            route,
+            JobStatus.FAILED,
+            usage=None,
+            http_status=gateway_error.status_code,
+            error=("upstream_error", exc.message),
+        )
+        raise gateway_error from exc
+    _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
+    return result.completion
+
+
+async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> tuple[Route, ChatStream]:
+    """Open the upstream stream before any byte goes to the client, so a failure here is still an
+    ordinary HTTP error response."""
+    route = resolve(res.catalog.current, ctx.params.model)[0]
+    provider = res.providers[route.provider]
+    try:
+        stream = await provider.open_chat_stream(route, _call(ctx, body, route))
+    except ProviderError as exc:
+        gateway_error = to_gateway_error(exc, route)
+        _record(
+            res,
+            ctx,
+            route,
+            JobStatus.FAILED,
+            usage=None,
+            http_status=gateway_error.status_code,
+            error=("upstream_error", exc.message),
+        )
+        raise gateway_error from exc
+    return route, stream
+
+
+def stream_usage(ctx: ChatContext, stats: StreamStats) -> Usage:
+    """The upstream's usage, or — for a stream cut short — the prompt estimate plus what was relayed."""
+    if stats.usage is not None:
+        return stats.usage
+    prompt = estimate_prompt_tokens(ctx.params.messages)
+    completion = max(stats.content_chunks, estimate_text_tokens(stats.content_chars))
+    return Usage(prompt, completion, prompt + completion, estimated=True)
+
+
+async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStream) -> AsyncIterator[bytes]:
+    """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
+    include_usage = ctx.params.include_usage
+    status, error = JobStatus.COMPLETED, None
+    try:
+        async for event in stream:
+            if event.usage_only and not include_usage:
+                continue
+            if ctx.first_byte_at is None:
+                ctx.first_byte_at = time.perf_counter()
+            yield b"data: " + event.data + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except ProviderError as exc:
+        # Bytes already went out: no failover, no second answer spliced in. An in-band error event
+        # makes the OpenAI SDK raise instead of hanging.
+        status, error = JobStatus.FAILED, ("upstream_error", exc.message)
+        body = {
+            "error": {
+                "message": f"The upstream stream failed: {exc.message}",
+                "type": "server_error",
+                "param": None,
+                "code": "upstream_error",
+            }
+        }
+        yield b"data: " + _encode(body) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except BaseException:
+        if not stream.stats.finished:
+            status, error = JobStatus.CANCELLED, ("client_disconnected", "The client closed the connection.")
+        raise
+    finally:
+        with CancelScope(shield=True):
+            await stream.aclose()
+        _record(res, ctx, route, status, usage=stream_usage(ctx, stream.stats), http_status=200, error=error)

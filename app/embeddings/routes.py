@@ -1,0 +1,22 @@
+"""POST /v1/embeddings (and the docs' alias POST /embeddings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+
+from app.deps import principal_of, resources_of
+from app.embeddings import service
+from app.embeddings.schemas import validate_embeddings
+from app.ids import new_id
+from app.validation import parse_json_object
+
+
+@post("/embeddings", status_code=200, operation_id="createEmbedding")
+async def create_embedding(request: Request[Any, Any, Any]) -> Response[bytes]:
+    body = parse_json_object(await request.body())
+    params = validate_embeddings(body)
+    job_id = new_id("emb_")
+    content = await service.embed(resources_of(request), principal_of(request), job_id, params, body)
+    return Response(content=content, media_type="application/json", headers={"x-request-id": job_id})

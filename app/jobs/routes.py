@@ -1,0 +1,24 @@
+"""GET /v1/jobs/{id}: any job of the caller's account (a chat completion's id is its job id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromPath
+
+from app.deps import principal_of, resources_of
+from app.errors import NotFound
+from app.jobs.models import Job
+from app.jobs.schemas import job_public
+
+
+@get("/jobs/{job_id:str}", operation_id="retrieveJob")
+async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+    principal = principal_of(request)
+    async with resources_of(request).sessionmaker() as session:
+        job = await session.get(Job, job_id)
+    # Another account's job reads as unknown: ids must not leak across accounts.
+    if job is None or job.account_id != principal.account_id:
+        raise NotFound(f"No job found with id '{job_id}'.", param="id", code="job_not_found")
+    return job_public(job)

@@ -1,0 +1,65 @@
+"""The web application: `create_app(settings)` builds it; the lifespan opens the resources.
+
+Served as `granian --interface asgi --factory app.main:create_app` (see Procfile). Every API route is
+mounted twice, under `/v1` and at the root, so both `base_url=http://host/v1` (the SDK convention) and
+the docs' `https://api.heytoken.ai` + `/embeddings` work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
+
+from app.catalog.routes import list_models, retrieve_model
+from app.chat.routes import create_chat_completion
+from app.deps import require_api_key
+from app.embeddings.routes import create_embedding
+from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
+from app.jobs.routes import retrieve_job
+from app.logging import configure_logging
+from app.resources import Resources
+from app.settings import Settings, get_settings
+from app.system.routes import healthz, readyz
+
+API_HANDLERS: list[ControllerRouterHandler] = [
+    create_chat_completion,
+    create_embedding,
+    list_models,
+    retrieve_model,
+    retrieve_job,
+]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        resources = await Resources.open(settings)
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key])
+    root = Router(path="/", route_handlers=API_HANDLERS, guards=[require_api_key], include_in_schema=False)
+    return Litestar(
+        route_handlers=[v1, root, healthz, readyz],
+        lifespan=[lifespan],
+        exception_handlers={
+            GatewayError: gateway_error_handler,
+            HTTPException: http_exception_handler,
+            Exception: internal_error_handler,
+        },
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
+        debug=False,
+    )
