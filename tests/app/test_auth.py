@@ -1,0 +1,79 @@
+"""API keys: Bearer required on every /v1 route, hash-only storage, revocation within the cache TTL."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from app.accounts import service as accounts
+from app.accounts.models import ApiKey
+from app.db import SessionMaker, unit_of_work
+from tests.conftest import Tenant
+from tests.support import apoll
+
+CHAT = {"model": "local-chat", "messages": [{"role": "user", "content": "hi"}]}
+ROUTES = [
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/local-chat"),
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/embeddings"),
+    ("POST", "/embeddings"),
+    ("GET", "/v1/jobs/chatcmpl-x"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Basic abc", "Bearer sk-ht-short", "Bearer sk-xx-" + "a" * 43, "Bearer sk-ht-" + "a" * 43],
+)
+async def test_every_v1_route_requires_a_valid_key(
+    client: AsyncTestClient[Any], method: str, path: str, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = await client.request(method, path, headers=headers, json=CHAT if method == "POST" else None)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] in ("invalid_api_key", "missing_api_key")
+
+
+async def test_key_format_and_hash_only_storage(tenant: Tenant, sessionmaker: SessionMaker) -> None:
+    assert tenant.key.startswith("sk-ht-") and len(tenant.key) >= 6 + 32
+    async with sessionmaker() as session:
+        stored = (await session.exec(select(ApiKey).where(ApiKey.id == tenant.key_id))).one()
+        values = [str(v) for v in stored.model_dump().values()]
+    assert tenant.key not in values
+    assert all(tenant.key[6:] not in v for v in values)
+    assert stored.key_hash == hashlib.sha256(tenant.key.encode()).hexdigest()
+    assert accounts.mask_key(stored) == f"{tenant.key[:10]}…{tenant.key[-4:]}"
+
+
+async def test_revoked_key_is_refused_within_cache_ttl(
+    client: AsyncTestClient[Any], tenant: Tenant, sessionmaker: SessionMaker
+) -> None:
+    assert (await client.get("/v1/models", headers=tenant.headers)).status_code == 200
+    async with unit_of_work(sessionmaker) as session:
+        await accounts.revoke_key(session, tenant.key_id)
+
+    async def refused() -> bool:
+        return (await client.get("/v1/models", headers=tenant.headers)).status_code == 401
+
+    # key_cache_ttl_seconds is 0.5 in the test settings
+    await apoll(refused, timeout=2, message="revoked key refused")
+
+
+async def test_suspended_account_is_refused(
+    client: AsyncTestClient[Any], tenant: Tenant, sessionmaker: SessionMaker
+) -> None:
+    async with unit_of_work(sessionmaker) as session:
+        await accounts.set_account_status(session, tenant.account_id, accounts.AccountStatus.SUSPENDED)
+
+    async def refused() -> bool:
+        return (await client.get("/v1/models", headers=tenant.headers)).status_code == 403
+
+    await apoll(refused, timeout=2, message="suspended account refused")

@@ -1,0 +1,205 @@
+"""Fixtures for the whole suite.
+
+Isolation: each test run gets its own database (a SQLite file, or — with HEYTOKEN_TEST_DATABASE_URL set
+to a PostgreSQL URL — a fresh database created next to the given one and dropped afterwards) and its
+own Redis key prefix, so several runs can share one PostgreSQL and one Redis. Tests make their own
+accounts, keys and channels with unique names and never assume an empty table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from redis import Redis
+from sqlalchemy.engine import make_url
+
+from app.accounts import service as accounts
+from app.channels import service as channels
+from app.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
+from app.main import create_app
+from app.runner import migrate
+from app.settings import Settings
+from tests.fakes.upstream import MockUpstream
+from tests.support import LiveServer
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("HEYTOKEN_TEST_DATABASE_URL")
+    if not given:
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'heytoken.db'}"
+        return
+    import asyncpg
+
+    base = make_url(given)
+    name = f"ht_test_{RUN_ID}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        env="test",
+        var_dir=tmp_path_factory.mktemp("var"),
+        database_url=database_url,
+        redis_prefix=f"ht-test-{RUN_ID}:",
+        secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
+        key_cache_ttl_seconds=0.5,
+        catalog_refresh_seconds=0.1,
+        job_log_flush_ms=10,
+        local_provider=True,
+        log_level="WARNING",
+    )
+    migrate(settings)
+    return settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis(settings: Settings) -> Iterator[None]:
+    yield
+    client = Redis.from_url(settings.redis_url)
+    keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+async def sessionmaker(settings: Settings) -> AsyncIterator[SessionMaker]:
+    engine = create_engine(settings)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    account_name: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture(scope="session")
+def make_tenant(sessionmaker: SessionMaker) -> Callable[[], Awaitable[Tenant]]:
+    async def make() -> Tenant:
+        async with unit_of_work(sessionmaker) as session:
+            account = await accounts.create_account(session, _unique("acct"))
+            api_key, plaintext = await accounts.create_key(session, account, name="test")
+        return Tenant(account.id, account.name, plaintext, api_key.id)
+
+    return make
+
+
+@pytest.fixture
+async def tenant(make_tenant: Callable[[], Awaitable[Tenant]]) -> Tenant:
+    return await make_tenant()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[MockUpstream]:
+    server = MockUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mock_upstream(upstream: MockUpstream) -> Iterator[MockUpstream]:
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app in-process (ASGI, no socket): fast, for most API tests."""
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, timeout=30) as test_client:
+        yield test_client
+
+
+async def wait_for_model(client: AsyncTestClient[Any], model: str) -> None:
+    """Wait until the app's catalog (refreshed in the background) serves `model`."""
+    from tests.support import apoll
+
+    def listed() -> bool:
+        return model in client.app.state.resources.catalog.current.models
+
+    await apoll(listed, timeout=5, message=f"{model} in the catalog")
+
+
+@pytest.fixture(scope="session")
+def live(settings: Settings) -> Iterator[LiveServer]:
+    """The gateway on a real socket, started as the Procfile starts it."""
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+AddChannel = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def add_channel(sessionmaker: SessionMaker, settings: Settings) -> AddChannel:
+    """Create an OpenAI-compatible channel; returns its name. Callers wait for the catalog to see it."""
+
+    async def add(
+        base_url: str,
+        models: list[str],
+        *,
+        api_key: str | None = "sk-upstream-test",
+        provider: str = "openai",
+        priority: int = 0,
+        weight: int = 1,
+        options: dict[str, Any] | None = None,
+    ) -> str:
+        name = _unique("channel")
+        async with unit_of_work(sessionmaker) as session:
+            await channels.add_channel(
+                session,
+                secret_key=settings.resolved_secret_key(),
+                name=name,
+                provider=provider,
+                base_url=base_url,
+                api_key=api_key,
+                models=models,
+                priority=priority,
+                weight=weight,
+                options=options,
+            )
+        return name
+
+    return add
+
+
+def unique_model(prefix: str = "model") -> str:
+    return _unique(prefix)

@@ -1,0 +1,135 @@
+"""Helpers shared by the tests: a gateway served on a real socket, polling with a deadline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def procfile_command(process: str, env: dict[str, str]) -> list[str]:
+    """The Procfile's command line for `process`, with ${VAR:-default} expanded from `env`."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith(f"{process}:"))
+    command = line.split(":", 1)[1].strip()
+
+    def expand(match: re.Match[str]) -> str:
+        return env.get(match.group(1), match.group(2))
+
+    args = shlex.split(re.sub(r"\$\{(\w+):-([^}]*)\}", expand, command))
+    return [str(BIN / args[0]), *args[1:]]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The HEYTOKEN_* environment that reproduces `settings` in another process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEYTOKEN_")}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, list | dict):
+            import json
+
+            value = json.dumps(value)
+        env[f"HEYTOKEN_{name.upper()}"] = str(value)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def poll(
+    check: Callable[[], T | None], *, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"
+) -> T:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+async def apoll(
+    check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"
+) -> Any:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if hasattr(result, "__await__"):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
+
+
+class LiveServer:
+    """The gateway's web process, started exactly as the Procfile starts it (real socket)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.settings = settings.model_copy(update={"port": self.port, "host": "127.0.0.1"})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(settings.var_dir) / f"web-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> LiveServer:
+        env = settings_env(self.settings)
+        cmd = procfile_command("web", {"HEYTOKEN_HOST": "127.0.0.1", "HEYTOKEN_PORT": str(self.port)})
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited at start-up:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gateway did not start within {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def logs(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""

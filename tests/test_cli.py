@@ -1,0 +1,101 @@
+"""`heytoken` admin CLI: scriptable output (create commands print only the id or key)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+from app.settings import Settings, get_settings
+from tests.support import settings_env
+
+
+@pytest.fixture
+def cli(settings: Settings) -> Iterator[CliRunner]:
+    env = {k: v for k, v in settings_env(settings).items() if k.startswith("HEYTOKEN_")}
+    get_settings.cache_clear()
+    yield CliRunner(env=env)
+    get_settings.cache_clear()
+
+
+def invoke(cli: CliRunner, *args: str) -> str:
+    get_settings.cache_clear()
+    result = cli.invoke(main, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout.strip()
+
+
+def test_account_key_lifecycle(cli: CliRunner) -> None:
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    account_id = invoke(cli, "account", "create", name)
+    assert re.fullmatch(r"acct_[0-9A-Z]{26}", account_id)
+    assert name in invoke(cli, "account", "list")
+
+    key = invoke(cli, "key", "create", "--account", name, "--name", "ci")
+    assert re.fullmatch(r"sk-ht-[A-Za-z0-9_-]{43}", key)
+    listing = invoke(cli, "key", "list", "--account", name)
+    assert key not in listing
+    assert f"{key[:10]}…{key[-4:]}" in listing and "active" in listing
+    key_id = listing.split("\t")[0]
+
+    assert invoke(cli, "key", "revoke", key_id) == key_id
+    assert "revoked" in invoke(cli, "key", "list", "--account", name)
+
+
+def test_channel_lifecycle(cli: CliRunner) -> None:
+    name = f"openai-{uuid.uuid4().hex[:6]}"
+    channel_id = invoke(
+        cli,
+        "channel",
+        "add",
+        "--name",
+        name,
+        "--provider",
+        "openai",
+        "--base-url",
+        "https://api.example.com/v1",
+        "--api-key",
+        "sk-secret-upstream",
+        "--model",
+        "gpt-4o",
+        "--model",
+        "fast=gpt-4o-mini",
+    )
+    assert re.fullmatch(r"ch_[0-9A-Z]{26}", channel_id)
+    listing = invoke(cli, "channel", "list")
+    assert "ch_local" in listing and "local-chat" in listing
+    line = next(line for line in listing.splitlines() if name in line)
+    assert "gpt-4o, fast=gpt-4o-mini" in line
+    assert "sk-secret-upstream" not in listing
+    assert invoke(cli, "channel", "remove", name) == channel_id
+    assert name not in invoke(cli, "channel", "list")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["key", "create", "--account", "no-such-account"],
+        ["account", "create", "bad name with spaces"],
+        ["channel", "add", "--name", "x", "--provider", "nope", "--base-url", "https://a", "--model", "m"],
+        ["channel", "add", "--name", "x", "--provider", "openai", "--base-url", "ftp://a", "--model", "m"],
+        ["key", "revoke", "key_missing"],
+    ],
+)
+def test_errors_exit_nonzero_with_a_message(cli: CliRunner, args: list[str]) -> None:
+    get_settings.cache_clear()
+    result = cli.invoke(main, args)
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert "Error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_duplicate_account_is_refused(cli: CliRunner) -> None:
+    name = f"dup-{uuid.uuid4().hex[:6]}"
+    invoke(cli, "account", "create", name)
+    get_settings.cache_clear()
+    result = cli.invoke(main, ["account", "create", name])
+    assert result.exit_code != 0 and "already exists" in result.stderr

@@ -1,0 +1,67 @@
+"""House rules that a reviewer would otherwise have to remember."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+
+import app.tables  # noqa: F401
+from app.db import SessionMaker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [("app", ("workers",)), ("storage", ("app", "workers"))])
+def test_dependency_rule(package: str, forbidden: tuple[str, ...]) -> None:
+    """Imports flow workers → app → storage; app never imports workers, storage imports neither."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / package).rglob("*.py")
+        for name in imports_of(path)
+        if name.split(".")[0] in forbidden
+    ]
+    assert offenders == []
+
+
+async def test_migrations_match_the_models(sessionmaker: SessionMaker) -> None:
+    """`alembic upgrade head` produced exactly the schema the models describe (no missing revision)."""
+
+    def diff(sync_conn: object) -> list[object]:
+        context = MigrationContext.configure(sync_conn)  # type: ignore[arg-type]
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    async with sessionmaker() as session:
+        conn: AsyncConnection = await session.connection()
+        changes = await conn.run_sync(diff)
+    assert changes == []
+
+
+def test_readme_lists_every_setting() -> None:
+    from app.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"HEYTOKEN_{name.upper()}" for name in Settings.model_fields if f"HEYTOKEN_{name.upper()}" not in readme]
+    assert missing == []
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "| run the test suite | `make test` |" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
