@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/heytoken run
 
 lint: $(STAMP)
-	$(BIN)/ruff check app workers storage tests bench alembic
+	$(BIN)/ruff check .
 	$(BIN)/mypy app workers storage
 
 test-sqlite: $(STAMP)
