@@ -235,3 +235,21 @@ async def test_embeddings_relayed(
     assert seen.body == {"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 3, "user": "u1"}
     assert [d["index"] for d in response.json()["data"]] == [0, 1]
     assert response.json()["usage"]["prompt_tokens"] == 5
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_upstream_timeout_is_500(settings: Any, tenant: Tenant, add_channel: AddChannel,
+                                       mock_upstream: MockUpstream, stream: bool) -> None:
+    from app.main import create_app
+
+    model = unique_model("gpt")
+    await add_channel(mock_upstream.base_url, [model])
+    mock_upstream.script(CHAT_PATH, Reply(delay_before=3))
+    app = create_app(settings.model_copy(update={"upstream_read_timeout": 0.3}))
+    async with AsyncTestClient(app=app, timeout=10) as impatient:
+        await wait_for_model(impatient, model)
+        response = await impatient.post(CHAT_PATH, headers=tenant.headers, json={
+            "model": model, "stream": stream, "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "upstream_error"
+    assert "timed out" in response.json()["error"]["message"]
