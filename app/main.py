@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
+from app.admin.routes import admin_router
 from app.catalog.routes import list_models, retrieve_model
 from app.chat.routes import create_chat_completion
 from app.deps import require_api_key
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key])
     root = Router(path="/", route_handlers=API_HANDLERS, guards=[require_api_key], include_in_schema=False)
     return Litestar(
-        route_handlers=[v1, root, healthz, readyz],
+        route_handlers=[v1, root, admin_router(), healthz, readyz],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,

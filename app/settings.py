@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     """Encrypts channel secrets and signs local-storage URLs. Empty: generated once into `var_dir`."""
 
+    admin_token: SecretStr | None = None
+    """Bearer token of the admin API under /admin (not an sk-ht- key). Empty: the admin API answers 404."""
+
     local_provider: bool = True
     """Serve the built-in `local` provider's models (no network, deterministic)."""
     local_token_delay_ms: float = 0.0

@@ -30,6 +30,8 @@ from tests.fakes.upstream import MockUpstream
 from tests.support import LiveServer
 
 RUN_ID = uuid.uuid4().hex[:10]
+ADMIN_TOKEN = "admin-test-token"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def _unique(prefix: str) -> str:
@@ -75,6 +77,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         catalog_refresh_seconds=0.1,
         job_log_flush_ms=10,
         local_provider=True,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         log_level="WARNING",
     )
     migrate(settings)

@@ -238,8 +238,9 @@ async def test_embeddings_relayed(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_upstream_timeout_is_500(settings: Any, tenant: Tenant, add_channel: AddChannel,
-                                       mock_upstream: MockUpstream, stream: bool) -> None:
+async def test_upstream_timeout_is_500(
+    settings: Any, tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream, stream: bool
+) -> None:
     from app.main import create_app
 
     model = unique_model("gpt")
@@ -248,8 +249,11 @@ async def test_upstream_timeout_is_500(settings: Any, tenant: Tenant, add_channe
     app = create_app(settings.model_copy(update={"upstream_read_timeout": 0.3}))
     async with AsyncTestClient(app=app, timeout=10) as impatient:
         await wait_for_model(impatient, model)
-        response = await impatient.post(CHAT_PATH, headers=tenant.headers, json={
-            "model": model, "stream": stream, "messages": [{"role": "user", "content": "x"}]})
+        response = await impatient.post(
+            CHAT_PATH,
+            headers=tenant.headers,
+            json={"model": model, "stream": stream, "messages": [{"role": "user", "content": "x"}]},
+        )
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "upstream_error"
     assert "timed out" in response.json()["error"]["message"]

@@ -1,0 +1,28 @@
+"""The admin API, mounted under /admin. Each domain adds its admin handlers to ADMIN_HANDLERS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get
+from litestar.types import ControllerRouterHandler
+
+from app.admin.guards import require_admin_token
+from app.deps import resources_of
+
+
+@get("/status", operation_id="adminStatus")
+async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    res = resources_of(request)
+    return {
+        "object": "admin.status",
+        "models": len(res.catalog.current.models),
+        "job_log_pending": res.recorder.pending,
+    }
+
+
+ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status]
+
+
+def admin_router() -> Router:
+    return Router(path="/admin", route_handlers=ADMIN_HANDLERS, guards=[require_admin_token])
