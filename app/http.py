@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from app.observability.timing import TimedTransport
 from app.settings import Settings
 
 
@@ -20,8 +21,12 @@ def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
         write=30.0,
         pool=settings.upstream_connect_timeout,
     )
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, trust_env=False)
+    if settings.overhead_header or settings.metrics_enabled:
+        # Adds the upstream wait to the request's timing, so the overhead header can leave it out.
+        transport = TimedTransport(transport)
     return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits, trust_env=False),
+        transport=transport,
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,

@@ -1,6 +1,6 @@
 """The web application: `create_app(settings)` builds it; the lifespan opens the resources.
 
-Served as `granian --interface asgi --factory app.main:create_app` (see Procfile). Every API route is
+Served by uvicorn (see Procfile). Every API route is
 mounted twice, under `/v1` and at the root, so both `base_url=http://host/v1` (the SDK convention) and
 the docs' `https://api.heytoken.ai` + `/embeddings` work.
 """
@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
@@ -23,6 +24,9 @@ from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
 from app.jobs.routes import retrieve_job
 from app.logging import configure_logging
+from app.observability.metrics import Metrics
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.routes import metrics_handler
 from app.resources import Resources
 from app.settings import Settings, get_settings
 from app.system.routes import healthz, readyz
@@ -39,20 +43,32 @@ API_HANDLERS: list[ControllerRouterHandler] = [
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
+    metrics = Metrics() if settings.metrics_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         resources = await Resources.open(settings)
+        if metrics is not None:
+            resources.recorder.observer = metrics.observe_job
         app.state.resources = resources
         try:
             yield
         finally:
             await resources.close()
 
-    v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key])
-    root = Router(path="/", route_handlers=API_HANDLERS, guards=[require_api_key], include_in_schema=False)
+    middleware = []
+    if metrics is not None or settings.overhead_header:
+        middleware.append(DefineMiddleware(ObservabilityMiddleware, metrics=metrics, header=settings.overhead_header))
+    v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key], middleware=middleware)
+    root = Router(
+        path="/", route_handlers=API_HANDLERS, guards=[require_api_key], middleware=middleware, include_in_schema=False
+    )
+    extra: list[ControllerRouterHandler] = []
+    if metrics is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        extra.append(metrics_handler(metrics, token))
     return Litestar(
-        route_handlers=[v1, root, admin_router(), healthz, readyz],
+        route_handlers=[v1, root, admin_router(), healthz, readyz, *extra],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics at GET /metrics and count every API request (cheap: no lock, no I/O)."""
+    metrics_token: SecretStr | None = None
+    """Bearer token GET /metrics asks for. Empty: /metrics answers anyone (keep it off the public network)."""
+    overhead_header: bool = True
+    """Send `x-heytoken-overhead-ms`: time spent in the gateway, excluding the upstream wait."""
+
     storage_url: str = ""
     """`s3://bucket[/prefix]` for S3, or a directory path for the local backend. Empty: `var_dir/storage`."""
     s3_endpoint_url: str | None = None

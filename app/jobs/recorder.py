@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +83,12 @@ class JobRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.observer: Callable[[JobRecord], None] | None = None
+        """Sees every record as it is handed in (the metrics); must not block."""
 
     def record(self, rec: JobRecord) -> None:
+        if self.observer is not None:
+            self.observer(rec)
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
             if self.dropped % 1000 == 1:
