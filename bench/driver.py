@@ -1,0 +1,396 @@
+"""`python -m bench`: direct-to-mock, the bare reference and the gateway, one scenario table.
+
+Pinning: on a machine with two or more cores, the servers under test (reference, gateway) run on the
+first core, the mock upstream and the load generator on the second. The servers are started once and
+measured in turns (round 1: every scenario on every target, then round 2…), and the table shows the
+median of the rounds. Results go to stdout and, as JSON, to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import features as feature_registry
+from bench import report
+from bench.gateway import Gateway, job_rows, prepare
+from bench.procs import BIN, ROOT, Proc, free_port, procfile_command, start_mock, web_command
+
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+PROMPT = [{"role": "user", "content": "Say hello in one short sentence."}]
+EMBED_INPUT = "The quick brown fox jumps over the lazy dog."
+STREAM_CHUNKS = 10
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    kind: str  # chat | stream | slow | embed
+    connections: int
+    rate: float = 0.0
+
+
+SCENARIOS = [
+    Scenario("c1-chat", "1 connection, chat (pure overhead)", "chat", 1),
+    Scenario("c32-chat", "32 connections, chat", "chat", 32),
+    Scenario("c32-stream", f"32 connections, stream ({STREAM_CHUNKS} chunks)", "stream", 32),
+    Scenario("c32-embed", "32 connections, embeddings (1536 floats)", "embed", 32),
+    Scenario("paced-100", "paced 100 req/s, chat (latency without queueing)", "chat", 16, rate=100),
+    Scenario("slow-stream", "slow streams: 20 chunks 10 ms apart, 8 connections", "slow", 8),
+    Scenario("c128-chat", "128 connections, chat (saturation)", "chat", 128),
+]
+SPECIAL = ("startup", "jobs")
+ALL_TARGETS = ("direct", "reference", "reference-aiohttp", "gateway", "gateway-bare")
+TARGET_NOTES = {
+    "direct": "load generator straight to the mock upstream",
+    "reference": "bench/reference.py: Litestar + httpx over httpx-aiohttp (the gateway's client), no features",
+    "reference-aiohttp": "the same with aiohttp's own client (issue #8's reference)",
+    "gateway": "the gateway with every feature on",
+    "gateway-bare": "the gateway with metrics and the overhead header off (their cost)",
+    "litellm": "LiteLLM proxy, 1 worker, no DB",
+}
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    proc: Proc
+    models: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self, kind: str) -> dict[str, Any]:
+        if kind == "embed":
+            return {"model": self.models["embed"], "input": EMBED_INPUT}
+        body: dict[str, Any] = {"model": self.models["slow" if kind == "slow" else "chat"], "messages": PROMPT}
+        if kind in ("stream", "slow"):
+            body["stream"] = True
+        return body
+
+
+def pick_cpus(pin: bool) -> tuple[set[int] | None, set[int] | None, str]:
+    available = sorted(os.sched_getaffinity(0))
+    if not pin:
+        return None, None, "not pinned (--no-pin)"
+    if len(available) < 2:
+        return None, None, f"not pinned: only {len(available)} core available"
+    server, tools = {available[0]}, {available[1]}
+    return server, tools, f"servers on core {available[0]}, mock + load generator on core {available[1]}"
+
+
+def run_loadgen(target: Target, scenario: Scenario, args: argparse.Namespace, tools: set[int] | None) -> dict[str, Any]:
+    spec = {
+        "host": "127.0.0.1",
+        "port": target.port,
+        "path": EMBEDDINGS if scenario.kind == "embed" else CHAT,
+        "body": json.dumps(target.body(scenario.kind), separators=(",", ":")),
+        "headers": {"content-type": "application/json", **target.headers},
+        "connections": scenario.connections,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "rate": scenario.rate,
+        "pids": [target.proc.pid],
+        "cpus": sorted(tools) if tools else [],
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + args.warmup + 60,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed on {target.name}/{scenario.name}:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    cpu = result["cpu_s"].get(str(target.proc.pid))
+    result["cpu_ms_per_request"] = 1000 * cpu / result["requests"] if cpu is not None and result["requests"] else None
+    return result
+
+
+def measure_startup(name: str, gateway: Gateway | None, mock_port: int, cpus: set[int] | None, out: Path) -> float:
+    """Seconds from spawning a fresh server to its first 200 on a real chat request."""
+    port = free_port()
+    if gateway is not None:
+        command, env = web_command(port), gateway.env
+        body, headers = {"model": "bench-chat", "messages": PROMPT}, gateway.headers
+    else:
+        command = web_command(port, "bench.reference:create_app")
+        env = {**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
+        body, headers = {"model": "mock-chat", "messages": PROMPT}, {}
+    proc = Proc(f"{name}-startup", command, env, cpus, out / f"{name}-startup-{port}.log")
+    try:
+        return proc.wait_http(port, CHAT, method="POST", body=body, headers=headers)
+    finally:
+        proc.stop()
+
+
+def start_targets(
+    args: argparse.Namespace, gateway: Gateway, mock: Proc, mock_port: int, server: set[int] | None, out: Path
+) -> list[Target]:
+    upstream_models = {"chat": "mock-chat", "slow": "mock-chat:c20:d10", "embed": "mock-embedding"}
+    public_models = {"chat": "bench-chat", "slow": "bench-slow", "embed": "bench-embedding"}
+    targets: list[Target] = []
+    for name in args.targets:
+        if name == "direct":
+            targets.append(Target("direct", mock_port, mock, upstream_models))
+            continue
+        port = free_port()
+        if name in ("reference", "reference-aiohttp"):
+            env = {**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
+            env["BENCH_REFERENCE_CLIENT"] = "aiohttp" if name == "reference-aiohttp" else "httpx-aiohttp"
+            proc = Proc(name, web_command(port, "bench.reference:create_app"), env, server, out / f"{name}.log")
+            targets.append(Target(name, port, proc, upstream_models))
+        elif name in ("gateway", "gateway-bare"):
+            env = (
+                gateway.env if name == "gateway" else gateway.env_with(metrics_enabled="false", overhead_header="false")
+            )
+            proc = Proc(name, web_command(port), {**env, **dict(args.gateway_env)}, server, out / f"{name}.log")
+            targets.append(Target(name, port, proc, public_models, gateway.headers))
+        elif name == "litellm":
+            targets.append(start_litellm(args, port, mock_port, server, out))
+    for target in targets:
+        if target.name != "direct":
+            path = "/health/liveliness" if target.name == "litellm" else "/healthz"
+            target.proc.wait_http(target.port, path, timeout=120)
+    return targets
+
+
+def start_litellm(args: argparse.Namespace, port: int, mock_port: int, server: set[int] | None, out: Path) -> Target:
+    """LiteLLM's proxy from its own virtualenv (`--litellm-bin`), routed to the same mock."""
+    upstream = f"http://127.0.0.1:{mock_port}/v1"
+    entries = []
+    for public, model in (
+        ("bench-chat", "mock-chat"),
+        ("bench-slow", "mock-chat:c20:d10"),
+        ("bench-embedding", "mock-embedding"),
+    ):
+        entries.append(
+            f"  - model_name: {public}\n    litellm_params:\n      model: openai/{model}\n"
+            f"      api_base: {upstream}\n      api_key: sk-mock\n"
+        )
+    config = out / "litellm.yaml"
+    config.write_text("model_list:\n" + "".join(entries))
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    command = [
+        args.litellm_bin,
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    proc = Proc("litellm", command, env, server, out / "litellm.log")
+    return Target("litellm", port, proc, {"chat": "bench-chat", "slow": "bench-slow", "embed": "bench-embedding"})
+
+
+def run_clients(args: argparse.Namespace, mock_port: int, server: set[int] | None) -> dict[str, Any]:
+    from bench.clients import KINDS
+
+    results: dict[str, Any] = {}
+    for kind in KINDS:
+        spec = {
+            "kind": kind,
+            "url": f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+            "connections": 32,
+            "warmup": args.warmup,
+            "duration": args.duration,
+            "cpus": sorted(server) if server else [],
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.clients", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=args.duration + args.warmup + 60,
+            cwd=ROOT,
+        )
+        if done.returncode != 0:
+            results[kind] = {"error": done.stderr[-500:]}
+            continue
+        result = json.loads(done.stdout)
+        result["rps"] = result["requests"] / result["elapsed"]
+        result["cpu_ms_per_request"] = 1000 * result["cpu_s"] / result["requests"] if result["requests"] else None
+        results[kind] = result
+    return results
+
+
+def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[int] | None, out: Path) -> dict[str, Any]:
+    from bench import jobs
+
+    zero = {name: "0" for name in gateway.settings.model_fields if name.startswith("local_") and "delay" in name}
+    env = gateway.env_with(**zero)
+    port = free_port()
+    web = Proc("jobs-web", web_command(port), env, server, out / "jobs-web.log")
+    worker: Proc | None = None
+    try:
+        web.wait_http(port)
+        base = f"http://127.0.0.1:{port}"
+        model, why = asyncio.run(jobs.find_video_model(base, gateway.headers))
+        if model is None:
+            return jobs.JobsOutcome(skipped=why).as_dict()
+        command = procfile_command("worker", {})
+        if command is None:
+            return jobs.JobsOutcome(skipped="the Procfile has no worker: line").as_dict()
+        worker = Proc("jobs-worker", command, env, server, out / "jobs-worker.log")
+        ids, outcome = asyncio.run(jobs.run_jobs(base, gateway.headers, model, args.jobs, args.job_rate, 300))
+        jobs.timings_from_db(gateway.settings.resolved_database_url(), ids, outcome)
+        result = outcome.as_dict()
+        result["zero_delay_settings"] = sorted(zero)
+        result["model"] = model
+        return result
+    finally:
+        if worker is not None:
+            worker.stop()
+        web.stop()
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(path: tuple[str, ...]) -> float | None:
+        values = []
+        for r in rounds:
+            value: Any = r
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                values.append(value)
+        return statistics.median(values) if values else None
+
+    return {
+        "rps": med(("rps",)),
+        "p50": med(("latency_ms", "p50")),
+        "p99": med(("latency_ms", "p99")),
+        "ttfb_p50": med(("ttfb_ms", "p50")),
+        "ttfb_p99": med(("ttfb_ms", "p99")),
+        "cpu_ms": med(("cpu_ms_per_request",)),
+        "overhead_p50": med(("overhead_header_ms", "p50")),
+        "overhead_p99": med(("overhead_header_ms", "p99")),
+        "loadgen_cpu_ms": med(("loadgen_cpu_ms_per_request",)),
+        "requests": sum(r["requests"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "statuses": {k: sum(r["statuses"].get(k, 0) for r in rounds) for r in rounds for k in r["statuses"]},
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    names = [s.name for s in SCENARIOS] + list(SPECIAL)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default=",".join(names), help=f"comma-separated, from: {', '.join(names)}")
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help=f"from: {', '.join(ALL_TARGETS)}, litellm")
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per scenario and target")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="the table shows the median of the rounds")
+    parser.add_argument("--clients", action=argparse.BooleanOptionalAction, default=True, help="compare HTTP clients")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin servers / tools")
+    parser.add_argument("--jobs", type=int, default=1000, help="video jobs submitted in the job scenario")
+    parser.add_argument("--job-rate", type=float, default=200.0, help="video jobs submitted per second")
+    parser.add_argument("--database-url", default="", help="the gateway's database (default: SQLite in the run dir)")
+    parser.add_argument("--redis-url", default="", help="the gateway's Redis (default: HEYTOKEN_REDIS_URL's default)")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        type=lambda s: tuple(s.split("=", 1)),
+        metavar="HEYTOKEN_X=value",
+        help="extra environment for the gateway (repeatable)",
+    )
+    parser.add_argument("--litellm-bin", default="", help="the `litellm` executable of its own virtualenv")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where logs and the JSON result go")
+    args = parser.parse_args(argv)
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    args.targets = [t for t in args.targets.split(",") if t]
+    unknown = [s for s in args.scenarios if s not in names] + [
+        t for t in args.targets if t not in (*ALL_TARGETS, "litellm")
+    ]
+    if unknown:
+        parser.error(f"unknown scenario or target: {', '.join(unknown)}")
+    if "litellm" in args.targets and not args.litellm_bin:
+        parser.error("the litellm target needs --litellm-bin")
+    if "direct" not in args.targets:
+        args.targets.insert(0, "direct")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out) / time.strftime("run-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    server, tools, pinning = pick_cpus(args.pin)
+    found = feature_registry.detect()
+    load_before = os.getloadavg()
+    print(f"bench: {pinning}; {os.cpu_count()} cores; load average {load_before[0]:.2f} at start", flush=True)
+
+    mock, mock_port = start_mock(tools, out / "mock.log", STREAM_CHUNKS)
+    procs: list[Proc] = [mock]
+    result: dict[str, Any] = {"args": {k: v for k, v in vars(args).items() if k != "gateway_env"}, "pinning": pinning}
+    try:
+        gateway = prepare(out / "var", f"http://127.0.0.1:{mock_port}/v1", args.database_url, args.redis_url)
+        values = {"account": gateway.account_id, "key_id": gateway.key_id}
+        warnings = feature_registry.run_setup(
+            found, gateway.env, BIN, values, ["bench-chat", "bench-slow", "bench-embedding"]
+        )
+        for feature in found:
+            print(f"bench: feature {feature.name}: {'ON' if feature.present else 'absent'} — {feature.how}", flush=True)
+        for warning in warnings:
+            print(f"bench: WARNING {warning}", flush=True)
+        result["features"] = [f.__dict__ for f in found]
+        result["warnings"] = warnings
+
+        targets = start_targets(args, gateway, mock, mock_port, server, out)
+        procs += [t.proc for t in targets if t.proc is not mock]
+        scenarios = [s for s in SCENARIOS if s.name in args.scenarios]
+        raw: dict[str, dict[str, list[dict[str, Any]]]] = {s.name: {t.name: [] for t in targets} for s in scenarios}
+        startup: dict[str, list[float]] = {}
+        for round_no in range(args.rounds):
+            for scenario in scenarios:
+                for target in targets:
+                    measured = run_loadgen(target, scenario, args, tools)
+                    measured["loadgen_cpu_ms_per_request"] = (
+                        1000 * measured["loadgen_cpu_s"] / measured["requests"] if measured["requests"] else None
+                    )
+                    raw[scenario.name][target.name].append(measured)
+                    print(report.progress(round_no, scenario.name, target.name, measured), flush=True)
+            if "startup" in args.scenarios:
+                for target in targets:
+                    if target.name in ("reference", "gateway"):
+                        gw = gateway if target.name == "gateway" else None
+                        seconds = measure_startup(target.name, gw, mock_port, server, out)
+                        startup.setdefault(target.name, []).append(seconds)
+                        print(f"  round {round_no + 1} startup     {target.name:<13} {seconds:.2f} s", flush=True)
+
+        result["scenarios"] = {
+            s.name: {"title": s.title, "targets": {t: summarize(r) for t, r in raw[s.name].items()}} for s in scenarios
+        }
+        result["raw"] = raw
+        result["startup_s"] = {name: statistics.median(v) for name, v in startup.items()}
+        result["peak_rss_mb"] = {t.name: t.proc.peak_rss_mb() for t in targets}
+        if "gateway" in args.targets and scenarios:
+            result["job_rows_written"] = job_rows(gateway)
+        for target in targets:
+            if target.proc is not mock:
+                target.proc.stop()
+        if args.clients:
+            result["clients"] = run_clients(args, mock_port, server)
+        if "jobs" in args.scenarios:
+            result["jobs"] = run_jobs_scenario(args, gateway, server, out)
+        result["load_average"] = {"start": load_before, "end": os.getloadavg()}
+        print(report.render(result, TARGET_NOTES), flush=True)
+        path = out / "result.json"
+        path.write_text(json.dumps(result, indent=1, default=str))
+        print(f"bench: JSON result and logs in {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        return 0
+    finally:
+        for proc in procs:
+            proc.stop()
