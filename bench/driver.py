@@ -245,7 +245,9 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         if command is None:
             return jobs.JobsOutcome(skipped="the Procfile has no worker: line").as_dict()
         worker = Proc("jobs-worker", command, env, server, out / "jobs-worker.log")
-        ids, outcome = asyncio.run(jobs.run_jobs(base, gateway.headers, model, args.jobs, args.job_rate, 300))
+        ids, outcome = asyncio.run(
+            jobs.run_jobs(base, gateway.headers, model, args.jobs, args.job_rate, args.job_timeout)
+        )
         jobs.timings_from_db(gateway.settings.resolved_database_url(), ids, outcome)
         result = outcome.as_dict()
         result["zero_delay_settings"] = sorted(zero)
@@ -296,6 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin servers / tools")
     parser.add_argument("--jobs", type=int, default=1000, help="video jobs submitted in the job scenario")
     parser.add_argument("--job-rate", type=float, default=200.0, help="video jobs submitted per second")
+    parser.add_argument("--job-timeout", type=float, default=300.0, help="seconds to wait for the jobs to finish")
     parser.add_argument("--database-url", default="", help="the gateway's database (default: SQLite in the run dir)")
     parser.add_argument("--redis-url", default="", help="the gateway's Redis (default: HEYTOKEN_REDIS_URL's default)")
     parser.add_argument(

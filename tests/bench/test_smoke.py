@@ -1,0 +1,64 @@
+"""A smoke run of the benchmark driver (one short scenario), so `python -m bench` cannot rot.
+
+Nothing here is timed: it checks that the driver ran every target, printed the table and wrote a
+sane JSON result. The figures themselves are the benchmark's business (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import Settings
+from tests.support import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+TARGETS = ("direct", "reference", "gateway")
+
+
+def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--scenarios=c32-chat,jobs",
+        f"--targets={','.join(TARGETS)}",
+        "--duration=1",
+        "--warmup=0.2",
+        "--rounds=1",
+        "--no-clients",
+        "--jobs=5",
+        "--job-rate=50",
+        "--job-timeout=120",
+        f"--database-url={settings.resolved_database_url()}",
+        f"--redis-url={settings.redis_url}",
+        f"--out={tmp_path}",
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "### c32-chat" in done.stdout
+
+    [result_file] = tmp_path.glob("run-*/result.json")
+    result = json.loads(result_file.read_text())
+    measured = result["scenarios"]["c32-chat"]["targets"]
+    assert set(measured) == set(TARGETS)
+    for target, summary in measured.items():
+        assert summary["requests"] > 0, target
+        assert summary["errors"] == 0, (target, summary["statuses"])
+        assert summary["p50"] > 0 and summary["p99"] >= summary["p50"], target
+        assert summary["cpu_ms"] > 0, target
+        assert result["peak_rss_mb"][target] > 0, target
+    # The gateway really ran with its features on: the overhead header came back, job rows were written.
+    assert measured["gateway"]["overhead_p50"] is not None
+    assert result["job_rows_written"] > 0
+
+    jobs = result["jobs"]
+    if jobs["skipped"] is None:
+        assert jobs["submitted"] == 5 and jobs["completed"] == 5, jobs
+    else:
+        assert "videos" in jobs["skipped"] or "worker" in jobs["skipped"] or "video model" in jobs["skipped"]
