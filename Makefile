@@ -35,5 +35,8 @@ test: lint test-sqlite test-pg
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+bench-smoke: $(STAMP)
+	$(BIN)/pytest -q tests/bench
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

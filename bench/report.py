@@ -27,7 +27,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         cells = [
-            c.ljust(w) if i == 0 or (i == len(row) - 1 and not c[:1].isdigit()) else c.rjust(w)
+            c.ljust(w) if i == 0 or (i == len(row) - 1 and c[:1] not in "-–0123456789") else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("| " + " | ".join(cells) + " |")
