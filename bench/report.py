@@ -66,7 +66,7 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
         header = ["target", "req/s", "× ref", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms"]
         if name in STREAMS:
             header += ["1st chunk p50", "1st chunk p99"]
-        header += ["CPU ms/req", "× ref", "errors"]
+        header += ["CPU ms/req", "req/s per core", "× ref", "errors"]
         rows = []
         for target, s in targets.items():
             row = [
@@ -83,7 +83,8 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
             errors = str(s["errors"])
             if s["errors"]:
                 errors += " " + ",".join(f"{k}:{v}" for k, v in s["statuses"].items() if not k.startswith("2"))
-            row += [_f(s["cpu_ms"], 3), _ratio(s["cpu_ms"], ref.get("cpu_ms")), errors]
+            capacity, ref_capacity = _per_core(s["cpu_ms"]), _per_core(ref.get("cpu_ms"))
+            row += [_f(s["cpu_ms"], 3), _f(capacity, 0), _ratio(capacity, ref_capacity), errors]
             rows.append(row)
         out += ["", f"### {name}: {scenario['title']}", "", _table(header, rows)]
         gw = targets.get("gateway", {})
@@ -144,6 +145,11 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
                 f"completed per second per worker process {_f(jobs.get('completed_per_s_per_worker'), 1)}"
             )
     return "\n".join(out)
+
+
+def _per_core(cpu_ms: float | None) -> float | None:
+    """What one core would serve if the server got it whole: robust when other work shares the machine."""
+    return 1000 / cpu_ms if cpu_ms else None
 
 
 def _minus(a: float | None, b: float | None) -> float | None:

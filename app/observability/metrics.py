@@ -83,11 +83,6 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Metrics:
-        # Litestar deep-copies routers (and their middleware arguments) when it registers them; the
-        # metrics are one per process and must stay shared.
-        return self
-
     # --- the request path: no I/O, no await, no lock ---
 
     def observe_overhead(self, route: str, seconds: float) -> None:

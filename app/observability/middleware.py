@@ -1,8 +1,9 @@
-"""The ASGI middleware of the API routes: `x-heytoken-overhead-ms` and the request metrics.
+"""The ASGI wrapper around the app's routing: `x-heytoken-overhead-ms` and the request metrics.
 
-The overhead is taken when the response starts: for a plain answer that is after the upstream body
-was read and the reply encoded; for a stream, once the upstream accepted it and before the first
-chunk is relayed.
+The route label is the matched path template (`(unmatched)` for unknown paths), so label values stay
+bounded whatever clients send. The overhead is taken when the response starts: for a plain answer that
+is after the upstream body was read and the reply encoded; for a stream, once the upstream accepted it
+and before the first chunk is relayed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.observability import timing
 from app.observability.metrics import Metrics
 
 HEADER = b"x-heytoken-overhead-ms"
+UNMATCHED = "(unmatched)"
 
 
 class ObservabilityMiddleware:
@@ -29,7 +31,6 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         metrics, header = self.metrics, self.header
-        route = scope.get("path_template", "")
         req_timing, token = timing.begin(perf_counter())
         status = 500
 
@@ -46,7 +47,7 @@ class ObservabilityMiddleware:
                     else:
                         message["headers"] = [*(headers or ()), value]
                 if metrics is not None:
-                    metrics.observe_overhead(route, overhead)
+                    metrics.observe_overhead(scope.get("path_template", UNMATCHED), overhead)
             await send(message)
 
         try:
@@ -54,4 +55,5 @@ class ObservabilityMiddleware:
         finally:
             timing.end(token)
             if metrics is not None:
+                route = scope.get("path_template", UNMATCHED)
                 metrics.observe_request(route, scope["method"], status, req_timing, perf_counter() - req_timing.start)

@@ -67,6 +67,8 @@ async def test_metrics_count_requests_latency_and_upstream_errors(
     ok = await client.post(CHAT, headers=tenant.headers, json=body)
     local = await client.post(CHAT, headers=tenant.headers, json={**body, "model": "local-chat", "stream": True})
     assert (failed.status_code, ok.status_code, local.status_code) == (500, 200, 200)
+    unknown = await client.get(f"/v1/no-such-route-{model}", headers=tenant.headers)
+    assert unknown.status_code == 404 and HEADER in unknown.headers
 
     scrape = await client.get("/metrics")
     assert scrape.status_code == 200
@@ -75,6 +77,9 @@ async def test_metrics_count_requests_latency_and_upstream_errors(
     route = "/v1/chat/completions"
     assert value(text, "heytoken_http_requests_total", route=route, method="POST", status="200") >= 2
     assert value(text, "heytoken_http_requests_total", route=route, method="POST", status="500") >= 1
+    # Unknown paths share one label value: clients cannot grow the label set.
+    assert value(text, "heytoken_http_requests_total", route="(unmatched)", method="GET", status="404") >= 1
+    assert not any(model in ls.get("route", "") for _, ls, _ in samples(text))
     count = value(text, "heytoken_request_duration_seconds_count", route=route, model=model, channel=channel)
     assert count == 2
     assert value(text, "heytoken_request_duration_seconds_count", model="local-chat", channel="local") >= 1
