@@ -399,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                 target.proc.stop()
         if args.clients:
             result["clients"] = run_clients(args, mock_port, server)
+        if "gateway-bare" in args.targets:
+            from bench.micro import measure
+
+            result["observability_micro_us"] = asyncio.run(measure())
         if "jobs" in args.scenarios:
             result["jobs"] = run_jobs_scenario(args, gateway, server, out)
         result["load_average"] = {"start": load_before, "end": os.getloadavg()}

@@ -89,6 +89,7 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
         out += ["", f"### {name}: {scenario['title']}", "", _table(header, rows)]
         gw = targets.get("gateway", {})
         if gw.get("overhead_p50") is not None:
+            out.append("")
             out.append(
                 f"x-heytoken-overhead-ms (gateway's own account): p50 {_f(gw['overhead_p50'], 3)}, "
                 f"p99 {_f(gw['overhead_p99'], 3)}"
@@ -115,6 +116,14 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
     cost = _observability_cost(result)
     if cost:
         out += ["", "### cost of metrics + overhead header (gateway vs gateway-bare)", "", cost]
+    micro = result.get("observability_micro_us")
+    if micro:
+        out.append(
+            f"In isolation (bench/micro.py): the ASGI wrapper {micro['middleware_us']:.1f} µs, the timed upstream "
+            f"transport {micro['timed_transport_us']:.1f} µs, the job observer {micro['job_observer_us']:.2f} µs: "
+            f"{micro['total_us']:.1f} µs per request (for scale: one httpx post with no network at all costs "
+            f"{micro['httpx_post_no_network_us']:.0f} µs)."
+        )
     ceiling = _ceiling(result)
     if ceiling:
         out += ["", ceiling]
