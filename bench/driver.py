@@ -143,28 +143,37 @@ def start_targets(
     upstream_models = {"chat": "mock-chat", "slow": "mock-chat:c20:d10", "embed": "mock-embedding"}
     public_models = {"chat": "bench-chat", "slow": "bench-slow", "embed": "bench-embedding"}
     targets: list[Target] = []
-    for name in args.targets:
-        if name == "direct":
-            targets.append(Target("direct", mock_port, mock, upstream_models))
-            continue
-        port = free_port()
-        if name in ("reference", "reference-aiohttp"):
-            env = {**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
-            env["BENCH_REFERENCE_CLIENT"] = "aiohttp" if name == "reference-aiohttp" else "httpx-aiohttp"
-            proc = Proc(name, web_command(port, "bench.reference:create_app"), env, server, out / f"{name}.log")
-            targets.append(Target(name, port, proc, upstream_models))
-        elif name in ("gateway", "gateway-bare"):
-            env = (
-                gateway.env if name == "gateway" else gateway.env_with(metrics_enabled="false", overhead_header="false")
-            )
-            proc = Proc(name, web_command(port), {**env, **dict(args.gateway_env)}, server, out / f"{name}.log")
-            targets.append(Target(name, port, proc, public_models, gateway.headers))
-        elif name == "litellm":
-            targets.append(start_litellm(args, port, mock_port, server, out))
-    for target in targets:
-        if target.name != "direct":
-            path = "/health/liveliness" if target.name == "litellm" else "/healthz"
-            target.ready_s = target.proc.wait_http(target.port, path, timeout=120)
+    try:
+        for name in args.targets:
+            if name == "direct":
+                targets.append(Target("direct", mock_port, mock, upstream_models))
+                continue
+            port = free_port()
+            if name in ("reference", "reference-aiohttp"):
+                env = {**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
+                env["BENCH_REFERENCE_CLIENT"] = "aiohttp" if name == "reference-aiohttp" else "httpx-aiohttp"
+                proc = Proc(name, web_command(port, "bench.reference:create_app"), env, server, out / f"{name}.log")
+                targets.append(Target(name, port, proc, upstream_models))
+            elif name in ("gateway", "gateway-bare"):
+                env = (
+                    gateway.env
+                    if name == "gateway"
+                    else gateway.env_with(metrics_enabled="false", overhead_header="false")
+                )
+                proc = Proc(name, web_command(port), {**env, **dict(args.gateway_env)}, server, out / f"{name}.log")
+                targets.append(Target(name, port, proc, public_models, gateway.headers))
+            elif name == "litellm":
+                targets.append(start_litellm(args, port, mock_port, server, out))
+        for target in targets:
+            if target.name != "direct":
+                path = "/health/liveliness" if target.name == "litellm" else "/healthz"
+                target.ready_s = target.proc.wait_http(target.port, path, timeout=120)
+    except BaseException:
+        # A target failed to start or to come up: stop the ones already started, or they outlive the run.
+        for target in targets:
+            if target.proc is not mock:
+                target.proc.stop()
+        raise
     return targets
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import json
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -74,6 +76,9 @@ class Proc:
         def pin() -> None:
             if cpus:
                 os.sched_setaffinity(0, cpus)
+            # Runs in their own session (so stop() can signal the whole group), yet die with the
+            # driver: a driver killed mid-run (a test's timeout, Ctrl-C) leaves no server behind.
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
         self.popen = subprocess.Popen(
             command,
