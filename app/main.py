@@ -16,9 +16,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from app.admin.routes import admin_router
+from app.billing.routes import list_ledger, redeem_code, retrieve_account, retrieve_usage
 from app.catalog.routes import list_models, retrieve_model
 from app.chat.routes import create_chat_completion
-from app.deps import require_api_key
+from app.deps import add_rate_headers, require_api_key
 from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
 from app.jobs.routes import retrieve_job
@@ -33,6 +34,10 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     list_models,
     retrieve_model,
     retrieve_job,
+    retrieve_account,
+    retrieve_usage,
+    list_ledger,
+    redeem_code,
 ]
 
 
@@ -61,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
+        before_send=[add_rate_headers],
         openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
         debug=False,
     )

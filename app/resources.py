@@ -12,10 +12,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts.auth import KeyAuthenticator
+from app.accounts.models import Account
+from app.billing.reconciler import BillingReconciler
+from app.billing.sync import capture_records, settler
 from app.channels.catalog import CatalogCache
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.http import create_upstream_client
 from app.jobs.recorder import JobRecorder
+from app.limits.policy import Limits
+from app.limits.service import Gate
 from app.providers.base import Provider
 from app.providers.local import LOCAL_MODELS
 from app.providers.registry import build_providers
@@ -39,6 +44,14 @@ class Resources:
     auth: KeyAuthenticator
     recorder: JobRecorder
     providers: dict[str, Provider]
+    gate: Gate
+    billing_reconciler: BillingReconciler
+
+    async def load_balance(self, account_id: str) -> int:
+        """The database balance (the truth), to seed the Redis mirror when it is missing."""
+        async with self.sessionmaker() as session:
+            account = await session.get(Account, account_id)
+        return account.balance if account is not None else 0
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -53,13 +66,20 @@ class Resources:
             refresh_seconds=settings.catalog_refresh_seconds,
         )
         await catalog.start()
+        redis = create_redis(settings)
+        gate = Gate(redis, settings)
+        await gate.start()
         recorder = JobRecorder(
             engine,
             flush_ms=settings.job_log_flush_ms,
             batch_size=settings.job_log_batch_size,
             max_pending=settings.job_log_max_pending,
+            on_write=capture_records,
+            after_write=settler(gate),
         )
         await recorder.start()
+        reconciler = BillingReconciler(redis, gate, sessionmaker, settings.billing_reconcile_seconds)
+        await reconciler.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -69,17 +89,25 @@ class Resources:
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
-            redis=create_redis(settings),
+            redis=redis,
             http=http,
             catalog=catalog,
-            auth=KeyAuthenticator(sessionmaker, settings.key_cache_ttl_seconds),
+            auth=KeyAuthenticator(
+                sessionmaker,
+                settings.key_cache_ttl_seconds,
+                Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
+            ),
             recorder=recorder,
             providers=build_providers(http, settings),
+            gate=gate,
+            billing_reconciler=reconciler,
         )
 
     async def close(self) -> None:
+        await self.billing_reconciler.stop()
         await self.catalog.stop()
         await self.recorder.stop()
+        await self.gate.stop()
         await self.http.aclose()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -44,6 +44,25 @@ class Settings(BaseSettings):
     key_cache_ttl_seconds: float = 5.0
     catalog_refresh_seconds: float = 5.0
 
+    default_rpm: int = 100
+    """Requests per minute per key, unless the key, its account or its tier says otherwise (0 = off)."""
+    default_rph: int = 1000
+    default_tpm: int = 100_000
+    default_max_streams: int = 10
+    default_reads_per_minute: int = 600
+    """GET requests (polling a job, listing) per minute per key: a separate, more generous limit."""
+    limits_fail_open: bool = False
+    """When Redis is unreachable: False answers 503; True lets free requests through unlimited.
+    Paid requests always need Redis (their hold), so they get 503 either way."""
+    stream_lease_ttl_seconds: int = 60
+    chat_hold_ttl_seconds: int = 900
+    default_max_output_tokens: int = 4096
+    """Sizes a chat hold and TPM reservation when a request sets no max_tokens and the model no cap."""
+    idempotency_ttl_hours: int = 24
+    """How long an Idempotency-Key is remembered (at least 24 h)."""
+    billing_reconcile_seconds: float = 30.0
+    """How often expired holds are dropped and quiet accounts' Redis balances resynced from the ledger."""
+
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 600.0
     upstream_max_connections: int = 1000

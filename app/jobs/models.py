@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, utcnow
@@ -61,3 +61,11 @@ class Job(SQLModel, table=True):
     """Upstream attempts in order: channel, outcome, status, latency."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    prompt_tokens: int | None = Field(default=None)
+    completion_tokens: int | None = Field(default=None)
+    hold_amount: int | None = Field(default=None, sa_type=BigInteger)
+    """Micro-dollars held before the upstream call."""
+    cost: int | None = Field(default=None, sa_type=BigInteger)
+    """Micro-dollars captured (the price of what the upstream produced)."""
+    billing_state: str | None = Field(default=None, max_length=20)
+    """held → captured | released (compare-and-set; async jobs only move once)."""
