@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from litestar.datastructures import State
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts.auth import KeyAuthenticator
@@ -30,7 +30,17 @@ log = logging.getLogger("heytoken.app")
 
 
 def create_redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    # A blocking pool: a burst beyond `redis_max_connections` waits for a free connection (up to the
+    # socket timeout) instead of failing at once, as redis-py's default pool does past its limit.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=5,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
 
 
 @dataclass(slots=True)

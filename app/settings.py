@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     """SQLAlchemy async URL. Empty: a SQLite file under `var_dir`."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = 512
+    """Connections per process to Redis; a burst beyond waits for a free one."""
     redis_prefix: str = "ht:"
     """Prefix of every Redis key the gateway writes (lets several deployments or test runs share one Redis)."""
 

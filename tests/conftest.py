@@ -185,7 +185,7 @@ def add_channel(sessionmaker: SessionMaker, settings: Settings) -> AddChannel:
         priority: int = 0,
         weight: int = 1,
         options: dict[str, Any] | None = None,
-        price: dict[str, Any] | None | bool = True,
+        price: dict[str, Any] | bool | None = True,
     ) -> str:
         """`price`: True → a free price row for each model; a dict → those price fields; False → none."""
         name = _unique("channel")

@@ -11,6 +11,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+import sqlmodel
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,8 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import Account
 from app.billing.models import EntryKind, LedgerEntry
+from app.billing.money import format_usd
 from app.db import utcnow
-from app.errors import InvalidRequest
+from app.errors import InsufficientQuota, InvalidRequest
 
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]
 ACCOUNTS = SQLModel.metadata.tables[Account.__tablename__]
@@ -49,8 +51,11 @@ def entry(
     }
 
 
-async def post_entries(conn: AsyncConnection, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert the entries whose keys are new and move the balances by exactly those; returns them."""
+async def post_entries(
+    conn: AsyncConnection, entries: list[dict[str, Any]], *, guard: bool = False
+) -> list[dict[str, Any]]:
+    """Insert the entries whose keys are new and move the balances by exactly those; returns them.
+    With `guard`, a debit the balance cannot cover raises InsufficientQuota (the caller rolls back)."""
     if not entries:
         return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -72,11 +77,16 @@ async def post_entries(conn: AsyncConnection, entries: list[dict[str, Any]]) -> 
         deltas[e["account_id"]] += e["amount"]
     # Sorted, so concurrent batches lock account rows in the same order (no deadlocks).
     for account_id in sorted(deltas):
-        if deltas[account_id]:
-            await conn.execute(
-                update(ACCOUNTS)
-                .where(ACCOUNTS.c.id == account_id)
-                .values(balance=ACCOUNTS.c.balance + deltas[account_id])
+        delta = deltas[account_id]
+        if not delta:
+            continue
+        stmt = update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(balance=ACCOUNTS.c.balance + delta)
+        if guard and delta < 0:
+            stmt = stmt.where(ACCOUNTS.c.balance >= -delta)
+        result = await conn.execute(stmt)
+        if guard and delta < 0 and result.rowcount != 1:
+            raise InsufficientQuota(
+                f"Insufficient balance: this request may cost up to {format_usd(-delta)}. Top up your credits."
             )
     return posted
 
@@ -117,5 +127,5 @@ async def verify(session: AsyncSession) -> list[tuple[str, int, int]]:
 
 
 async def entries_for_job(session: AsyncSession, job_id: str) -> list[LedgerEntry]:
-    stmt = select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)  # type: ignore[arg-type]
-    return list((await session.exec(stmt)).all())  # type: ignore[call-overload]
+    stmt = sqlmodel.select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(sqlmodel.col(LedgerEntry.id))
+    return list((await session.exec(stmt)).all())

@@ -15,7 +15,7 @@ from typing import Any
 
 UNITS_PER_USD = 1_000_000
 BP = 10_000
-_USD = re.compile(r"^\$?(-?\d+(?:\.\d{1,6})?)$")
+_USD = re.compile(r"^(-?)\$?(\d+(?:\.\d{1,6})?)$")
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -28,7 +28,7 @@ def parse_usd(text: str) -> int:
     if not match:
         raise ValueError(f"not a dollar amount with at most 6 decimals: {text!r}")
     try:
-        return int(Decimal(match.group(1)) * UNITS_PER_USD)
+        return int(Decimal(match.group(1) + match.group(2)) * UNITS_PER_USD)
     except InvalidOperation as exc:
         raise ValueError(f"not a dollar amount: {text!r}") from exc
 
