@@ -156,7 +156,9 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
             if await service.transition(session, fresh, Stage.STORING, progress=99):
                 await complete(deps, session, fresh, assets)
             return
-        delay = max(deps.settings.job_poll_initial_seconds, provider.min_poll_seconds(route))
+        delay = submission.poll_after
+        if delay is None:
+            delay = max(deps.settings.job_poll_initial_seconds, provider.min_poll_seconds(route))
         due = utcnow() + dt.timedelta(seconds=delay)
         if await service.transition(
             session, fresh, Stage.SUBMITTED, upstream_id=submission.task_id, attempts=0, next_poll_at=due

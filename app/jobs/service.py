@@ -16,10 +16,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.auth import Principal
+from app.channels.catalog import Route
+from app.channels.models import ProviderType
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidRequest, NotFound
 from app.ids import new_id
 from app.jobs.models import STAGE_TRANSITIONS, STATUS_OF, TERMINAL_STAGES, Job, JobKind, JobStatus, Stage, stage_of
+from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
+from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
 from app.queue import ActorName, defer
 
 log = logging.getLogger("heytoken.jobs")
@@ -209,3 +213,14 @@ async def mark_deleted(session: AsyncSession, job: Job, *, not_deletable: str) -
         )
     if not await update_job(session, job, deleted_at=utcnow(), assets=[]):
         raise Conflict(f"Job '{job.id}' changed meanwhile; try again.", param="id", code="job_busy")
+
+
+def check_capability(route: Route, kind: JobKind) -> None:
+    """400 for a local model that cannot make this kind of media (remote upstreams judge for themselves)."""
+    if route.provider != ProviderType.LOCAL:
+        return
+    model = route.upstream_model
+    other = {"image": VIDEO_MODEL, "video": IMAGE_MODEL}[kind.value]
+    if model in CHAT_MODELS or model in EMBEDDING_MODELS or model == other:
+        noun = "image generation" if kind is JobKind.IMAGE else "video generation"
+        raise InvalidRequest(f"The model '{model}' does not support {noun}.", param="model", code="model_not_supported")

@@ -183,6 +183,8 @@ class Submission:
     """The upstream's id of the task; None when the answer already holds the result."""
     outputs: list[Output] = field(default_factory=list)
     """Results that came with the answer (synchronous upstreams such as OpenAI images)."""
+    poll_after: float | None = None
+    """When the upstream expects the task to be worth a first poll (seconds), if it knows."""
 
 
 class TaskState(enum.StrEnum):
