@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     """Longest delay between two polls (also caps the back-off after upstream errors)."""
     job_step_timeout_seconds: float = 60.0
     """A submit or poll step may take this long before another worker may take the job over."""
-    job_store_timeout_seconds: float = 600.0
-    """A store step (download + upload of the result) may take this long before another worker may retry it."""
+    job_store_timeout_seconds: float = 60.0
+    """Lease of a store step (download + upload of the result), renewed while it runs: a crashed
+    worker's store is retried this long after its last renewal."""
     job_max_attempts: int = 5
     """Failed submit or store steps (upstream 5xx, network, storage) before the job fails."""
     image_deadline_seconds: float = 600.0

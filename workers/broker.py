@@ -18,9 +18,9 @@ def build_broker(settings: Settings, *extra: Any) -> RedisBroker:
         # job row is the authority, and the reconciler re-sends whatever is still overdue afterwards.
         # Upstream errors never get here; the steps back off on their own, with a delayed message.
         Retries(max_retries=5, min_backoff=2_000, max_backoff=300_000),
-        # TimeLimit: a step that hangs despite its httpx timeouts is interrupted (a store of a large
-        # video may legitimately take minutes, hence the store timeout).
-        TimeLimit(time_limit=int(settings.job_store_timeout_seconds * 1000) + 60_000),
+        # TimeLimit: a step that hangs despite its httpx timeouts is interrupted. Generous, because a
+        # store of a large video may legitimately take many minutes (its lease is renewed meanwhile).
+        TimeLimit(time_limit=30 * 60_000),
         # AgeLimit: no default max_age; actors could set one. Listed so the option is available.
         AgeLimit(),
         # ShutdownNotifications + Callbacks: Dramatiq's defaults, kept for actors that opt in.

@@ -14,6 +14,7 @@ upstream's refusals fail the job with its reason. The deadline fails whatever is
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -229,6 +230,7 @@ async def store_job(deps: JobDeps, job_id: str) -> None:
         return
     route, provider = found
     outputs = [Output.from_ref(ref) for ref in (job.upstream_result or {}).get("outputs", [])]
+    renewal = asyncio.create_task(_renew_lease(deps, job, deps.settings.job_store_timeout_seconds))
     try:
         assets = await store_outputs(deps, job, route, provider, job.upstream_id, outputs)
     except UpstreamRejected as exc:
@@ -237,12 +239,27 @@ async def store_job(deps: JobDeps, job_id: str) -> None:
     except (ProviderError, StepFailed) as exc:
         await _retry_later(deps, job, ActorName.JOB_STORE, exc, 0.0)
         return
+    finally:
+        renewal.cancel()
+        await asyncio.gather(renewal, return_exceptions=True)
     async with transaction(deps.sessionmaker, deps.sender) as session:
         fresh = await service.load_job(session, job.id)
         if fresh is None or fresh.version != job.version:
             await discard_if_orphaned(deps, fresh, assets)
             return
         await complete(deps, session, fresh, assets)
+
+
+async def _renew_lease(deps: JobDeps, job: Job, lease: float) -> None:
+    """Keep pushing the claimed job's `next_poll_at` ahead while a long step runs, so the reconciler
+    leaves it alone; stops when the job changed under us (then our final write will fail anyway)."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        async with deps.sessionmaker() as session:
+            renewed = await service.update_job(session, job, next_poll_at=utcnow() + dt.timedelta(seconds=lease))
+            await session.commit()
+        if not renewed:
+            return
 
 
 async def cancel_upstream(deps: JobDeps, job_id: str) -> None:

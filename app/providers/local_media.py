@@ -49,7 +49,8 @@ class LocalMediaProvider:
                 status=400,
                 error={"message": f"{request.model} does not support {request.kind} generation.", "param": "model"},
             )
-        return Submission(task_id=f"local-{time.time_ns()}", poll_after=self._queue + self._render)
+        # First look when the pretend queue is over (at once when there is none), so progress shows.
+        return Submission(task_id=f"local-{time.time_ns()}", poll_after=self._queue)
 
     async def poll(self, route: Route, task_id: str, request: MediaRequest) -> TaskStatus:
         started = int(task_id.removeprefix("local-")) / 1e9

@@ -11,10 +11,10 @@ from PIL import Image
 from app.jobs.models import JobKind
 from app.jobs.reconciler import reconcile_once
 from app.queue import ActorName
-from tests.conftest import AddChannel, Tenant, unique_model
-from tests.fakes.media import MP4, PNG, Fault, FakeMediaUpstream
-from tests.jobs.conftest import create_job, deliver, reload, sender_of
 from storage.base import read_all
+from tests.conftest import AddChannel, Tenant, unique_model
+from tests.fakes.media import MP4, PNG, FakeMediaUpstream, Fault
+from tests.jobs.conftest import create_job, deliver, reload, sender_of
 
 pytestmark = pytest.mark.usefixtures("fake_media")
 
