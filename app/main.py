@@ -22,11 +22,22 @@ from app.chat.routes import create_chat_completion
 from app.deps import add_rate_headers, require_api_key
 from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
+from app.files.routes import download_blob
+from app.images.routes import create_image, retrieve_image_generation
 from app.jobs.routes import retrieve_job
 from app.logging import configure_logging
 from app.resources import Resources
 from app.settings import Settings, get_settings
 from app.system.routes import healthz, readyz
+from app.videos.routes import (
+    cancel_video,
+    create_video,
+    create_video_generation,
+    delete_video,
+    download_video_content,
+    list_videos,
+    retrieve_video,
+)
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     create_chat_completion,
@@ -38,6 +49,15 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     retrieve_usage,
     list_ledger,
     redeem_code,
+    create_image,
+    retrieve_image_generation,
+    create_video,
+    create_video_generation,
+    list_videos,
+    retrieve_video,
+    download_video_content,
+    cancel_video,
+    delete_video,
 ]
 
 
@@ -57,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key])
     root = Router(path="/", route_handlers=API_HANDLERS, guards=[require_api_key], include_in_schema=False)
     return Litestar(
-        route_handlers=[v1, root, admin_router(), healthz, readyz],
+        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,

@@ -21,12 +21,33 @@ from app.http import create_upstream_client
 from app.jobs.recorder import JobRecorder
 from app.limits.policy import Limits
 from app.limits.service import Gate
-from app.providers.base import Provider
+from app.providers.base import MediaProvider, Provider
 from app.providers.local import LOCAL_MODELS
-from app.providers.registry import build_providers
+from app.providers.registry import MediaKey, build_media_providers, build_providers
+from app.queue import BrokerSender, create_producer
 from app.settings import Settings
+from storage import ObjectStore, S3Options, open_store
+
+BLOBS_PATH = "/blobs"
+"""Where the API serves the local storage backend's signed links (app/files/routes.py)."""
 
 log = logging.getLogger("heytoken.app")
+
+
+def create_object_store(settings: Settings) -> ObjectStore:
+    secret = settings.s3_secret_access_key
+    return open_store(
+        settings.storage_url,
+        default_dir=settings.var_dir / "storage",
+        signing_base_url=settings.resolved_public_base_url() + BLOBS_PATH,
+        secret=settings.resolved_secret_key(),
+        s3=S3Options(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        ),
+    )
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -62,6 +83,9 @@ class Resources:
         async with self.sessionmaker() as session:
             account = await session.get(Account, account_id)
         return account.balance if account is not None else 0
+    media: dict[MediaKey, MediaProvider]
+    sender: BrokerSender
+    store: ObjectStore
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -111,6 +135,9 @@ class Resources:
             providers=build_providers(http, settings),
             gate=gate,
             billing_reconciler=reconciler,
+            media=build_media_providers(http, settings),
+            sender=create_producer(settings),
+            store=create_object_store(settings),
         )
 
     async def close(self) -> None:
@@ -120,6 +147,8 @@ class Resources:
         await self.gate.stop()
         await self.http.aclose()
         await self.redis.aclose()
+        await self.store.close()
+        self.sender.close()
         await self.engine.dispose()
 
 

@@ -1,7 +1,7 @@
 """money and limits: tiers, prices, ledger, codes, idempotency keys, balances, limit overrides
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-25 10:14:35.015828
 """
 
@@ -16,7 +16,7 @@ import app.db
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB(astext_type=sa.Text()))
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

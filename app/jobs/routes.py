@@ -21,7 +21,7 @@ async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -
     async with resources_of(request).sessionmaker() as session:
         job = await session.get(Job, job_id)
         # Another account's job reads as unknown: ids must not leak across accounts.
-        if job is None or job.account_id != principal.account_id:
+        if job is None or job.account_id != principal.account_id or job.deleted_at is not None:
             raise NotFound(f"No job found with id '{job_id}'.", param="id", code="job_not_found")
         entries = await ledger.entries_for_job(session, job.id)
     return {
