@@ -61,15 +61,39 @@ class Send:
     delay_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Money the database gave back to an account (a job's hold released); the Redis balance mirror
+    follows after the commit."""
+
+    account_id: str
+    amount: int
+
+
 class Sender(Protocol):
     async def send(self, sends: list[Send]) -> None: ...
 
+    async def credit(self, credits: list[Credit]) -> None: ...
+
+
+class Mirror(Protocol):
+    async def credit(self, account_id: str, amount: int) -> None: ...
+
 
 class BrokerSender:
-    """Sends through a Dramatiq broker (the worker's own, or a producer-only one in the web process)."""
+    """Sends through a Dramatiq broker (the worker's own, or a producer-only one in the web process),
+    and moves the Redis balance mirror (`mirror`, the billing Gate) after commits that released money."""
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: Any, mirror: Mirror | None = None) -> None:
         self.broker = broker
+        self.mirror = mirror
+
+    async def credit(self, credits: list[Credit]) -> None:
+        if self.mirror is None:
+            log.warning("queue.credit_without_mirror credits=%d", len(credits))
+            return
+        for item in credits:
+            await self.mirror.credit(item.account_id, item.amount)
 
     async def send(self, sends: list[Send]) -> None:
         if sends:
@@ -93,17 +117,17 @@ class BrokerSender:
         self.broker.close()
 
 
-def create_producer(settings: Settings) -> BrokerSender:
+def create_producer(settings: Settings, mirror: Mirror | None = None) -> BrokerSender:
     """A broker for sending only (no middleware, no consumers): what the web process needs."""
     from dramatiq.brokers.redis import RedisBroker
 
     broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
     )
-    return BrokerSender(broker)
+    return BrokerSender(broker, mirror)
 
 
-_outbox: ContextVar[list[Send] | None] = ContextVar("heytoken_outbox", default=None)
+_outbox: ContextVar[list[Send | Credit] | None] = ContextVar("heytoken_outbox", default=None)
 
 
 def defer(actor: ActorName, job_id: str, *, delay_seconds: float | None = None) -> None:
@@ -115,10 +139,18 @@ def defer(actor: ActorName, job_id: str, *, delay_seconds: float | None = None) 
     outbox.append(Send(actor, job_id, delay))
 
 
+def defer_credit(account_id: str, amount: int) -> None:
+    """Move the account's Redis balance mirror by `amount` once the surrounding `transaction` commits."""
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError("defer_credit() called outside app.queue.transaction()")
+    outbox.append(Credit(account_id, amount))
+
+
 @asynccontextmanager
 async def transaction(sessionmaker: SessionMaker, sender: Sender) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit, then send what was deferred; on error roll back and send nothing."""
-    outbox: list[Send] = []
+    outbox: list[Send | Credit] = []
     token = _outbox.set(outbox)
     try:
         async with sessionmaker() as session:
@@ -130,9 +162,15 @@ async def transaction(sessionmaker: SessionMaker, sender: Sender) -> AsyncIterat
             await session.commit()
     finally:
         _outbox.reset(token)
+    credits = [item for item in outbox if isinstance(item, Credit)]
+    if credits:
+        # A mirror that misses a credit only looks poorer than the ledger until its account is
+        # quiet and the billing reconciler resyncs it: never richer.
+        await sender.credit(credits)
+    sends = [item for item in outbox if isinstance(item, Send)]
     try:
-        await sender.send(outbox)
+        await sender.send(sends)
     except Exception:
         # The rows are committed; the reconciler re-sends whatever is overdue, so a broker outage
         # delays jobs but loses none, and the caller's request still succeeds.
-        log.warning("queue.send_failed messages=%d", len(outbox), exc_info=True)
+        log.warning("queue.send_failed messages=%d", len(sends), exc_info=True)

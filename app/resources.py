@@ -136,7 +136,7 @@ class Resources:
             gate=gate,
             billing_reconciler=reconciler,
             media=build_media_providers(http, settings),
-            sender=create_producer(settings),
+            sender=create_producer(settings, mirror=gate),
             store=create_object_store(settings),
         )
 

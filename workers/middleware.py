@@ -19,6 +19,7 @@ from app.db import create_engine, create_sessionmaker
 from app.http import create_upstream_client
 from app.jobs.pipeline import JobDeps
 from app.jobs.reconciler import run_reconciler
+from app.limits.service import Gate
 from app.providers.registry import build_media_providers
 from app.queue import BrokerSender
 from app.resources import create_object_store, create_redis
@@ -62,7 +63,7 @@ class WorkerResources(dramatiq.Middleware):
         self.deps = JobDeps(
             settings=settings,
             sessionmaker=create_sessionmaker(engine),
-            sender=BrokerSender(broker),
+            sender=BrokerSender(broker, mirror=Gate(redis, settings)),
             store=store,
             catalog=catalog,
             media=build_media_providers(http, settings),

@@ -33,20 +33,28 @@ async def hold(conn: AsyncConnection, *, account_id: str, job_id: str, amount: i
     await conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(hold_amount=amount, billing_state=HELD))
 
 
+CAPTURE_HOLD = -1
+"""`settle(cost=CAPTURE_HOLD)`: the job's price was fixed when it was created, capture exactly the hold."""
+
+
 async def settle(conn: AsyncConnection, job_id: str, *, cost: int | None) -> tuple[str | None, int]:
-    """Capture `cost` and release the rest (`cost=None`: release everything). Returns (account id,
-    amount to credit the Redis mirror); (None, 0) when the job holds nothing or was already settled."""
-    state = CAPTURED if cost else RELEASED
+    """Capture `cost` and release the rest (`cost=None`: release everything; `CAPTURE_HOLD`: capture the
+    hold). Returns (account id, amount to credit the Redis mirror); (None, 0) when the job holds
+    nothing or was already settled."""
+    state = RELEASED if cost is None or cost == 0 else CAPTURED
+    captured = JOBS.c.hold_amount if cost == CAPTURE_HOLD else (cost or 0)
     result = await conn.execute(
         update(JOBS)
         .where(JOBS.c.id == job_id, JOBS.c.billing_state == HELD)
-        .values(billing_state=state, cost=cost or 0)
+        .values(billing_state=state, cost=captured)
         .returning(JOBS.c.account_id, JOBS.c.hold_amount, JOBS.c.model)
     )
     row = result.first()
     if row is None:
         return None, 0
     account_id, held, model = row[0], int(row[1] or 0), row[2]
+    if cost == CAPTURE_HOLD:
+        cost = held
     entries = [ledger.entry(account_id, EntryKind.RELEASE, held, f"{job_id}:release", job_id=job_id, model=model)]
     if cost:
         reason = f"overrun: {cost - held} over the hold" if cost > held else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -49,11 +48,7 @@ async def create_chat_completion(request: Request[Any, Any, Any]) -> Response[An
         completion = await service.complete(res, ctx, body)
         return idempotency.Outcome(200, _encode(completion), {"x-request-id": ctx.job_id}, ctx.job_id)
 
-    fp = idempotency.fingerprint("POST", request.url.path, body)
-    ttl = dt.timedelta(hours=res.settings.idempotency_ttl_hours)
-    outcome, replayed = await idempotency.run_idempotent(res.sessionmaker, ttl, ctx.principal.account_id, key, fp, work)
-    headers = {**outcome.headers, idempotency.REPLAYED: "true"} if replayed else outcome.headers
-    return Response(content=outcome.body, status_code=outcome.status, media_type="application/json", headers=headers)
+    return await idempotency.idempotent_response(request, body, work)
 
 
 async def _admit(request: Request[Any, Any, Any], ctx: service.ChatContext) -> None:

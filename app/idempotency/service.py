@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar import Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
 from app.db import SessionMaker, unit_of_work, utcnow
+from app.deps import principal_of, resources_of
 from app.errors import Conflict, InvalidRequest, Unprocessable
 from app.idempotency.models import IdempotencyRecord, IdempotencyState
 
@@ -39,9 +42,14 @@ class Replay:
     headers: dict[str, str]
 
 
+def _describe(value: Any) -> Any:
+    """Uploaded files take part in the fingerprint by name, type and size, not their bytes."""
+    return {"file": getattr(value, "filename", None), "type": getattr(value, "content_type", None)}
+
+
 def fingerprint(method: str, path: str, body: Any) -> str:
-    """Same request = same method, path (without /v1) and JSON body, whatever the key order."""
-    canonical = msgspec.json.encode(body, order="sorted") if not isinstance(body, bytes) else body
+    """Same request = same method, path (without /v1) and body, whatever the key order."""
+    canonical = body if isinstance(body, bytes) else msgspec.json.encode(body, order="sorted", enc_hook=_describe)
     digest = hashlib.sha256(f"{method} {path.removeprefix('/v1')}\n".encode())
     digest.update(canonical)
     return digest.hexdigest()
@@ -165,3 +173,17 @@ async def run_idempotent(
     else:
         await release(sessionmaker, claimed)
     return outcome, False
+
+
+async def idempotent_response(request: Request[Any, Any, Any], body: Any,
+                              work: Callable[[], Awaitable[Outcome]]) -> Response[bytes]:
+    """Run a work-creating route under its `Idempotency-Key` (if any) and answer with the outcome."""
+    res = resources_of(request)
+    key = request.headers.get(HEADER)
+    fp = fingerprint(request.method, request.url.path, body)
+    ttl = dt.timedelta(hours=res.settings.idempotency_ttl_hours)
+    account_id = principal_of(request).account_id
+    outcome, replayed = await run_idempotent(res.sessionmaker, ttl, account_id, key, fp, work)
+    headers = {**outcome.headers, REPLAYED: "true"} if replayed else outcome.headers
+    headers.pop("content-length", None)
+    return Response(content=outcome.body, status_code=outcome.status, media_type="application/json", headers=headers)

@@ -10,12 +10,14 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from app.deps import principal_of, resources_of
+from app.billing.media import admit_media, create_paid_job
+from app.deps import principal_of, resources_of, set_rate_headers
 from app.errors import GatewayError, GenerationTimeout, InvalidRequest, UpstreamFailed
+from app.idempotency import service as idempotency
+from app.idempotency.service import idempotent_response
 from app.images.schemas import image_job_object, images_response, parse_image_create
 from app.jobs import service
 from app.jobs.models import Job, JobKind
-from app.queue import transaction
 from app.resources import Resources
 from app.routing import resolve
 from app.validation import parse_json_object
@@ -62,35 +64,43 @@ def _job_error(job: Job) -> GatewayError:
 @post("/images/generations", status_code=200, operation_id="createImage")
 async def create_image(request: Request[Any, Any, Any]) -> Response[bytes]:
     res = resources_of(request)
-    create = parse_image_create(parse_json_object(await request.body()))
+    body = parse_json_object(await request.body())
+    create = parse_image_create(body)
     route = resolve(res.catalog.current, create.model)[0]
     service.check_capability(route, JobKind.IMAGE)
-    job = service.new_media_job(
-        kind=JobKind.IMAGE,
-        principal=principal_of(request),
-        model=create.model,
-        channel_id=route.channel_id,
-        prompt=create.prompt,
-        params=create.params(),
-        metadata=create.metadata,
-        webhook_url=create.webhook_url,
-        webhook_events=create.webhook_events,
-        deadline_seconds=res.settings.image_deadline_seconds,
-    )
-    async with transaction(res.sessionmaker, res.sender) as session:
-        await service.create_media_job(session, job)
-    ttl = res.settings.signed_url_ttl_seconds
-    if _wants_async(request):
-        return _json(await image_job_object(job, res.store, ttl), job, status=202)
-    job = await wait_for_job(res, job.id, res.settings.image_wait_seconds)
-    if job.status == "completed":
-        return _json(await images_response(job, res.store, ttl), job)
-    if job.status in ("failed", "cancelled"):
-        raise _job_error(job)
-    raise GenerationTimeout(
-        f"The image is still being generated; fetch it later with GET /v1/images/generations/{job.id}.",
-        job_id=job.id,
-    )
+
+    async def work() -> idempotency.Outcome:
+        job = service.new_media_job(
+            kind=JobKind.IMAGE,
+            principal=principal_of(request),
+            model=create.model,
+            channel_id=route.channel_id,
+            prompt=create.prompt,
+            params=create.params(),
+            metadata=create.metadata,
+            webhook_url=create.webhook_url,
+            webhook_events=create.webhook_events,
+            deadline_seconds=res.settings.image_deadline_seconds,
+        )
+        admission = await admit_media(res, principal_of(request), job, res.settings.image_deadline_seconds)
+        set_rate_headers(request, admission.headers)
+        await create_paid_job(res, job, admission)
+        ttl = res.settings.signed_url_ttl_seconds
+        if _wants_async(request):
+            response = _json(await image_job_object(job, res.store, ttl), job, status=202)
+            return idempotency.Outcome(202, bytes(response.content), dict(response.headers), job.id)
+        job = await wait_for_job(res, job.id, res.settings.image_wait_seconds)
+        if job.status == "completed":
+            response = _json(await images_response(job, res.store, ttl), job)
+            return idempotency.Outcome(200, bytes(response.content), dict(response.headers), job.id)
+        if job.status in ("failed", "cancelled"):
+            raise _job_error(job)
+        raise GenerationTimeout(
+            f"The image is still being generated; fetch it later with GET /v1/images/generations/{job.id}.",
+            job_id=job.id,
+        )
+
+    return await idempotent_response(request, body, work)
 
 
 @get("/images/generations/{image_id:str}", operation_id="retrieveImageGeneration")

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.auth import Principal
+from app.billing import jobs as job_billing
 from app.channels.catalog import Route
 from app.channels.models import ProviderType
 from app.db import utcnow
@@ -24,7 +25,7 @@ from app.ids import new_id
 from app.jobs.models import STAGE_TRANSITIONS, STATUS_OF, TERMINAL_STAGES, Job, JobKind, JobStatus, Stage, stage_of
 from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
 from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
-from app.queue import ActorName, defer
+from app.queue import ActorName, defer, defer_credit
 
 log = logging.getLogger("heytoken.jobs")
 
@@ -81,8 +82,15 @@ async def transition(session: AsyncSession, job: Job, to: Stage, **changes: Any)
 
 
 async def _after_transition(session: AsyncSession, job: Job, old: Stage, new: Stage) -> None:
-    """Same-transaction side effects of a transition that won its compare-and-set (none yet)."""
-    return None
+    """Same-transaction side effects of a transition that won its compare-and-set: a finished job
+    captures its hold, a failed, cancelled or timed-out one releases it (once: billing's own
+    compare-and-set on `billing_state`), and the Redis mirror follows after the commit."""
+    if new not in TERMINAL_STAGES:
+        return
+    cost = job_billing.CAPTURE_HOLD if new is Stage.COMPLETED else None
+    account_id, credit = await job_billing.settle(await session.connection(), job.id, cost=cost)
+    if account_id is not None and credit:
+        defer_credit(account_id, credit)
 
 
 async def fail(session: AsyncSession, job: Job, code: str, message: str) -> bool:

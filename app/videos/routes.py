@@ -10,8 +10,11 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from app.deps import principal_of, resources_of
+from app.billing.media import admit_media, create_paid_job
+from app.deps import principal_of, resources_of, set_rate_headers
 from app.errors import InvalidRequest, NotFound, PayloadTooLarge
+from app.idempotency import service as idempotency
+from app.idempotency.service import idempotent_response
 from app.jobs import service
 from app.jobs.models import Job, JobKind, Stage, stage_of
 from app.queue import transaction
@@ -42,37 +45,45 @@ async def read_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Response[bytes]:
     res, principal = resources_of(request), principal_of(request)
-    create = parse_video_create(await read_body(request))
+    body = await read_body(request)
+    create = parse_video_create(body)
     route = resolve(res.catalog.current, create.model)[0]
     service.check_capability(route, JobKind.VIDEO)
-    job_id = service.new_job_id(JobKind.VIDEO)
-    params = create.params()
+    upload = None
     if create.upload is not None:
-        data = await create.upload.read()
+        upload = await create.upload.read()
         limit = res.settings.input_reference_max_bytes
-        if len(data) > limit:
+        if len(upload) > limit:
             raise PayloadTooLarge(f"'input_reference' is larger than {limit} bytes.", param="input_reference")
-        content_type = create.upload.content_type or "application/octet-stream"
-        extension = (mimetypes.guess_extension(content_type) or ".bin").lstrip(".")
-        key = object_key(job_id, f"input_reference.{extension}")
-        await res.store.put_bytes(key, data, content_type)
-        params["input_reference_key"] = key
-    job = service.new_media_job(
-        kind=JobKind.VIDEO,
-        principal=principal,
-        model=create.model,
-        channel_id=route.channel_id,
-        prompt=create.prompt,
-        params=params,
-        metadata=create.metadata,
-        webhook_url=create.webhook_url,
-        webhook_events=create.webhook_events,
-        deadline_seconds=res.settings.video_deadline_seconds,
-        job_id=job_id,
-    )
-    async with transaction(res.sessionmaker, res.sender) as session:
-        await service.create_media_job(session, job)
-    return _json(video_object(job, with_task_id=with_task_id), job, poll_after_ms=res.settings.client_poll_after_ms)
+
+    async def work() -> idempotency.Outcome:
+        job = service.new_media_job(
+            kind=JobKind.VIDEO,
+            principal=principal,
+            model=create.model,
+            channel_id=route.channel_id,
+            prompt=create.prompt,
+            params=create.params(),
+            metadata=create.metadata,
+            webhook_url=create.webhook_url,
+            webhook_events=create.webhook_events,
+            deadline_seconds=res.settings.video_deadline_seconds,
+        )
+        admission = await admit_media(res, principal, job, res.settings.video_deadline_seconds)
+        set_rate_headers(request, admission.headers)
+        if upload is not None and create.upload is not None:
+            # Stored only once admitted: a refused request leaves no file behind.
+            content_type = create.upload.content_type or "application/octet-stream"
+            extension = (mimetypes.guess_extension(content_type) or ".bin").lstrip(".")
+            key = object_key(job.id, f"input_reference.{extension}")
+            await res.store.put_bytes(key, upload, content_type)
+            job.params = {**(job.params or {}), "input_reference_key": key}
+        await create_paid_job(res, job, admission)
+        response = _json(video_object(job, with_task_id=with_task_id), job,
+                         poll_after_ms=res.settings.client_poll_after_ms)
+        return idempotency.Outcome(200, bytes(response.content), dict(response.headers), job.id)
+
+    return await idempotent_response(request, body, work)
 
 
 @post("/videos", status_code=200, operation_id="createVideo")

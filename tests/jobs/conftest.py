@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from app.accounts.auth import Principal
-from app.limits.policy import Limits
 from app.channels.catalog import CatalogCache
 from app.db import SessionMaker
 from app.jobs import pipeline, service
 from app.jobs.models import Job, JobKind
+from app.limits.policy import Limits
 from app.providers.registry import build_media_providers
-from app.queue import ActorName, Send, transaction
+from app.queue import ActorName, Credit, Send, transaction
 from app.settings import Settings
 from storage.local import LocalStore
 from tests.conftest import Tenant
@@ -36,9 +36,13 @@ STEPS = {
 @dataclass
 class RecordingSender:
     sent: list[Send] = field(default_factory=list)
+    credits: list[Credit] = field(default_factory=list)
 
     async def send(self, sends: list[Send]) -> None:
         self.sent.extend(sends)
+
+    async def credit(self, credits: list[Credit]) -> None:
+        self.credits.extend(credits)
 
 
 @pytest.fixture(scope="session")
