@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, AsyncIO, Callbacks, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from app.queue import broker_namespace
 from app.settings import Settings
+
+
+class DaemonAsyncIO(AsyncIO):
+    """Dramatiq's AsyncIO middleware with a daemon event-loop thread.
+
+    On a second SIGTERM (a process-group signal plus the main process forwarding its own) Dramatiq
+    calls sys.exit in the worker process, which then waited forever on the non-daemon loop thread.
+    The graceful path is unchanged: after_worker_shutdown still stops and joins the thread."""
+
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
+        thread = EventLoopThread(self.logger)
+        thread.daemon = True
+        thread.start(timeout=1.0)
+        set_event_loop_thread(thread)
 
 
 def build_broker(settings: Settings, *extra: Any) -> RedisBroker:
@@ -28,8 +43,9 @@ def build_broker(settings: Settings, *extra: Any) -> RedisBroker:
         Callbacks(),
         # CurrentMessage: lets a step read its own message (e.g. the retry count) when logging.
         CurrentMessage(),
-        # AsyncIO: runs `async def` actors on one event loop thread per process (not a default).
-        AsyncIO(),
+        # AsyncIO: runs `async def` actors on one event loop thread per process (not a default); ours
+        # makes that thread a daemon, so a second SIGTERM ("Killing worker process") really exits.
+        DaemonAsyncIO(),
         *extra,
     ]
     return RedisBroker(  # type: ignore[no-untyped-call]
