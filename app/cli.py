@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import click
 
 from app import runner
 from app.accounts import service as accounts
+from app.accounts.models import AccountStatus
+from app.admin.operations import Operations
 from app.channels import service as channels
 from app.channels.catalog import local_catalog
 from app.db import create_engine, create_sessionmaker, unit_of_work
 from app.errors import GatewayError
+from app.limits.service import Gate
+from app.resources import create_redis
 from app.settings import Settings, get_settings
 
 P = ParamSpec("P")
@@ -30,6 +35,19 @@ def _async(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
             raise click.ClickException(exc.message) from exc
 
     return wrapper
+
+
+@contextlib.asynccontextmanager
+async def operations(settings: Settings | None = None) -> AsyncIterator[Operations]:
+    """The same operator functions the admin API uses, on resources made for this one command."""
+    settings = settings or get_settings()
+    engine = create_engine(settings)
+    redis = create_redis(settings)
+    try:
+        yield Operations(create_sessionmaker(engine), Gate(redis, settings))
+    finally:
+        await redis.aclose()
+        await engine.dispose()
 
 
 async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -88,6 +106,23 @@ async def account_list() -> None:
         click.echo(f"{a.id}\t{a.name}\t{a.status}\t{a.tier}\t{a.created_at:%Y-%m-%d %H:%M}")
 
 
+@account.command("suspend")
+@click.argument("name")
+@_async
+async def account_suspend(name: str) -> None:
+    """Refuse every key of the account (at once, on every process)."""
+    async with operations() as ops:
+        click.echo((await ops.set_account_status(name, AccountStatus.SUSPENDED)).id)
+
+
+@account.command("resume")
+@click.argument("name")
+@_async
+async def account_resume(name: str) -> None:
+    async with operations() as ops:
+        click.echo((await ops.set_account_status(name, AccountStatus.ACTIVE)).id)
+
+
 @main.group()
 def key() -> None:
     """API keys."""
@@ -123,7 +158,8 @@ async def key_list(account_name: str | None) -> None:
 @click.argument("key_id")
 @_async
 async def key_revoke(key_id: str) -> None:
-    revoked = await _in_session(get_settings(), lambda s: accounts.revoke_key(s, key_id))
+    async with operations() as ops:
+        revoked = await ops.revoke_key(key_id)
     click.echo(revoked.id)
 
 
@@ -184,6 +220,8 @@ async def channel_remove(name_or_id: str) -> None:
     removed = await _in_session(get_settings(), lambda s: channels.remove_channel(s, name_or_id))
     click.echo(removed.id)
 
+
+from app import cli_money  # noqa: E402,F401  (registers the money and limits commands on `main`)
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +42,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite autoincrements only a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> dt.datetime:

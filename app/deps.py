@@ -8,14 +8,39 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.accounts.auth import Principal
+from app.errors import AuthenticationFailed
 from app.resources import Resources, get_resources
+
+RATE_HEADERS = "heytoken.rate_headers"
 
 
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard of every /v1 route: 401 in the OpenAI envelope unless a live key is presented."""
+    """Guard of every /v1 route: 401 in the OpenAI envelope unless a live key is presented. Reads (GET)
+    are admitted here against the per-key reads limit; work requests are admitted by their handler,
+    once the body says what they may cost."""
     resources = get_resources(connection.app.state)
-    principal = await resources.auth.authenticate(connection.headers.get("authorization"))
+    authorization = connection.headers.get("authorization")
+    principal = await resources.auth.authenticate(authorization)
     connection.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
+    if connection.scope.get("method") == "GET":
+        try:
+            set_rate_headers(connection, await resources.gate.admit_read(principal))
+        except AuthenticationFailed:
+            resources.auth.forget(authorization)
+            raise
+
+
+def set_rate_headers(connection: ASGIConnection[Any, Any, Any, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    connection.scope[RATE_HEADERS] = headers  # type: ignore[literal-required]
+
+
+async def add_rate_headers(message: Any, scope: Any) -> None:
+    """before_send hook: every answer of an admitted request carries its x-ratelimit-* headers
+    (successes, errors and streams alike)."""
+    if message["type"] == "http.response.start":
+        extra = scope.get(RATE_HEADERS)
+        if extra:
+            message["headers"] = [*message.get("headers", ()), *extra]
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -11,7 +11,8 @@
     ├── InsufficientQuota             402 insufficient_quota
     ├── RateLimited                   429 rate_limit_exceeded (code names the limit)
     ├── UpstreamFailed                500 server_error / upstream_error
-    └── Overloaded                    503 server_error / overloaded
+    ├── Overloaded                    503 server_error / overloaded
+    └── GenerationTimeout             504 server_error / generation_timeout (carries job_id)
 
 Every response body is `{"error": {"message", "type", "param", "code"}}`; nothing else ever reaches a
 client, never a traceback.
@@ -115,6 +116,24 @@ class Overloaded(GatewayError):
     status_code = 503
     type = "server_error"
     code = "overloaded"
+
+
+class GenerationTimeout(GatewayError):
+    """A synchronous wait for a job ran out; the job goes on and can be fetched by its id."""
+
+    status_code = 504
+    type = "server_error"
+    code = "generation_timeout"
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        # The SDK would otherwise retry the POST and start a second, billed job.
+        super().__init__(message, headers={"x-should-retry": "false"})
+        self.job_id = job_id
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["job_id"] = self.job_id
+        return body
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -16,11 +16,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from app.admin.routes import admin_router
+from app.billing.routes import list_ledger, redeem_code, retrieve_account, retrieve_usage
 from app.catalog.routes import list_models, retrieve_model
 from app.chat.routes import create_chat_completion
-from app.deps import require_api_key
+from app.deps import add_rate_headers, require_api_key
 from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
+from app.files.routes import download_blob
+from app.images.routes import create_image, retrieve_image_generation
 from app.jobs.routes import retrieve_job
 from app.logging import configure_logging
 from app.observability.metrics import Metrics
@@ -29,6 +32,15 @@ from app.observability.routes import metrics_handler
 from app.resources import Resources
 from app.settings import Settings, get_settings
 from app.system.routes import healthz, readyz
+from app.videos.routes import (
+    cancel_video,
+    create_video,
+    create_video_generation,
+    delete_video,
+    download_video_content,
+    list_videos,
+    retrieve_video,
+)
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     create_chat_completion,
@@ -36,6 +48,19 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     list_models,
     retrieve_model,
     retrieve_job,
+    retrieve_account,
+    retrieve_usage,
+    list_ledger,
+    redeem_code,
+    create_image,
+    retrieve_image_generation,
+    create_video,
+    create_video_generation,
+    list_videos,
+    retrieve_video,
+    download_video_content,
+    cancel_video,
+    delete_video,
 ]
 
 
@@ -62,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         extra.append(metrics_handler(metrics, token))
     app = Litestar(
-        route_handlers=[v1, root, admin_router(), healthz, readyz, *extra],
+        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, *extra],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,
@@ -71,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
+        before_send=[add_rate_headers],
         openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
         debug=False,
     )

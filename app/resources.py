@@ -8,24 +8,60 @@ from typing import Any
 
 import httpx
 from litestar.datastructures import State
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts.auth import KeyAuthenticator
+from app.accounts.models import Account
+from app.billing.reconciler import BillingReconciler
+from app.billing.sync import capture_records, settler
 from app.channels.catalog import CatalogCache
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.http import create_upstream_client
 from app.jobs.recorder import JobRecorder
-from app.providers.base import Provider
+from app.limits.policy import Limits
+from app.limits.service import Gate
+from app.providers.base import MediaProvider, Provider
 from app.providers.local import LOCAL_MODELS
-from app.providers.registry import build_providers
+from app.providers.registry import MediaKey, build_media_providers, build_providers
+from app.queue import BrokerSender, create_producer
 from app.settings import Settings
+from storage import ObjectStore, S3Options, open_store
+
+BLOBS_PATH = "/blobs"
+"""Where the API serves the local storage backend's signed links (app/files/routes.py)."""
 
 log = logging.getLogger("heytoken.app")
 
 
+def create_object_store(settings: Settings) -> ObjectStore:
+    secret = settings.s3_secret_access_key
+    return open_store(
+        settings.storage_url,
+        default_dir=settings.var_dir / "storage",
+        signing_base_url=settings.resolved_public_base_url() + BLOBS_PATH,
+        secret=settings.resolved_secret_key(),
+        s3=S3Options(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        ),
+    )
+
+
 def create_redis(settings: Settings) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    # A blocking pool: a burst beyond `redis_max_connections` waits for a free connection (up to the
+    # socket timeout) instead of failing at once, as redis-py's default pool does past its limit.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=5,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
 
 
 @dataclass(slots=True)
@@ -39,6 +75,17 @@ class Resources:
     auth: KeyAuthenticator
     recorder: JobRecorder
     providers: dict[str, Provider]
+    gate: Gate
+    billing_reconciler: BillingReconciler
+
+    async def load_balance(self, account_id: str) -> int:
+        """The database balance (the truth), to seed the Redis mirror when it is missing."""
+        async with self.sessionmaker() as session:
+            account = await session.get(Account, account_id)
+        return account.balance if account is not None else 0
+    media: dict[MediaKey, MediaProvider]
+    sender: BrokerSender
+    store: ObjectStore
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -53,13 +100,20 @@ class Resources:
             refresh_seconds=settings.catalog_refresh_seconds,
         )
         await catalog.start()
+        redis = create_redis(settings)
+        gate = Gate(redis, settings)
+        await gate.start()
         recorder = JobRecorder(
             engine,
             flush_ms=settings.job_log_flush_ms,
             batch_size=settings.job_log_batch_size,
             max_pending=settings.job_log_max_pending,
+            on_write=capture_records,
+            after_write=settler(gate),
         )
         await recorder.start()
+        reconciler = BillingReconciler(redis, gate, sessionmaker, settings.billing_reconcile_seconds)
+        await reconciler.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -69,19 +123,32 @@ class Resources:
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
-            redis=create_redis(settings),
+            redis=redis,
             http=http,
             catalog=catalog,
-            auth=KeyAuthenticator(sessionmaker, settings.key_cache_ttl_seconds),
+            auth=KeyAuthenticator(
+                sessionmaker,
+                settings.key_cache_ttl_seconds,
+                Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
+            ),
             recorder=recorder,
             providers=build_providers(http, settings),
+            gate=gate,
+            billing_reconciler=reconciler,
+            media=build_media_providers(http, settings),
+            sender=create_producer(settings, mirror=gate),
+            store=create_object_store(settings),
         )
 
     async def close(self) -> None:
+        await self.billing_reconciler.stop()
         await self.catalog.stop()
         await self.recorder.stop()
+        await self.gate.stop()
         await self.http.aclose()
         await self.redis.aclose()
+        await self.store.close()
+        self.sender.close()
         await self.engine.dispose()
 
 

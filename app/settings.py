@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     """SQLAlchemy async URL. Empty: a SQLite file under `var_dir`."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = 512
+    """Connections per process to Redis; a burst beyond waits for a free one."""
     redis_prefix: str = "ht:"
     """Prefix of every Redis key the gateway writes (lets several deployments or test runs share one Redis)."""
 
@@ -43,6 +45,25 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     key_cache_ttl_seconds: float = 5.0
     catalog_refresh_seconds: float = 5.0
+
+    default_rpm: int = 100
+    """Requests per minute per key, unless the key, its account or its tier says otherwise (0 = off)."""
+    default_rph: int = 1000
+    default_tpm: int = 100_000
+    default_max_streams: int = 10
+    default_reads_per_minute: int = 600
+    """GET requests (polling a job, listing) per minute per key: a separate, more generous limit."""
+    limits_fail_open: bool = False
+    """When Redis is unreachable: False answers 503; True lets free requests through unlimited.
+    Paid requests always need Redis (their hold), so they get 503 either way."""
+    stream_lease_ttl_seconds: int = 60
+    chat_hold_ttl_seconds: int = 900
+    default_max_output_tokens: int = 4096
+    """Sizes a chat hold and TPM reservation when a request sets no max_tokens and the model no cap."""
+    idempotency_ttl_hours: int = 24
+    """How long an Idempotency-Key is remembered (at least 24 h)."""
+    billing_reconcile_seconds: float = 30.0
+    """How often expired holds are dropped and quiet accounts' Redis balances resynced from the ledger."""
 
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 600.0
@@ -70,6 +91,45 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
 
     extra_local_models: list[str] = Field(default_factory=list)
+
+    # Media jobs (images and videos): see app/jobs/pipeline.py for how these shape a job's life.
+    local_media_queue_seconds: float = 0.0
+    """How long a local-provider media job pretends to wait in the upstream's queue."""
+    local_media_render_seconds: float = 0.0
+    """How long a local-provider media job pretends to render (progress rises over this time)."""
+    job_poll_initial_seconds: float = 2.0
+    """First delay between two polls of an upstream task; it grows with the task's age."""
+    job_poll_max_seconds: float = 30.0
+    """Longest delay between two polls (also caps the back-off after upstream errors)."""
+    job_step_timeout_seconds: float = 60.0
+    """A submit or poll step may take this long before another worker may take the job over."""
+    job_store_timeout_seconds: float = 60.0
+    """Lease of a store step (download + upload of the result), renewed while it runs: a crashed
+    worker's store is retried this long after its last renewal."""
+    job_max_attempts: int = 5
+    """Failed submit or store steps (upstream 5xx, network, storage) before the job fails."""
+    image_deadline_seconds: float = 600.0
+    """An image job not completed this long after creation fails with error.code `timeout`."""
+    video_deadline_seconds: float = 3600.0
+    """A video job not completed this long after creation fails with error.code `timeout`."""
+    image_wait_seconds: float = 120.0
+    """How long POST /v1/images/generations waits for its job before answering 504 (the job goes on)."""
+    media_retention_seconds: int = 7 * 24 * 3600
+    """`expires_at` of a completed job: how long its files are promised to stay downloadable."""
+    signed_url_ttl_seconds: int = 3600
+    """Lifetime of the signed links to results (302 of /content, `url` of image results)."""
+    client_poll_after_ms: int = 2000
+    """`openai-poll-after-ms` sent with an unfinished video: how often the SDK's poll() asks."""
+    input_reference_max_bytes: int = 8 * 1024 * 1024
+    """Largest accepted `input_reference` upload (larger: 413)."""
+    reconcile_interval_seconds: float = 15.0
+    """How often a worker looks for jobs whose message was lost (overdue) or whose deadline passed."""
+    reconcile_grace_seconds: float = 15.0
+    """How overdue a job's next step must be before the reconciler sends it again."""
+    broker_heartbeat_timeout_ms: int = 30_000
+    """Dramatiq: a worker silent this long counts as dead and its unacked messages may be requeued."""
+    broker_maintenance_chance: int = 10_000
+    """Dramatiq: in a million broker calls, how many also requeue dead workers' messages."""
 
     def resolved_database_url(self) -> str:
         if self.database_url:

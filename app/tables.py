@@ -1,7 +1,20 @@
 """Imports every table model so `SQLModel.metadata` is complete (Alembic, tests)."""
 
 from app.accounts.models import Account, ApiKey
+from app.billing.models import LedgerEntry, Price, RedemptionCode, Tier
 from app.channels.models import Channel, ChannelModel
+from app.idempotency.models import IdempotencyRecord
 from app.jobs.models import Job
 
-__all__ = ["Account", "ApiKey", "Channel", "ChannelModel", "Job"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Channel",
+    "ChannelModel",
+    "IdempotencyRecord",
+    "Job",
+    "LedgerEntry",
+    "Price",
+    "RedemptionCode",
+    "Tier",
+]

@@ -44,3 +44,54 @@ def estimate_prompt_tokens(messages: list[Any]) -> int:
             if tool_calls:
                 chars += len(str(tool_calls))
     return estimate_text_tokens(chars) + 4 * len(messages) + 3
+
+
+IMAGE_PART_TOKENS = 1600
+"""An upper bound for one image in a message (OpenAI's high-detail tiles stay below it at 2048 px)."""
+
+
+def prompt_token_bound(messages: list[Any]) -> int:
+    """An upper bound on a chat request's prompt tokens, for holds: a token is at least one byte of text,
+    plus a fixed bound per image and per message of framing."""
+    total = 3
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        total += 8
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content.encode())
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                if isinstance(part.get("text"), str):
+                    total += len(part["text"].encode())
+                elif part.get("type") in ("image_url", "input_image", "image"):
+                    total += IMAGE_PART_TOKENS
+                else:
+                    total += len(str(part).encode())
+        if message.get("tool_calls"):
+            total += len(str(message["tool_calls"]).encode())
+    return total
+
+
+def input_token_bound(raw_input: Any) -> int:
+    """Upper bound on an embeddings request's tokens (bytes of text, or the token arrays' length)."""
+    if isinstance(raw_input, str):
+        return len(raw_input.encode()) + 1
+    if isinstance(raw_input, list):
+        if raw_input and all(isinstance(t, int) for t in raw_input):
+            return len(raw_input)
+        return sum(input_token_bound(item) for item in raw_input)
+    return 1
+
+
+def input_token_estimate(raw_input: Any) -> int:
+    if isinstance(raw_input, str):
+        return estimate_text_tokens(len(raw_input)) + 1
+    if isinstance(raw_input, list):
+        if raw_input and all(isinstance(t, int) for t in raw_input):
+            return len(raw_input)
+        return sum(input_token_estimate(item) for item in raw_input)
+    return 1

@@ -249,7 +249,12 @@ def run_clients(args: argparse.Namespace, mock_port: int, server: set[int] | Non
 def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[int] | None, out: Path) -> dict[str, Any]:
     from bench import jobs
 
-    zero = {name: "0" for name in gateway.settings.model_fields if name.startswith("local_") and "delay" in name}
+    # The zero-delay profile: every local-provider delay (token delay, media queue and render time) at 0.
+    zero = {
+        name: "0"
+        for name in type(gateway.settings).model_fields
+        if name.startswith("local_") and ("delay" in name or name.endswith("_seconds"))
+    }
     env = gateway.env_with(**zero)
     port = free_port()
     web = Proc("jobs-web", web_command(port), env, server, out / "jobs-web.log")
@@ -264,10 +269,19 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         if command is None:
             return jobs.JobsOutcome(skipped="the Procfile has no worker: line").as_dict()
         worker = Proc("jobs-worker", command, env, server, out / "jobs-worker.log")
-        ids, outcome = asyncio.run(
-            jobs.run_jobs(base, gateway.headers, model, args.jobs, args.job_rate, args.job_timeout)
+        outcome = asyncio.run(
+            jobs.run_jobs(
+                base,
+                gateway.headers,
+                model,
+                args.jobs,
+                args.job_rate,
+                args.job_timeout,
+                gateway.settings.resolved_database_url(),
+                gateway.account_id,
+                _worker_processes(command),
+            )
         )
-        jobs.timings_from_db(gateway.settings.resolved_database_url(), ids, outcome)
         result = outcome.as_dict()
         result["zero_delay_settings"] = sorted(zero)
         result["model"] = model
@@ -276,6 +290,13 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         if worker is not None:
             worker.stop()
         web.stop()
+
+
+def _worker_processes(command: list[str]) -> int:
+    """`--processes N` of the Procfile's worker line (Dramatiq's default is one per core)."""
+    if "--processes" in command:
+        return int(command[command.index("--processes") + 1])
+    return os.cpu_count() or 1
 
 
 def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -317,7 +338,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin servers / tools")
     parser.add_argument("--jobs", type=int, default=1000, help="video jobs submitted in the job scenario")
     parser.add_argument("--job-rate", type=float, default=200.0, help="video jobs submitted per second")
-    parser.add_argument("--job-timeout", type=float, default=300.0, help="seconds to wait for the jobs to finish")
+    parser.add_argument("--job-timeout", type=float, default=600.0, help="seconds to wait for the jobs to finish")
     parser.add_argument("--database-url", default="", help="the gateway's database (default: SQLite in the run dir)")
     parser.add_argument("--redis-url", default="", help="the gateway's Redis (default: HEYTOKEN_REDIS_URL's default)")
     parser.add_argument(

@@ -1,10 +1,10 @@
 """Which gateway features exist in this tree, and how the benchmark account is prepared for them.
 
-The gateway is benchmarked with every feature that exists switched on. Features that later issues add
-(billing holds, rate limits) are found by their module; the benchmark account then needs money and
-limits high enough for a load test, which `SETUP_COMMANDS` gives it through the `heytoken` CLI
-(placeholders: {account}, {key_id}, {models}). If a command fails, the driver says so and runs
-anyway: refused requests (402, 429) then show in the table's error column, never silently.
+The gateway is benchmarked with every feature that exists switched on. Billing holds and rate limits
+are found by their module; the benchmark account then needs money, prices for its models and limits
+high enough for a load test, which `SETUP_COMMANDS` gives it through the `heytoken` CLI (placeholders:
+{account}, {key_id}, {model}; a command with {model} runs once per bench model). If a command fails,
+the driver says so and runs anyway: refused requests (402, 429) then show in the error column.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from app.settings import Settings
 
 BILLING_MODULES = ("app.billing", "app.money", "app.ledger")
 LIMITS_MODULES = ("app.limits", "app.ratelimits", "app.rate_limits")
-BALANCE = 10**15  # in the billing issue's minor units: enough for any run
+BALANCE_USD = "1000000"  # enough for any run
 
-# The billing and limits issues define these commands; adjust here if they land with other names.
+# The `heytoken` CLI of the billing and limits issues: a price for each bench model (a model without
+# one cannot be called), a balance, and no limits on the bench key (0 = off).
 SETUP_COMMANDS: dict[str, list[str]] = {
     "billing hold": [
-        "heytoken price set {model} --input 1 --output 1",
-        "heytoken account topup {account} " + str(BALANCE) + " --reason bench",
+        "heytoken price set {model} --input 0.01 --output 0.01",
+        "heytoken topup {account} " + BALANCE_USD + " --reason bench",
     ],
     "rate limits": [
-        "heytoken key limits {key_id} --rpm 0 --rph 0 --tpm 0 --streams 0",
+        "heytoken limits --key {key_id} --rpm 0 --rph 0 --tpm 0 --streams 0",
     ],
 }
 
@@ -65,13 +66,13 @@ def detect() -> list[Feature]:
         Feature(
             "billing hold",
             billing is not None,
-            f"hold before the upstream call ({billing})" if billing else "not in this tree yet (issue 5)",
+            f"hold before the upstream call ({billing})" if billing else "not in this tree (issue 5)",
             SETUP_COMMANDS["billing hold"] if billing else [],
         ),
         Feature(
             "rate limits",
             limits is not None,
-            f"one Redis round trip per request ({limits})" if limits else "not in this tree yet (issue 6)",
+            f"one Redis round trip per request ({limits})" if limits else "not in this tree (issue 6)",
             SETUP_COMMANDS["rate limits"] if limits else [],
         ),
     ]

@@ -2,12 +2,17 @@
 
 Written against the OpenAI Videos API (POST /v1/videos, GET /v1/videos/{id}); it is skipped, with the
 reason, while the gateway has no videos API, no local video model or no worker line in the Procfile.
-Queue-to-start comes from the jobs table (`started_at` − `created_at`) when that column exists.
+The jobs are watched in the jobs table, not polled through the API (which would load the web process
+under test): queue-to-start is `started_at` − `created_at` when that column exists, else the time a
+job is first seen out of `queued` (read every 10 ms). Completed per second per worker process comes
+from `completed_at` − `created_at` over the whole batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +20,7 @@ from typing import Any
 import aiohttp
 
 TERMINAL = {"completed", "failed", "cancelled"}
+WATCH_INTERVAL = 0.01
 
 
 @dataclass
@@ -52,10 +58,45 @@ async def find_video_model(base: str, headers: dict[str, str]) -> tuple[str | No
 
 
 async def run_jobs(
-    base: str, headers: dict[str, str], model: str, count: int, rate: float, poll_seconds: float
-) -> tuple[list[str], JobsOutcome]:
-    outcome = JobsOutcome()
+    base: str,
+    headers: dict[str, str],
+    model: str,
+    count: int,
+    rate: float,
+    poll_seconds: float,
+    database_url: str,
+    account_id: str,
+    workers: int = 1,
+) -> JobsOutcome:
+    """Submit `count` jobs at `rate` through the API; watch them in the jobs table (no polling load on
+    the web process): when each left `queued`, when it finished."""
+    from sqlalchemy import MetaData, Table, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    outcome = JobsOutcome(workers=workers)
     ids: list[str] = []
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        jobs = await conn.run_sync(lambda c: Table("jobs", MetaData(), autoload_with=c))
+    has_started_at = "started_at" in jobs.c
+    started_seen: dict[str, float] = {}  # job id → wall clock when first seen out of `queued`
+    finished: dict[str, str] = {}
+    submitting = True
+
+    async def watch() -> None:
+        stmt = select(jobs.c.id, jobs.c.status).where(
+            jobs.c.account_id == account_id, jobs.c.kind == "video", jobs.c.status != "queued"
+        )
+        while submitting or len(finished) < len(ids):
+            async with engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            now = time.time()
+            for job_id, status in rows:
+                started_seen.setdefault(job_id, now)
+                if status in TERMINAL:
+                    finished[job_id] = status
+            await asyncio.sleep(WATCH_INTERVAL)
+
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
 
@@ -71,6 +112,7 @@ async def run_jobs(
             except aiohttp.ClientError:
                 outcome.submit_errors += 1
 
+        watcher = asyncio.create_task(watch())
         started = time.perf_counter()
         tasks = []
         for i in range(count):
@@ -79,60 +121,47 @@ async def run_jobs(
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(submit(i)))
         await asyncio.gather(*tasks)
-        outcome.submitted = len(ids)
         outcome.submit_rate = count / (time.perf_counter() - started)
+        outcome.submitted = len(ids)
+        submitting = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watcher, timeout=poll_seconds)
 
-        pending = set(ids)
-        statuses: dict[str, str] = {}
-        deadline = time.perf_counter() + poll_seconds
+    mine = set(ids)
+    outcome.completed = sum(1 for j, st in finished.items() if j in mine and st == "completed")
+    outcome.failed = sum(1 for j, st in finished.items() if j in mine and st != "completed")
+    outcome.unfinished = len(mine) - outcome.completed - outcome.failed
+    columns = [jobs.c.id, jobs.c.created_at, jobs.c.completed_at]
+    if has_started_at:
+        columns.append(jobs.c.started_at)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(*columns).where(jobs.c.id.in_(ids)))).all() if ids else []
+    await engine.dispose()
 
-        async def poll(video_id: str) -> None:
-            async with session.get(f"{base}/v1/videos/{video_id}") as response:
-                data = await response.json(content_type=None)
-                status = str(data.get("status", "")) if isinstance(data, dict) else ""
-                if status in TERMINAL:
-                    statuses[video_id] = status
-                    pending.discard(video_id)
-
-        while pending and time.perf_counter() < deadline:
-            await asyncio.gather(*(poll(v) for v in list(pending)[:500]), return_exceptions=True)
-            if pending:
-                await asyncio.sleep(0.2)
-        outcome.completed = sum(1 for s in statuses.values() if s == "completed")
-        outcome.failed = sum(1 for s in statuses.values() if s != "completed")
-        outcome.unfinished = len(pending)
-    return ids, outcome
-
-
-def timings_from_db(database_url: str, ids: list[str], outcome: JobsOutcome) -> None:
-    """Queue-to-start and throughput from the jobs table, if it records when a job started."""
-    from sqlalchemy import MetaData, Table, select
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def read() -> list[Any] | None:
-        engine = create_async_engine(database_url)
-        try:
-            async with engine.connect() as conn:
-                jobs = await conn.run_sync(lambda c: Table("jobs", MetaData(), autoload_with=c))
-                if "started_at" not in jobs.c:
-                    outcome.queue_to_start_note = (
-                        f"the jobs table has no started_at column ({', '.join(jobs.c.keys())})"
-                    )
-                    return None
-                stmt = select(jobs.c.created_at, jobs.c.started_at, jobs.c.completed_at).where(jobs.c.id.in_(ids))
-                return list((await conn.execute(stmt)).all())
-        finally:
-            await engine.dispose()
-
-    rows = asyncio.run(read()) if ids else None
-    if not rows:
-        return
-    waits = sorted((r.started_at - r.created_at).total_seconds() * 1000 for r in rows if r.started_at and r.created_at)
+    waits = []
+    for row in rows:
+        created = _utc(row.created_at)
+        if has_started_at and row.started_at is not None:
+            waits.append((_utc(row.started_at) - created).total_seconds() * 1000)
+        elif row.id in started_seen:
+            waits.append((started_seen[row.id] - created.timestamp()) * 1000)
     if waits:
+        waits.sort()
         n = len(waits)
         outcome.queue_to_start_ms = {"p50": waits[n // 2], "p99": waits[min(n - 1, int(0.99 * n))], "max": waits[-1]}
-    done = [r for r in rows if r.completed_at]
+    outcome.queue_to_start_note = (
+        "(from the jobs table's started_at)"
+        if has_started_at
+        else f"(first seen out of 'queued' in the jobs table, read every {WATCH_INTERVAL * 1000:.0f} ms: "
+        "the jobs table records no start time)"
+    )
+    done = [r for r in rows if r.completed_at is not None]
     if done:
-        span = (max(r.completed_at for r in done) - min(r.created_at for r in done)).total_seconds()
+        span = (max(_utc(r.completed_at) for r in done) - min(_utc(r.created_at) for r in done)).total_seconds()
         if span > 0:
             outcome.completed_per_s_per_worker = len(done) / span / outcome.workers
+    return outcome
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value

@@ -21,6 +21,7 @@ from redis import Redis
 from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
+from app.billing import service as billing
 from app.channels import service as channels
 from app.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from app.main import create_app
@@ -184,7 +185,9 @@ def add_channel(sessionmaker: SessionMaker, settings: Settings) -> AddChannel:
         priority: int = 0,
         weight: int = 1,
         options: dict[str, Any] | None = None,
+        price: dict[str, Any] | bool | None = True,
     ) -> str:
+        """`price`: True → a free price row for each model; a dict → those price fields; False → none."""
         name = _unique("channel")
         async with unit_of_work(sessionmaker) as session:
             await channels.add_channel(
@@ -199,6 +202,10 @@ def add_channel(sessionmaker: SessionMaker, settings: Settings) -> AddChannel:
                 weight=weight,
                 options=options,
             )
+            if price is not False:
+                fields = price if isinstance(price, dict) else {}
+                for spec in models:
+                    await billing.set_price(session, channels.parse_model_spec(spec)[0], **fields)
         return name
 
     return add

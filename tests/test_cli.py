@@ -99,3 +99,63 @@ def test_duplicate_account_is_refused(cli: CliRunner) -> None:
     get_settings.cache_clear()
     result = cli.invoke(main, ["account", "create", name])
     assert result.exit_code != 0 and "already exists" in result.stderr
+
+
+def test_money_commands(cli: CliRunner) -> None:
+    name = f"payer-{uuid.uuid4().hex[:6]}"
+    invoke(cli, "account", "create", name)
+    assert invoke(cli, "topup", name, "10.50", "--reason", "invoice 42") == "$10.500000"
+    assert invoke(cli, "adjust", name, "-0.50", "--reason", "refund of a double charge") == "$10.000000"
+    ledger = invoke(cli, "ledger", "show", name)
+    assert ledger.splitlines()[0] == "balance $10.000000"
+    assert "adjustment\t-$0.500000" in ledger and "topup\t$10.500000" in ledger
+    assert "ok" in invoke(cli, "ledger", "verify")
+
+    model = f"gpt-{uuid.uuid4().hex[:6]}"
+    assert (
+        invoke(
+            cli,
+            "price",
+            "set",
+            model,
+            "--input",
+            "2.50",
+            "--output",
+            "10",
+            "--image",
+            "1024x1024/hd=0.08",
+            "--video-second",
+            "0.1",
+        )
+        == model
+    )
+    line = next(line for line in invoke(cli, "price", "list").splitlines() if line.startswith(model))
+    assert "input=$2.500000/M" in line and "image[1024x1024/hd]=$0.080000" in line and "video=$0.100000/s" in line
+    assert invoke(cli, "price", "remove", model) == model
+
+    codes = invoke(cli, "code", "create", "--amount", "5", "--count", "3").splitlines()
+    assert len(set(codes)) == 3 and all(re.fullmatch(r"HT(-[A-Z0-9]{4}){4}", c) for c in codes)
+
+    account_id = invoke(cli, "limits", "--account", name, "--rpm", "5", "--tpm", "0", "--streams", "inherit")
+    assert account_id.startswith("acct_")
+    assert invoke(cli, "tier", "set", "silver", "--multiplier", "0.9") == "silver"
+    assert "silver\tmultiplier=0.9" in invoke(cli, "tier", "list")
+    assert invoke(cli, "account", "suspend", name) == account_id
+    assert invoke(cli, "account", "resume", name) == account_id
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["topup", "nobody", "5"],
+        ["topup", "x", "five"],
+        ["adjust", "x", "1", "--reason", ""],
+        ["limits", "--rpm", "5"],
+        ["limits", "--key", "key_x", "--rpm", "lots"],
+    ],
+)
+def test_money_errors_exit_nonzero(cli: CliRunner, args: list[str]) -> None:
+    get_settings.cache_clear()
+    result = cli.invoke(main, args)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output

@@ -13,18 +13,23 @@ from sqlmodel import select
 
 from app.accounts.models import Account, AccountStatus, ApiKey
 from app.accounts.service import KEY_PATTERN, hash_key
+from app.billing.models import Tier
 from app.db import SessionMaker
 from app.errors import AuthenticationFailed, PermissionDenied
+from app.limits.policy import Limits, resolve_limits
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key and the account it belongs to."""
+    """Who is calling: the key, the account it belongs to, and what applies to them."""
 
     key_id: str
     account_id: str
     account_status: str
     tier: str
+    limits: Limits
+    multiplier_bp: int = 10_000
+    """The tier's price multiplier in basis points."""
 
 
 _MISSING = AuthenticationFailed(
@@ -40,9 +45,10 @@ def _invalid() -> AuthenticationFailed:
 class KeyAuthenticator:
     MAX_ENTRIES = 100_000
 
-    def __init__(self, sessionmaker: SessionMaker, ttl_seconds: float) -> None:
+    def __init__(self, sessionmaker: SessionMaker, ttl_seconds: float, default_limits: Limits) -> None:
         self._sessionmaker = sessionmaker
         self._ttl = ttl_seconds
+        self._defaults = default_limits
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -72,15 +78,28 @@ class KeyAuthenticator:
 
     async def _load(self, digest: str) -> Principal | None:
         stmt = (
-            select(ApiKey, Account)
+            select(ApiKey, Account, Tier)
             .join(Account, Account.id == ApiKey.account_id)  # type: ignore[arg-type]
+            .outerjoin(Tier, Tier.name == Account.tier)  # type: ignore[arg-type]
             .where(ApiKey.key_hash == digest)
         )
         async with self._sessionmaker() as session:
             row = (await session.exec(stmt)).first()
         if row is None:
             return None
-        api_key, account = row
+        api_key, account, tier = row
         if api_key.revoked_at is not None:
             return None
-        return Principal(key_id=api_key.id, account_id=account.id, account_status=account.status, tier=account.tier)
+        return Principal(
+            key_id=api_key.id,
+            account_id=account.id,
+            account_status=account.status,
+            tier=account.tier,
+            limits=resolve_limits(self._defaults, api_key, account, tier),
+            multiplier_bp=tier.price_multiplier_bp if tier is not None else 10_000,
+        )
+
+    def forget(self, authorization: str | None) -> None:
+        """Drop a cached key (admission found it revoked before the cache expired)."""
+        token = (authorization or "").partition(" ")[2].strip()
+        self._cache.pop(hash_key(token), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Column, String
+from sqlalchemy import BigInteger, Column, String
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, utcnow
@@ -23,6 +23,14 @@ class Account(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
     status: str = Field(default=AccountStatus.ACTIVE, max_length=20)
     tier: str = Field(default="default", max_length=40)
+    balance: int = Field(default=0, sa_type=BigInteger)
+    """Available micro-dollars: a cache of the sum of this account's ledger entries, changed only in
+    the transaction that inserts an entry (`heytoken ledger verify` proves it)."""
+    rpm: int | None = Field(default=None)
+    """Limit overrides for every key of the account (None: the tier's; 0: no limit)."""
+    rph: int | None = Field(default=None)
+    tpm: int | None = Field(default=None)
+    max_streams: int | None = Field(default=None)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -37,3 +45,8 @@ class ApiKey(SQLModel, table=True):
     last4: str = Field(max_length=4)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rpm: int | None = Field(default=None)
+    """Limit overrides for this key (None: the account's; 0: no limit)."""
+    rph: int | None = Field(default=None)
+    tpm: int | None = Field(default=None)
+    max_streams: int | None = Field(default=None)

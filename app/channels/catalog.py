@@ -14,9 +14,12 @@ from typing import Any
 from sqlmodel import select
 
 from app import crypto
+from app.billing.models import Price
+from app.billing.money import FREE, ModelPrice
 from app.channels.models import Channel, ChannelModel, ProviderType
 from app.channels.service import LOCAL_CHANNEL_ID
 from app.db import SessionMaker, to_unix
+from app.errors import PermissionDenied
 from app.providers.local import LOCAL_MODELS
 
 log = logging.getLogger("heytoken.catalog")
@@ -46,6 +49,22 @@ class ModelInfo:
 class Catalog:
     routes: dict[str, list[Route]] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
+    prices: dict[str, ModelPrice] = field(default_factory=dict)
+
+    def price_for(self, model: str) -> ModelPrice:
+        """The model's price. A model without one cannot be called, unless only the local provider
+        serves it (free unless an operator prices it)."""
+        price = self.prices.get(model)
+        if price is not None:
+            return price
+        if all(r.provider == ProviderType.LOCAL for r in self.routes.get(model, ())):
+            return FREE
+        raise PermissionDenied(
+            f"The model '{model}' has no price configured, so it cannot be called yet. An operator can set "
+            f"one with 'heytoken price set {model} …' or the admin API.",
+            param="model",
+            code="model_not_priced",
+        )
 
     def add(self, model: str, route: Route, created: int) -> None:
         self.routes.setdefault(model, []).append(route)
@@ -82,6 +101,16 @@ async def load_catalog(
     async with sessionmaker() as session:
         channels = {c.id: c for c in (await session.exec(select(Channel).where(Channel.enabled == True))).all()}  # noqa: E712
         models = (await session.exec(select(ChannelModel))).all()
+        prices = (await session.exec(select(Price))).all()
+    for p in prices:
+        catalog.prices[p.model] = ModelPrice(
+            input_per_mtok=p.input_per_mtok,
+            output_per_mtok=p.output_per_mtok,
+            cached_input_per_mtok=p.cached_input_per_mtok,
+            per_image=dict(p.per_image or {}),
+            per_video_second=p.per_video_second,
+            max_output_tokens=p.max_output_tokens,
+        )
     for cm in models:
         channel = channels.get(cm.channel_id)
         if channel is None:

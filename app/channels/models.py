@@ -15,7 +15,9 @@ from app.db import JSONType, UTCDateTime, utcnow
 class ProviderType(enum.StrEnum):
     LOCAL = "local"
     OPENAI = "openai"
-    """Any OpenAI-compatible API (OpenAI, DeepSeek, vLLM, Groq, …)."""
+    """Any OpenAI-compatible API (OpenAI, DeepSeek, vLLM, Groq, …), incl. its images and videos APIs."""
+    RUNWAY = "runway"
+    """Runway's video API (task-style: create → task id → poll → result URL)."""
 
 
 class Channel(SQLModel, table=True):

@@ -20,6 +20,7 @@ class ChatParams:
     include_usage: bool
     reasoning: bool | None
     max_tokens: int | None
+    n: int = 1
 
 
 def _check_messages(body: dict[str, Any]) -> list[Any]:
@@ -67,7 +68,7 @@ def validate_chat(body: dict[str, Any]) -> ChatParams:
     optional_number(body, "top_p", 0, 1)
     optional_number(body, "presence_penalty", -2, 2)
     optional_number(body, "frequency_penalty", -2, 2)
-    optional_int(body, "n", 1, 128)
+    n = optional_int(body, "n", 1, 128) or 1
     max_tokens = optional_int(body, "max_tokens", 1)
     max_completion = optional_int(body, "max_completion_tokens", 1)
     reasoning = optional_bool(body, "reasoning")
@@ -91,4 +92,4 @@ def validate_chat(body: dict[str, Any]) -> ChatParams:
     stop = body.get("stop")
     if stop is not None and not isinstance(stop, str | list):
         raise wrong_type("stop", "a string or an array of strings", stop)
-    return ChatParams(model, messages, stream, include_usage, reasoning, max_tokens or max_completion)
+    return ChatParams(model, messages, stream, include_usage, reasoning, max_tokens or max_completion, n)

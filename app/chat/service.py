@@ -16,11 +16,13 @@ import msgspec
 from anyio import CancelScope
 
 from app.accounts.auth import Principal
+from app.billing.money import FREE, ModelPrice, token_cost
 from app.channels.catalog import Route
 from app.chat.schemas import GATEWAY_ONLY_FIELDS, ChatParams
 from app.db import utcnow
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
+from app.limits.service import Admission
 from app.providers.base import ChatCall, ChatStream, StreamStats, Usage
 from app.providers.errors import ProviderError
 from app.resources import Resources
@@ -41,6 +43,15 @@ class ChatContext:
     started: float = field(default_factory=time.perf_counter)
     created_at: Any = field(default_factory=utcnow)
     first_byte_at: float | None = None
+    admission: Admission | None = None
+    price: ModelPrice = FREE
+
+    def cost(self, usage: Usage | None) -> int:
+        if usage is None or self.price.is_free:
+            return 0
+        return token_cost(
+            self.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, self.principal.multiplier_bp
+        )
 
 
 def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
@@ -68,6 +79,7 @@ def _record(
     error: tuple[str, str] | None = None,
 ) -> None:
     now = time.perf_counter()
+    cost = ctx.cost(usage)
     attempt = {
         "channel": route.channel_name,
         "outcome": "ok" if error is None else error[0],
@@ -91,6 +103,11 @@ def _record(
             error_message=None if error is None else error[1],
             attempts_log=[attempt],
             created_at=ctx.created_at,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            hold_amount=ctx.admission.hold if ctx.admission else None,
+            cost=cost,
+            admission=ctx.admission,
         )
     )
 
@@ -113,6 +130,8 @@ async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> di
         )
         raise gateway_error from exc
     _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
+    if isinstance(result.completion.get("usage"), dict):
+        result.completion["usage"]["cost"] = ctx.cost(result.usage)
     return result.completion
 
 
@@ -138,10 +157,14 @@ async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) ->
     return route, stream
 
 
-def stream_usage(ctx: ChatContext, stats: StreamStats) -> Usage:
-    """The upstream's usage, or — for a stream cut short — the prompt estimate plus what was relayed."""
+def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usage:
+    """The upstream's usage, or — for a stream cut short — the prompt estimate plus what was relayed.
+    A stream the upstream broke before any content costs nothing; one the client left costs at least
+    its prompt (the upstream read it)."""
     if stats.usage is not None:
         return stats.usage
+    if status == JobStatus.FAILED and stats.content_chunks == 0:
+        return Usage(estimated=True)
     prompt = estimate_prompt_tokens(ctx.params.messages)
     completion = max(stats.content_chunks, estimate_text_tokens(stats.content_chars))
     return Usage(prompt, completion, prompt + completion, estimated=True)
@@ -153,8 +176,10 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
     status, error = JobStatus.COMPLETED, None
     try:
         async for event in stream:
-            if event.usage_only and not include_usage:
-                continue
+            if event.usage_only:
+                if not include_usage:
+                    continue
+                event.data = _with_cost(event.data, ctx, stream.stats.usage)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
             yield b"data: " + event.data + b"\n\n"
@@ -180,4 +205,18 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
     finally:
         with CancelScope(shield=True):
             await stream.aclose()
-        _record(res, ctx, route, status, usage=stream_usage(ctx, stream.stats), http_status=200, error=error)
+            if ctx.admission is not None:
+                await res.gate.release_lease(ctx.admission)
+        _record(res, ctx, route, status, usage=stream_usage(ctx, stream.stats, status), http_status=200, error=error)
+
+
+def _with_cost(data: bytes, ctx: ChatContext, usage: Usage | None) -> bytes:
+    """The final usage chunk carries the request's cost (decoded and re-encoded once per stream)."""
+    try:
+        chunk = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return data
+    if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
+        chunk["usage"]["cost"] = ctx.cost(usage)
+        return _encode(chunk)
+    return data

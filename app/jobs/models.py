@@ -1,4 +1,13 @@
-"""The one `jobs` table: every request (chat, embedding, image, video) is a row here."""
+"""The one `jobs` table: every request (chat, embedding, image, video) is a row here.
+
+Chat and embedding rows are written once, finished (app/jobs/recorder.py). Image and video rows live
+through the stage machine below; every stage change goes through `app.jobs.service.transition`, a
+compare-and-set on `version`, so two workers can never both complete (or bill, or notify) a job.
+
+    queued ──► submitted ──► running ──► storing ──► completed        public status: queued
+      │  └──────────┴───────────┴──►storing             │             submitted/running/storing:
+      └──────────┴───────────┴───────────┴──► failed | cancelled      in_progress
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, utcnow
@@ -38,9 +47,53 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
+class Stage(enum.StrEnum):
+    """Where a media job is; the public status is derived from it (`STATUS_OF`)."""
+
+    QUEUED = "queued"
+    """Created; not yet accepted by the upstream."""
+    SUBMITTED = "submitted"
+    """The upstream accepted it and gave a task id; it may still sit in the upstream's queue."""
+    RUNNING = "running"
+    """The upstream is generating."""
+    STORING = "storing"
+    """The upstream finished; the result is being copied into our storage."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+STATUS_OF: dict[Stage, JobStatus] = {
+    Stage.QUEUED: JobStatus.QUEUED,
+    Stage.SUBMITTED: JobStatus.IN_PROGRESS,
+    Stage.RUNNING: JobStatus.IN_PROGRESS,
+    Stage.STORING: JobStatus.IN_PROGRESS,
+    Stage.COMPLETED: JobStatus.COMPLETED,
+    Stage.FAILED: JobStatus.FAILED,
+    Stage.CANCELLED: JobStatus.CANCELLED,
+}
+
+_ENDS = frozenset({Stage.FAILED, Stage.CANCELLED})
+STAGE_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
+    # QUEUED → STORING: upstreams that answer the submit with the result itself (OpenAI images).
+    Stage.QUEUED: frozenset({Stage.SUBMITTED, Stage.STORING}) | _ENDS,
+    Stage.SUBMITTED: frozenset({Stage.RUNNING, Stage.STORING}) | _ENDS,
+    Stage.RUNNING: frozenset({Stage.STORING}) | _ENDS,
+    Stage.STORING: frozenset({Stage.COMPLETED}) | _ENDS,
+    Stage.COMPLETED: frozenset(),
+    Stage.FAILED: frozenset(),
+    Stage.CANCELLED: frozenset(),
+}
+TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.FAILED, Stage.CANCELLED})
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_account_created", "account_id", "created_at"),
+        Index("ix_jobs_kind_account_id", "kind", "account_id", "id"),
+        Index("ix_jobs_next_poll_at", "next_poll_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     kind: str = Field(max_length=20)
@@ -61,3 +114,45 @@ class Job(SQLModel, table=True):
     """Upstream attempts in order: channel, outcome, status, latency."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    prompt_tokens: int | None = Field(default=None)
+    completion_tokens: int | None = Field(default=None)
+    hold_amount: int | None = Field(default=None, sa_type=BigInteger)
+    """Micro-dollars held before the upstream call."""
+    cost: int | None = Field(default=None, sa_type=BigInteger)
+    """Micro-dollars captured (the price of what the upstream produced)."""
+    billing_state: str | None = Field(default=None, max_length=20)
+    """held → captured | released (compare-and-set; async jobs only move once)."""
+
+    # Media jobs only (NULL or the default on chat/embedding rows).
+    stage: str | None = Field(default=None, max_length=20)
+    """Internal sub-state (`Stage`); `status` is the public one derived from it."""
+    progress: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    prompt: str | None = Field(default=None)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    """The normalised request (size, seconds, n, quality, …), as the worker needs it."""
+    user_metadata: dict[str, str] | None = Field(default=None, sa_type=JSONType)
+    """The caller's `metadata` (≤ 16 string pairs), echoed back."""
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_events: list[str] | None = Field(default=None, sa_type=JSONType)
+    upstream_id: str | None = Field(default=None, max_length=200)
+    """The upstream's task id. Never shown to clients."""
+    upstream_result: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    """Where the upstream keeps the result (URLs), between the poll that saw it and the store step. Private."""
+    assets: list[dict[str, Any]] | None = Field(default=None, sa_type=JSONType)
+    """Our copies: [{variant, index, key, bytes, sha256, content_type}]."""
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Failed submit/store steps in a row (reset when the job moves on)."""
+    next_poll_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the job's next step is due; a step in flight pushes it ahead (a lease). The reconciler
+    re-sends the step of any job overdue by more than `reconcile_grace_seconds`."""
+    deadline_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Bumped by every write of a media job; writes are compare-and-set on it."""
+
+
+def stage_of(job: Job) -> Stage:
+    if job.stage is None:
+        raise ValueError(f"job {job.id} ({job.kind}) has no stage: not a media job")
+    return Stage(job.stage)

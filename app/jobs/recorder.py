@@ -1,9 +1,11 @@
 """Writes the job rows of synchronous requests (chat, embeddings) off the hot path, in batches.
 
 A request hands its finished record to `record()` (no I/O, no await); a background task inserts the
-pending records every `job_log_flush_ms` or as soon as `job_log_batch_size` are waiting. On shutdown
-the pending records are flushed. A failing batch is retried; a row the database refuses on its own
-(say, its account was deleted meanwhile) is dropped alone, with a log line, not the whole batch.
+pending records every `job_log_flush_ms` or as soon as `job_log_batch_size` are waiting. `on_write`
+runs in the same transaction (the billing captures), `after_write` after the commit (the Redis
+settlements). On shutdown the pending records are flushed. A batch that fails (database down) goes
+back to the front of the queue and is retried with backoff, never dropped; a row the database
+refuses on its own (say, its account was deleted meanwhile) is dropped alone, with a log line.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from app.db import utcnow
@@ -48,6 +50,18 @@ class JobRecord:
     attempts_log: list[dict[str, Any]] | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
     completed_at: dt.datetime | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    hold_amount: int | None = None
+    cost: int | None = None
+    admission: Any = None
+    """The request's admission (app.limits.service.Admission), settled after the row is committed."""
+
+    @property
+    def billing_state(self) -> str | None:
+        if self.cost:
+            return "captured"
+        return "released" if self.hold_amount else None
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -68,20 +82,41 @@ class JobRecord:
             "attempts_log": self.attempts_log,
             "created_at": self.created_at,
             "completed_at": self.completed_at or utcnow(),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "hold_amount": self.hold_amount,
+            "cost": self.cost,
+            "billing_state": self.billing_state,
         }
 
 
-class JobRecorder:
-    RETRIES = 5
+WriteHook = Callable[[AsyncConnection, list[JobRecord]], Awaitable[None]]
+SettleHook = Callable[[list[JobRecord]], Awaitable[None]]
 
-    def __init__(self, engine: AsyncEngine, *, flush_ms: int, batch_size: int, max_pending: int) -> None:
+
+class JobRecorder:
+    MAX_BACKOFF = 5.0
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        flush_ms: int,
+        batch_size: int,
+        max_pending: int,
+        on_write: WriteHook | None = None,
+        after_write: SettleHook | None = None,
+    ) -> None:
         self._engine = engine
         self._interval = flush_ms / 1000
         self._batch_size = batch_size
         self._max_pending = max_pending
+        self._on_write = on_write
+        self._after_write = after_write
         self._pending: list[JobRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._backoff = 0.0
         self.dropped = 0
         self.observer: Callable[[JobRecord], None] | None = None
         """Sees every record as it is handed in (the metrics); must not block."""
@@ -115,7 +150,7 @@ class JobRecorder:
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval + self._backoff)
             self._wake.clear()
             await self.flush()
 
@@ -123,31 +158,34 @@ class JobRecorder:
         while self._pending:
             batch = self._pending[: self._batch_size]
             del self._pending[: len(batch)]
-            await self._write(batch)
+            if not await self._write(batch):
+                # Back to the front, in order: a database outage delays rows, it does not lose them.
+                self._pending[:0] = batch
+                self._backoff = min(self.MAX_BACKOFF, max(0.2, self._backoff * 2))
+                return
+            self._backoff = 0.0
 
-    async def _write(self, batch: list[JobRecord]) -> None:
-        rows = [rec.as_row() for rec in batch]
-        for attempt in range(self.RETRIES):
+    async def _write(self, batch: list[JobRecord]) -> bool:
+        try:
+            await self._insert(batch)
+        except IntegrityError:
+            for rec in batch:
+                try:
+                    await self._insert([rec])
+                except IntegrityError as exc:
+                    log.error("jobs.recorder.row_refused id=%s error=%s", rec.id, exc.orig)
+        except Exception:
+            log.warning("jobs.recorder.batch_failed rows=%d (will retry)", len(batch), exc_info=True)
+            return False
+        if self._after_write is not None:
             try:
-                await self._insert(rows)
-                return
-            except IntegrityError:
-                await self._insert_one_by_one(rows)
-                return
+                await self._after_write(batch)
             except Exception:
-                if attempt == self.RETRIES - 1:
-                    log.exception("jobs.recorder.batch_lost rows=%d", len(rows))
-                    return
-                log.warning("jobs.recorder.batch_retry attempt=%d rows=%d", attempt + 1, len(rows), exc_info=True)
-                await asyncio.sleep(0.2 * 2**attempt)
+                log.exception("jobs.recorder.after_write_failed rows=%d", len(batch))
+        return True
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+    async def _insert(self, batch: list[JobRecord]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(insert(JOBS), rows)
-
-    async def _insert_one_by_one(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            try:
-                await self._insert([row])
-            except IntegrityError as exc:
-                log.error("jobs.recorder.row_refused id=%s error=%s", row["id"], exc.orig)
+            await conn.execute(insert(JOBS), [rec.as_row() for rec in batch])
+            if self._on_write is not None:
+                await self._on_write(conn, batch)

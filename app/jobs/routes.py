@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Request, get
 from litestar.params import FromPath
 
+from app.billing import ledger
+from app.billing.routes import entry_public
 from app.deps import principal_of, resources_of
 from app.errors import NotFound
 from app.jobs.models import Job
@@ -18,7 +20,17 @@ async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -
     principal = principal_of(request)
     async with resources_of(request).sessionmaker() as session:
         job = await session.get(Job, job_id)
-    # Another account's job reads as unknown: ids must not leak across accounts.
-    if job is None or job.account_id != principal.account_id:
-        raise NotFound(f"No job found with id '{job_id}'.", param="id", code="job_not_found")
-    return job_public(job)
+        # Another account's job reads as unknown: ids must not leak across accounts.
+        if job is None or job.account_id != principal.account_id or job.deleted_at is not None:
+            raise NotFound(f"No job found with id '{job_id}'.", param="id", code="job_not_found")
+        entries = await ledger.entries_for_job(session, job.id)
+    return {
+        **job_public(job),
+        "billing": {
+            "state": job.billing_state,
+            "hold": job.hold_amount,
+            "captured": job.cost,
+            "unit": "usd_micros",
+            "ledger": [entry_public(e) for e in entries],
+        },
+    }

@@ -1,16 +1,32 @@
-"""The public shape of a job (`GET /v1/jobs/{id}`)."""
+"""Public shapes of jobs, and the request fields every media job shares (metadata, webhooks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from app.db import to_unix
+from app.errors import InvalidRequest
 from app.jobs.models import Job
+from app.validation import wrong_type
+
+WEBHOOK_EVENTS = frozenset(
+    {
+        "video.queued",
+        "video.in_progress",
+        "video.completed",
+        "video.failed",
+        "video.cancelled",
+        "image.completed",
+        "image.failed",
+    }
+)
+MAX_PROMPT = 32_000
 
 
 def job_public(job: Job) -> dict[str, Any]:
+    """GET /v1/jobs/{id}: any kind of job, in one shape."""
     error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
-    return {
+    public: dict[str, Any] = {
         "id": job.id,
         "object": "job",
         "kind": job.kind,
@@ -27,3 +43,68 @@ def job_public(job: Job) -> dict[str, Any]:
         "created_at": to_unix(job.created_at),
         "completed_at": to_unix(job.completed_at),
     }
+    if job.stage is not None:
+        public.update(
+            progress=job.progress,
+            expires_at=to_unix(job.expires_at),
+            metadata=job.user_metadata or {},
+            webhook_url=job.webhook_url,
+        )
+    return public
+
+
+def error_of(job: Job) -> dict[str, str] | None:
+    if not job.error_code:
+        return None
+    return {"code": job.error_code, "message": job.error_message or ""}
+
+
+def parse_prompt(value: Any, limit: int = MAX_PROMPT) -> str:
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    if not isinstance(value, str):
+        raise wrong_type("prompt", "a string", value)
+    if not value.strip():
+        raise InvalidRequest("'prompt' must not be empty.", param="prompt", code="invalid_value")
+    if len(value) > limit:
+        raise InvalidRequest(
+            f"'prompt' is too long: {len(value)} characters, at most {limit}.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    return value
+
+
+def parse_metadata(value: Any) -> dict[str, str] | None:
+    """OpenAI `Metadata`: at most 16 pairs, keys ≤ 64 characters, values ≤ 512, strings only."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise wrong_type("metadata", "an object", value)
+    if len(value) > 16:
+        raise InvalidRequest("'metadata' may hold at most 16 keys.", param="metadata", code="invalid_value")
+    for key, item in value.items():
+        if not isinstance(key, str) or len(key) > 64:
+            raise InvalidRequest("metadata keys must be strings of at most 64 characters.", param="metadata")
+        if not isinstance(item, str) or len(item) > 512:
+            raise InvalidRequest(f"metadata['{key}'] must be a string of at most 512 characters.", param="metadata")
+    return dict(value)
+
+
+def parse_webhook(url: Any, events: Any) -> tuple[str | None, list[str] | None]:
+    """Stored and echoed; delivering them is the webhooks issue's (#4) work."""
+    if url is not None:
+        if not isinstance(url, str):
+            raise wrong_type("webhook_url", "a string", url)
+        if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
+            raise InvalidRequest("'webhook_url' must be an http(s) URL.", param="webhook_url", code="invalid_value")
+    if events is None:
+        return url, None
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise wrong_type("webhook_events", "an array of strings", events)
+    unknown = sorted(set(events) - WEBHOOK_EVENTS)
+    if unknown:
+        raise InvalidRequest(f"Unknown webhook event(s): {', '.join(unknown)}.", param="webhook_events")
+    return url, list(dict.fromkeys(events))

@@ -3,11 +3,16 @@
 Adapters speak OpenAI to the gateway whatever they speak upstream: `chat` returns an OpenAI chat
 completion object, `open_chat_stream` yields OpenAI `chat.completion.chunk` payloads, `embed` returns
 an OpenAI embeddings response. The shared httpx client and the route are given to them per call.
+
+Media adapters (`MediaProvider`) are task-style: submit → task id → poll → result files, whatever the
+upstream's own shape; the job workers drive them one short step at a time.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -113,3 +118,117 @@ class Provider(Protocol):
         ...
 
     async def embed(self, route: Route, call: EmbedCall) -> EmbedResult: ...
+
+
+# ── Media (images and videos): task-style, driven by the job workers ────────────────────────────────
+
+
+@dataclass(slots=True)
+class MediaRequest:
+    """One image or video job as an adapter sees it (rebuilt from the job row for every step)."""
+
+    kind: str
+    """"image" or "video"."""
+    model: str
+    """The upstream model name."""
+    prompt: str
+    size: str | None = None
+    seconds: int | None = None
+    n: int = 1
+    quality: str | None = None
+    style: str | None = None
+    output_format: str = "png"
+    input_reference: dict[str, Any] | None = None
+    """{"image_url": …} or {"file_id": …} as the client sent it (uploaded files are not relayed yet)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Vendor fields the client sent that the gateway does not interpret, passed on as they are."""
+
+
+@dataclass(slots=True)
+class Output:
+    """One result file: where the upstream keeps it (`url`), or its bytes when they came inline."""
+
+    variant: str
+    """"image", "video" or "thumbnail"."""
+    index: int = 0
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str | None = None
+    revised_prompt: str | None = None
+
+    def ref(self) -> dict[str, Any]:
+        """What the job row keeps between the poll and the store step (never the bytes)."""
+        return {
+            "variant": self.variant,
+            "index": self.index,
+            "url": self.url,
+            "content_type": self.content_type,
+            "revised_prompt": self.revised_prompt,
+        }
+
+    @classmethod
+    def from_ref(cls, ref: dict[str, Any]) -> Output:
+        return cls(
+            variant=str(ref["variant"]),
+            index=int(ref.get("index") or 0),
+            url=ref.get("url"),
+            content_type=ref.get("content_type"),
+            revised_prompt=ref.get("revised_prompt"),
+        )
+
+
+@dataclass(slots=True)
+class Submission:
+    task_id: str | None
+    """The upstream's id of the task; None when the answer already holds the result."""
+    outputs: list[Output] = field(default_factory=list)
+    """Results that came with the answer (synchronous upstreams such as OpenAI images)."""
+    poll_after: float | None = None
+    """When the upstream expects the task to be worth a first poll (seconds), if it knows."""
+
+
+class TaskState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class TaskStatus:
+    state: TaskState
+    progress: int | None = None
+    outputs: list[Output] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(slots=True)
+class Download:
+    content_type: str
+    chunks: AsyncIterator[bytes]
+
+
+class MediaProvider(Protocol):
+    """Adapters for one upstream API family. Every method may raise a ProviderError:
+    UpstreamUnavailable (incl. UpstreamRateLimited) is retried with back-off, UpstreamRejected fails
+    the job with the upstream's reason."""
+
+    def min_poll_seconds(self, route: Route) -> float:
+        """The upstream asks not to be polled more often than this."""
+        ...
+
+    async def submit(self, route: Route, request: MediaRequest) -> Submission: ...
+
+    async def poll(self, route: Route, task_id: str, request: MediaRequest) -> TaskStatus: ...
+
+    def download(
+        self, route: Route, task_id: str | None, request: MediaRequest, output: Output
+    ) -> AbstractAsyncContextManager[Download]:
+        """Open one result for reading; the caller streams `chunks` into storage."""
+        ...
+
+    async def cancel(self, route: Route, task_id: str) -> None:
+        """Ask the upstream to stop (best effort; upstreams without a cancel do nothing)."""
+        ...

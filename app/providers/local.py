@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 CHAT_MODELS = ("local-chat", "local-reasoner")
 EMBEDDING_MODELS = ("local-embedding",)
-LOCAL_MODELS = (*CHAT_MODELS, *EMBEDDING_MODELS)
+MEDIA_MODELS = ("local-image", "local-video")
+"""Served by app/providers/local_media.py (images and videos, as jobs)."""
+LOCAL_MODELS = (*CHAT_MODELS, *EMBEDDING_MODELS, *MEDIA_MODELS)
 DEFAULT_DIMENSIONS = 1536
 MAX_DIMENSIONS = 4096
 
@@ -63,9 +65,9 @@ class LocalProvider:
 
     @staticmethod
     def _check_chat(route: Route) -> None:
-        if route.upstream_model in EMBEDDING_MODELS:
+        if route.upstream_model in EMBEDDING_MODELS or route.upstream_model in MEDIA_MODELS:
             raise UpstreamRejected(
-                f"{route.upstream_model} is an embeddings model; it cannot chat.",
+                f"{route.upstream_model} is not a chat model; it cannot chat.",
                 status=400,
                 error={
                     "message": f"{route.upstream_model} does not support chat completions.",

@@ -5,14 +5,34 @@ from __future__ import annotations
 import httpx
 
 from app.channels.models import ProviderType
-from app.providers.base import Provider
+from app.providers.base import MediaProvider, Provider
 from app.providers.local import LocalProvider
+from app.providers.local_media import LocalMediaProvider
 from app.providers.openai import OpenAIProvider
+from app.providers.openai_images import OpenAIImagesProvider
+from app.providers.openai_videos import OpenAIVideosProvider
+from app.providers.runway import RunwayProvider
 from app.settings import Settings
+
+MediaKey = tuple[str, str]
+"""(provider type, job kind), e.g. ("openai", "video")."""
 
 
 def build_providers(client: httpx.AsyncClient, settings: Settings) -> dict[str, Provider]:
     return {
         ProviderType.LOCAL: LocalProvider(settings.local_token_delay_ms),
         ProviderType.OPENAI: OpenAIProvider(client),
+    }
+
+
+def build_media_providers(client: httpx.AsyncClient, settings: Settings) -> dict[MediaKey, MediaProvider]:
+    timeout = settings.job_step_timeout_seconds
+    local = LocalMediaProvider(settings.local_media_queue_seconds, settings.local_media_render_seconds)
+    runway = RunwayProvider(client, timeout=timeout)
+    return {
+        (ProviderType.LOCAL, "image"): local,
+        (ProviderType.LOCAL, "video"): local,
+        (ProviderType.OPENAI, "image"): OpenAIImagesProvider(client, timeout=timeout),
+        (ProviderType.OPENAI, "video"): OpenAIVideosProvider(client, timeout=timeout),
+        (ProviderType.RUNWAY, "video"): runway,
     }

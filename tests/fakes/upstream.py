@@ -129,6 +129,7 @@ class MockUpstream:
         self.requests.clear()
         self.disconnects.clear()
         self._scripts.clear()
+        self.default.clear()
 
     def start(self) -> MockUpstream:
         self._thread.start()

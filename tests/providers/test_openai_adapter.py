@@ -51,7 +51,7 @@ async def test_body_relayed_with_alias_unknown_fields_and_default_temperature(
     body = response.json()
     assert body["id"] == response.headers["x-request-id"] != "chatcmpl-upstream-123"
     assert body["choices"][0]["message"]["content"] == "Hello from the mock upstream."
-    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "cost": 0}
 
 
 async def test_explicit_temperature_is_kept_and_reasoning_models_get_no_default(

@@ -1,0 +1,88 @@
+"""Money tables: tiers, prices, the append-only ledger, redemption codes.
+
+Every amount is an integer in micro-dollars (1 unit = 0.000001 USD); see app/billing/money.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, String
+from sqlmodel import Field, SQLModel
+
+from app.db import BigIntId, JSONType, UTCDateTime, utcnow
+
+
+class EntryKind(enum.StrEnum):
+    TOPUP = "topup"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    RELEASE = "release"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+    REDEMPTION = "redemption"
+
+
+class Tier(SQLModel, table=True):
+    """A class of accounts: a price multiplier and default limits (None: the instance default)."""
+
+    __tablename__ = "tiers"
+
+    name: str = Field(primary_key=True, max_length=40)
+    price_multiplier_bp: int = Field(default=10_000)
+    """Basis points: 10000 = prices as listed, 8000 = 20 % off."""
+    rpm: int | None = Field(default=None)
+    rph: int | None = Field(default=None)
+    tpm: int | None = Field(default=None)
+    max_streams: int | None = Field(default=None)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Price(SQLModel, table=True):
+    """What one public model costs. A model without a row cannot be called (local models excepted)."""
+
+    __tablename__ = "prices"
+
+    model: str = Field(primary_key=True, max_length=200)
+    input_per_mtok: int = Field(default=0, sa_type=BigInteger)
+    output_per_mtok: int = Field(default=0, sa_type=BigInteger)
+    cached_input_per_mtok: int | None = Field(default=None, sa_type=BigInteger)
+    per_image: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    """`{"default": units}` plus `"SIZE/QUALITY"`, `"SIZE"` or `"QUALITY"` overrides."""
+    per_video_second: int | None = Field(default=None, sa_type=BigInteger)
+    max_output_tokens: int | None = Field(default=None)
+    """Cap used to size a chat hold when the request sets no max_tokens."""
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One money movement. Rows are only ever inserted; `idempotency_key` makes every movement
+    happen at most once, whatever retries, duplicate messages or crashes do."""
+
+    __tablename__ = "ledger_entries"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40, ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    amount: int = Field(sa_type=BigInteger)
+    """Signed effect on the account's available balance."""
+    idempotency_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    job_id: str | None = Field(default=None, index=True, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RedemptionCode(SQLModel, table=True):
+    __tablename__ = "redemption_codes"
+
+    id: str = Field(primary_key=True, max_length=40)
+    code_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    amount: int = Field(sa_type=BigInteger)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redeemed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redeemed_by: str | None = Field(default=None, max_length=40)

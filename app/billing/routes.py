@@ -1,0 +1,150 @@
+"""The caller's own account: GET /v1/account, /v1/usage, /v1/ledger and POST /v1/redeem."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromQuery
+from sqlalchemy import func, select
+
+from app.admin.operations import Operations
+from app.billing.models import LedgerEntry
+from app.billing.money import format_usd
+from app.db import to_unix
+from app.deps import principal_of, resources_of
+from app.errors import InvalidRequest
+from app.jobs.recorder import JOBS
+from app.validation import parse_json_object, require_str
+
+MAX_USAGE_DAYS = 366
+
+
+def entry_public(e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "object": "ledger.entry",
+        "kind": e.kind,
+        "amount": e.amount,
+        "job_id": e.job_id,
+        "model": e.model,
+        "reason": e.reason,
+        "created_at": to_unix(e.created_at),
+    }
+
+
+def _ops(request: Request[Any, Any, Any]) -> Operations:
+    res = resources_of(request)
+    return Operations(res.sessionmaker, res.gate)
+
+
+@get("/account", operation_id="retrieveAccount")
+async def retrieve_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    principal = principal_of(request)
+    res = resources_of(request)
+    account = await _ops(request).get_account(principal.account_id)
+    return {
+        "object": "account",
+        "id": account.id,
+        "name": account.name,
+        "status": account.status,
+        "tier": account.tier,
+        "price_multiplier_bp": principal.multiplier_bp,
+        "balance": account.balance,
+        "balance_usd": format_usd(account.balance),
+        "unit": "usd_micros",
+        "limits": {**principal.limits.as_dict(), "reads_per_minute": res.settings.default_reads_per_minute},
+    }
+
+
+def _parse_date(value: str | None, param: str, default: dt.date) -> dt.date:
+    if value is None:
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{param}' must be a date like 2026-11-25.", param=param) from exc
+
+
+@get("/usage", operation_id="retrieveUsage")
+async def retrieve_usage(
+    request: Request[Any, Any, Any], start: FromQuery[str | None] = None, end: FromQuery[str | None] = None
+) -> dict[str, Any]:
+    """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
+    today = dt.datetime.now(dt.UTC).date()
+    end_date = _parse_date(end, "end", today)
+    start_date = _parse_date(start, "start", end_date - dt.timedelta(days=29))
+    if start_date > end_date:
+        raise InvalidRequest("'start' must not be after 'end'.", param="start")
+    if (end_date - start_date).days >= MAX_USAGE_DAYS:
+        raise InvalidRequest(f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start")
+    res = resources_of(request)
+    lower = dt.datetime.combine(start_date, dt.time(), dt.UTC)
+    upper = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), dt.UTC)
+    c = JOBS.c
+    if res.engine.dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+    else:
+        day = func.substr(c.created_at, 1, 10)
+    stmt = (
+        select(
+            day.label("day"),
+            c.model,
+            func.count(),
+            func.coalesce(func.sum(c.prompt_tokens), 0),
+            func.coalesce(func.sum(c.completion_tokens), 0),
+            func.coalesce(func.sum(c.cost), 0),
+        )
+        .where(c.account_id == principal_of(request).account_id, c.created_at >= lower, c.created_at < upper)
+        .group_by("day", c.model)
+        .order_by("day", c.model)
+    )
+    async with res.sessionmaker() as session:
+        rows = (await (await session.connection()).execute(stmt)).all()
+    data = [
+        {
+            "date": r[0],
+            "model": r[1],
+            "requests": int(r[2]),
+            "prompt_tokens": int(r[3]),
+            "completion_tokens": int(r[4]),
+            "cost": int(r[5]),
+        }
+        for r in rows
+    ]
+    return {
+        "object": "list",
+        "start": start_date.isoformat(),
+        "end": end_date.isoformat(),
+        "data": data,
+        "total_cost": sum(d["cost"] for d in data),
+        "unit": "usd_micros",
+    }
+
+
+@get("/ledger", operation_id="listLedger")
+async def list_ledger(
+    request: Request[Any, Any, Any], limit: FromQuery[int] = 20, before: FromQuery[int | None] = None
+) -> dict[str, Any]:
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("'limit' must be between 1 and 100.", param="limit")
+    entries = await _ops(request).ledger_page(principal_of(request).account_id, limit=limit + 1, before=before)
+    page = entries[:limit]
+    return {
+        "object": "list",
+        "data": [entry_public(e) for e in page],
+        "has_more": len(entries) > limit,
+        "first_id": page[0].id if page else None,
+        "last_id": page[-1].id if page else None,
+    }
+
+
+@post("/redeem", status_code=200, operation_id="redeemCode")
+async def redeem_code(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    body = parse_json_object(await request.body())
+    code = require_str(body, "code")
+    principal = principal_of(request)
+    ops = _ops(request)
+    amount = await ops.redeem(principal.account_id, code)
+    return {"object": "redemption", "amount": amount, "balance": await ops.balance(principal.account_id)}

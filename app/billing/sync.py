@@ -1,0 +1,45 @@
+"""Billing of synchronous requests (chat, embeddings), wired into the job recorder: the capture is
+committed with the job row, then the Redis hold is settled."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.billing import ledger
+from app.billing.models import EntryKind
+from app.jobs.recorder import JobRecord, SettleHook
+from app.limits.service import Gate
+
+
+async def capture_records(conn: AsyncConnection, records: list[JobRecord]) -> None:
+    """One capture per request that cost something, keyed by its job id (so never twice)."""
+    entries = [
+        ledger.entry(
+            rec.account_id,
+            EntryKind.CAPTURE,
+            -rec.cost,
+            f"{rec.id}:capture",
+            job_id=rec.id,
+            model=rec.model,
+            at=rec.completed_at or rec.created_at,
+            reason=None
+            if not rec.hold_amount or rec.cost <= rec.hold_amount
+            else f"overrun: {rec.cost - rec.hold_amount} over the hold",
+        )
+        for rec in records
+        if rec.cost
+    ]
+    await ledger.post_entries(conn, entries)
+
+
+def settler(gate: Gate) -> SettleHook:
+    async def settle(records: list[JobRecord]) -> None:
+        await gate.settle_many(
+            [
+                (rec.admission, (rec.prompt_tokens or 0) + (rec.completion_tokens or 0), rec.cost or 0, "apply")
+                for rec in records
+                if rec.admission is not None
+            ]
+        )
+
+    return settle

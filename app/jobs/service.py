@@ -1,0 +1,234 @@
+"""Media jobs: create, read, list, cancel, delete — and `transition`, the one way a job changes stage.
+
+Functions take a session and never commit; the caller's `app.queue.transaction` commits and then sends
+what was deferred.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.accounts.auth import Principal
+from app.billing import jobs as job_billing
+from app.channels.catalog import Route
+from app.channels.models import ProviderType
+from app.db import utcnow
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.ids import new_id
+from app.jobs.models import STAGE_TRANSITIONS, STATUS_OF, TERMINAL_STAGES, Job, JobKind, JobStatus, Stage, stage_of
+from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
+from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
+from app.queue import ActorName, defer, defer_credit
+
+log = logging.getLogger("heytoken.jobs")
+
+ID_PREFIX = {JobKind.VIDEO: "video_", JobKind.IMAGE: "img_"}
+MEDIA_KINDS = (JobKind.IMAGE.value, JobKind.VIDEO.value)
+
+
+class InvalidTransition(Exception):
+    """A stage change the table does not allow: a bug in the caller, not a race."""
+
+
+async def _compare_and_set(session: AsyncSession, job: Job, values: dict[str, Any]) -> bool:
+    values = {**values, "version": job.version + 1}
+    stmt = (
+        update(Job)
+        .where(col(Job.id) == job.id, col(Job.version) == job.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)
+    if result.rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(job, name, value)
+    return True
+
+
+async def update_job(session: AsyncSession, job: Job, **changes: Any) -> bool:
+    """Compare-and-set write without a stage change (progress, lease, attempts). False when another
+    writer got there first: the caller's view is stale and it should stop."""
+    return await _compare_and_set(session, job, changes)
+
+
+async def transition(session: AsyncSession, job: Job, to: Stage, **changes: Any) -> bool:
+    """Move `job` to stage `to` (and its public status), with `changes`, as one compare-and-set on
+    `version`. Returns False, changing nothing, when another writer changed the job first.
+
+    This is the single place a job changes state, so whatever must happen exactly once per transition
+    belongs here, in the same transaction: billing's capture/release (issue #5) and the webhook event
+    row (issue #4) hook in at `_after_transition`.
+    """
+    current = stage_of(job)
+    if to not in STAGE_TRANSITIONS[current]:
+        raise InvalidTransition(f"job {job.id}: {current} → {to} is not allowed")
+    values: dict[str, Any] = {"stage": to.value, "status": STATUS_OF[to].value, **changes}
+    if to in TERMINAL_STAGES:
+        values.setdefault("completed_at", utcnow())
+        values["next_poll_at"] = None
+    if not await _compare_and_set(session, job, values):
+        return False
+    log.info("job.transition job=%s kind=%s from=%s to=%s", job.id, job.kind, current.value, to.value)
+    await _after_transition(session, job, current, to)
+    return True
+
+
+async def _after_transition(session: AsyncSession, job: Job, old: Stage, new: Stage) -> None:
+    """Same-transaction side effects of a transition that won its compare-and-set: a finished job
+    captures its hold, a failed, cancelled or timed-out one releases it (once: billing's own
+    compare-and-set on `billing_state`), and the Redis mirror follows after the commit."""
+    if new not in TERMINAL_STAGES:
+        return
+    cost = job_billing.CAPTURE_HOLD if new is Stage.COMPLETED else None
+    account_id, credit = await job_billing.settle(await session.connection(), job.id, cost=cost)
+    if account_id is not None and credit:
+        defer_credit(account_id, credit)
+
+
+async def fail(session: AsyncSession, job: Job, code: str, message: str) -> bool:
+    return await transition(session, job, Stage.FAILED, error_code=code[:100], error_message=message[:2000])
+
+
+def new_media_job(
+    *,
+    kind: JobKind,
+    principal: Principal,
+    model: str,
+    channel_id: str,
+    prompt: str,
+    params: dict[str, Any],
+    metadata: dict[str, str] | None,
+    webhook_url: str | None,
+    webhook_events: list[str] | None,
+    deadline_seconds: float,
+    job_id: str | None = None,
+) -> Job:
+    now = utcnow()
+    return Job(
+        id=job_id or new_job_id(kind),
+        kind=kind.value,
+        status=JobStatus.QUEUED.value,
+        stage=Stage.QUEUED.value,
+        account_id=principal.account_id,
+        api_key_id=principal.key_id,
+        model=model,
+        channel_id=channel_id,
+        prompt=prompt,
+        params=params,
+        user_metadata=metadata,
+        webhook_url=webhook_url,
+        webhook_events=webhook_events,
+        created_at=now,
+        next_poll_at=now,
+        deadline_at=now + dt.timedelta(seconds=deadline_seconds),
+    )
+
+
+def new_job_id(kind: JobKind) -> str:
+    return new_id(ID_PREFIX[kind])
+
+
+async def create_media_job(session: AsyncSession, job: Job) -> Job:
+    """Insert the job and defer its submit step (sent once the caller's transaction commits)."""
+    session.add(job)
+    await session.flush()
+    defer(ActorName.JOB_SUBMIT, job.id)
+    return job
+
+
+async def load_job(session: AsyncSession, job_id: str) -> Job | None:
+    """The row as it is in the database now (never a stale copy from the session)."""
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def get_media_job(session: AsyncSession, principal: Principal, kind: JobKind, job_id: str) -> Job:
+    """The caller's own job of this kind; anything else (another account's, deleted) reads as unknown."""
+    job = await load_job(session, job_id)
+    if job is None or job.kind != kind.value or job.account_id != principal.account_id or job.deleted_at:
+        noun = "video" if kind is JobKind.VIDEO else "image generation"
+        raise NotFound(f"No {noun} found with id '{job_id}'.", param="id", code=f"{kind.value}_not_found")
+    return job
+
+
+async def list_media_jobs(
+    session: AsyncSession,
+    principal: Principal,
+    kind: JobKind,
+    *,
+    after: str | None,
+    limit: int,
+    descending: bool,
+    status: str | None = None,
+    model: str | None = None,
+) -> tuple[list[Job], bool]:
+    """One page of the caller's jobs ordered by id (ids are time-ordered ULIDs), and whether more follow."""
+    stmt = select(Job).where(
+        col(Job.account_id) == principal.account_id, col(Job.kind) == kind.value, col(Job.deleted_at).is_(None)
+    )
+    if status:
+        stmt = stmt.where(col(Job.status) == status)
+    if model:
+        stmt = stmt.where(col(Job.model) == model)
+    if after:
+        stmt = stmt.where(col(Job.id) < after if descending else col(Job.id) > after)
+    stmt = stmt.order_by(col(Job.id).desc() if descending else col(Job.id).asc()).limit(limit + 1)
+    rows = list((await session.exec(stmt)).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def cancel_job(session: AsyncSession, job: Job, *, not_cancellable: str) -> Job:
+    """Cancel an unfinished job (409 `not_cancellable` once it is terminal). An upstream task already
+    started is asked to stop by a worker after the commit."""
+    for _ in range(5):
+        if stage_of(job) in TERMINAL_STAGES:
+            raise Conflict(
+                f"Job '{job.id}' is {job.status} and can no longer be cancelled.", param="id", code=not_cancellable
+            )
+        if await transition(session, job, Stage.CANCELLED):
+            if job.upstream_id:
+                defer(ActorName.JOB_CANCEL_UPSTREAM, job.id)
+            return job
+        # A worker moved the job meanwhile: look again.
+        refreshed = await load_job(session, job.id)
+        assert refreshed is not None
+        job = refreshed
+    raise Conflict(f"Job '{job.id}' is changing too fast to cancel; try again.", param="id", code="job_busy")
+
+
+def stored_keys(job: Job) -> list[str]:
+    keys = [str(a["key"]) for a in job.assets or [] if a.get("key")]
+    reference = (job.params or {}).get("input_reference_key")
+    if isinstance(reference, str):
+        keys.append(reference)
+    return keys
+
+
+async def mark_deleted(session: AsyncSession, job: Job, *, not_deletable: str) -> None:
+    """Mark a terminal job deleted (its files are removed by the caller). 409 while it is unfinished."""
+    if stage_of(job) not in TERMINAL_STAGES:
+        raise Conflict(
+            f"Job '{job.id}' is {job.status}; only finished jobs can be deleted (cancel it first).",
+            param="id",
+            code=not_deletable,
+        )
+    if not await update_job(session, job, deleted_at=utcnow(), assets=[]):
+        raise Conflict(f"Job '{job.id}' changed meanwhile; try again.", param="id", code="job_busy")
+
+
+def check_capability(route: Route, kind: JobKind) -> None:
+    """400 for a local model that cannot make this kind of media (remote upstreams judge for themselves)."""
+    if route.provider != ProviderType.LOCAL:
+        return
+    model = route.upstream_model
+    other = {"image": VIDEO_MODEL, "video": IMAGE_MODEL}[kind.value]
+    if model in CHAT_MODELS or model in EMBEDDING_MODELS or model == other:
+        noun = "image generation" if kind is JobKind.IMAGE else "video generation"
+        raise InvalidRequest(f"The model '{model}' does not support {noun}.", param="model", code="model_not_supported")

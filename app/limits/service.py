@@ -1,0 +1,315 @@
+"""Admission control: one Redis round trip before the upstream call does the key check, the rate
+limits (RPM, RPH, TPM, concurrent streams) and the billing hold, all or nothing (lua/admit.lua).
+
+After the answer, settlements are batched: the recorder commits the job rows and captures, then one
+pipelined round trip settles the whole batch (lua/settle.lua). Stream leases are the exception: a
+finished or disconnected stream frees its slot at once, and live leases are refreshed in the
+background so a crashed process's leases lapse within the lease TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from importlib import resources as importlib_resources
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.errors import AuthenticationFailed, GatewayError, InsufficientQuota, PermissionDenied, RateLimited
+from app.limits.headers import rate_headers
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.accounts.auth import Principal
+
+log = logging.getLogger("heytoken.limits")
+
+ADMITTED, KEY_DENIED, ACCOUNT_DENIED, LIMITED, NO_MIRROR, INSUFFICIENT = range(6)
+
+
+def load_script(name: str) -> str:
+    return importlib_resources.files("app.limits").joinpath("lua", name).read_text()
+
+
+class LimiterUnavailable(GatewayError):
+    status_code = 503
+    type = "server_error"
+    code = "rate_limiter_unavailable"
+
+
+@dataclass(slots=True)
+class Admission:
+    """What admission granted a request; settled exactly once after the answer."""
+
+    job_id: str
+    key_id: str
+    account_id: str
+    hold: int = 0
+    tokens_reserved: int = 0
+    tpm_bucket: int = 0
+    lease: bool = False
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    enforced: bool = True
+    """False when Redis was unreachable and limits failed open (nothing to settle)."""
+
+
+class Gate:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._p = settings.redis_prefix
+        self._admit = redis.register_script(load_script("admit.lua"))
+        self._settle = redis.register_script(load_script("settle.lua"))
+        self._credit = redis.register_script(load_script("credit.lua"))
+        self._resync = redis.register_script(load_script("resync.lua"))
+        self._expire = redis.register_script(load_script("expire.lua"))
+        self._leases: dict[str, str] = {}
+        """Live stream leases of this process: job id → key id (refreshed in the background)."""
+        self._task: asyncio.Task[None] | None = None
+        self._last_outage_log = 0.0
+
+    # -- keys -------------------------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return self._p + ":".join(parts)
+
+    def balance_key(self, account_id: str) -> str:
+        return self.key("bal", account_id)
+
+    # -- admission --------------------------------------------------------------------------------
+    async def admit(
+        self,
+        principal: Principal,
+        job_id: str,
+        *,
+        tokens: int = 0,
+        lease: bool = False,
+        hold: int = 0,
+        hold_ttl_ms: int | None = None,
+        load_balance: Any = None,
+    ) -> Admission:
+        """Admit a work request or raise 401/402/403/429/503. `load_balance(account_id)` returns the
+        database balance when the Redis mirror is missing (first request after a Redis start)."""
+        limits = principal.limits
+        tokens = min(tokens, limits.tpm) if limits.tpm else tokens
+        args = [
+            job_id,
+            "work",
+            limits.rpm,
+            limits.rph,
+            limits.tpm,
+            tokens,
+            int(lease),
+            limits.max_streams,
+            hold,
+            hold_ttl_ms or self._settings.chat_hold_ttl_seconds * 1000,
+            self._settings.stream_lease_ttl_seconds * 1000,
+            principal.account_id,
+            self._settings.default_reads_per_minute,
+        ]
+        result = await self._run(principal, job_id, args, free=hold == 0)
+        if result is None:
+            return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
+        if result[0] == NO_MIRROR and load_balance is not None:
+            await self.load_mirror(principal.account_id, await load_balance(principal.account_id))
+            result = await self._run(principal, job_id, args, free=hold == 0)
+            if result is None:
+                return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
+        headers = self._check(result, principal, hold)
+        admission = Admission(
+            job_id,
+            principal.key_id,
+            principal.account_id,
+            hold=hold,
+            tokens_reserved=tokens,
+            tpm_bucket=int(result[9]),
+            lease=lease and limits.max_streams > 0,
+            headers=headers,
+        )
+        if admission.lease:
+            self._leases[job_id] = principal.key_id
+        return admission
+
+    async def admit_read(self, principal: Principal) -> list[tuple[bytes, bytes]]:
+        """Reads (listing, polling) count against their own, more generous per-minute limit."""
+        limits = principal.limits
+        args = [
+            "",
+            "read",
+            limits.rpm,
+            limits.rph,
+            limits.tpm,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            principal.account_id,
+            self._settings.default_reads_per_minute,
+        ]
+        result = await self._run(principal, "", args, free=True)
+        return [] if result is None else self._check(result, principal, 0)
+
+    async def _run(self, principal: Principal, job_id: str, args: list[Any], *, free: bool) -> list[Any] | None:
+        k, a = principal.key_id, principal.account_id
+        keys = [
+            self.key("deny", "key", k),
+            self.key("deny", "acct", a),
+            self.key("rl", k, "rpm"),
+            self.key("rl", k, "rph"),
+            self.key("rl", k, "tpm"),
+            self.key("rl", k, "streams"),
+            self.balance_key(a),
+            self.key("hold", job_id),
+            self.key("holds"),
+            self.key("inflight", a),
+            self.key("rl", k, "reads"),
+        ]
+        try:
+            result: list[Any] = await self._admit(keys=keys, args=args)
+            return result
+        except (RedisError, OSError) as exc:
+            self._log_outage(exc)
+            # Failing open is an operator's choice for rate limits only: money is never spent unchecked.
+            if self._settings.limits_fail_open and free:
+                return None
+            raise LimiterUnavailable(
+                "The gateway cannot check rate limits and balances right now; try again shortly.",
+                headers={"retry-after": "1"},
+            ) from exc
+
+    def _log_outage(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_outage_log > 5:
+            self._last_outage_log = now
+            log.error("limits.redis_unreachable fail_open=%s error=%r", self._settings.limits_fail_open, exc)
+
+    def _check(self, result: list[Any], principal: Principal, hold: int) -> list[tuple[bytes, bytes]]:
+        status = int(result[0])
+        detail = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
+        if status == KEY_DENIED:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        if status == ACCOUNT_DENIED:
+            raise PermissionDenied("This account is suspended.", code="account_suspended")
+        headers = rate_headers(*(int(v) for v in result[3:9]))
+        if status == LIMITED:
+            wait_ms = max(1, int(result[2]))
+            raise RateLimited(
+                _LIMIT_MESSAGES.get(detail, "Rate limit reached.") + f" Retry in {math.ceil(wait_ms / 1000)}s.",
+                code=detail,
+                headers={
+                    "retry-after": str(math.ceil(wait_ms / 1000)),
+                    "retry-after-ms": str(wait_ms),
+                    **{k.decode(): v.decode() for k, v in headers},
+                },
+            )
+        if status in (INSUFFICIENT, NO_MIRROR):
+            from app.billing.money import format_usd
+
+            raise InsufficientQuota(
+                f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
+                f"{format_usd(int(result[10]))} available. Top up your credits to continue.",
+                headers={k.decode(): v.decode() for k, v in headers},
+            )
+        return headers
+
+    # -- settlement -------------------------------------------------------------------------------
+    def _settle_call(self, adm: Admission, used_tokens: int, cost: int, mode: str) -> tuple[list[str], list[Any]]:
+        keys = [
+            self.key("rl", adm.key_id, "tpm"),
+            self.key("rl", adm.key_id, "streams"),
+            self.key("hold", adm.job_id),
+            self.key("holds"),
+            self.balance_key(adm.account_id),
+            self.key("inflight", adm.account_id),
+            self.key("seq", adm.account_id),
+        ]
+        return keys, [adm.job_id, adm.tpm_bucket, adm.tokens_reserved, used_tokens, cost, mode]
+
+    async def settle_many(self, items: list[tuple[Admission, int, int, str]]) -> None:
+        """Settle (admission, tokens used, cost, "apply" | "durable") for a batch, in one round trip."""
+        calls = [self._settle_call(*item) for item in items if item[0].enforced]
+        if not calls:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    await self._settle(keys=keys, args=args, client=pipe)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Holds left behind expire (reconciler) and the mirror is resynced from the ledger.
+            self._log_outage(exc)
+
+    async def release_lease(self, adm: Admission) -> None:
+        """Free a stream's slot now (the rest of its settlement follows with the batch)."""
+        if not adm.lease:
+            return
+        self._leases.pop(adm.job_id, None)
+        try:
+            await self._redis.zrem(self.key("rl", adm.key_id, "streams"), adm.job_id)
+        except (RedisError, OSError) as exc:
+            self._log_outage(exc)
+
+    # -- money mirror -----------------------------------------------------------------------------
+    async def load_mirror(self, account_id: str, balance: int) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.balance_key(account_id), balance, nx=True)
+            pipe.sadd(self.key("mirrors"), account_id)
+            await pipe.execute()
+
+    async def credit(self, account_id: str, amount: int) -> None:
+        """After a committed top-up/adjustment/job settlement: move the mirror the same way."""
+        try:
+            await self._credit(keys=[self.balance_key(account_id), self.key("seq", account_id)], args=[amount])
+        except (RedisError, OSError) as exc:
+            self._log_outage(exc)
+
+    async def deny(self, kind: str, ident: str, denied: bool) -> None:
+        """Revoked keys and suspended accounts are refused by every process at once."""
+        name = self.key("deny", kind, ident)
+        try:
+            await (self._redis.set(name, 1) if denied else self._redis.delete(name))
+        except (RedisError, OSError) as exc:
+            self._log_outage(exc)
+
+    # -- background -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_leases(), name="lease-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _refresh_leases(self) -> None:
+        ttl_ms = self._settings.stream_lease_ttl_seconds * 1000
+        while True:
+            await asyncio.sleep(self._settings.stream_lease_ttl_seconds / 3)
+            if not self._leases:
+                continue
+            expiry = int(time.time() * 1000) + ttl_ms
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for job_id, key_id in list(self._leases.items()):
+                        pipe.zadd(self.key("rl", key_id, "streams"), {job_id: expiry}, xx=True)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                self._log_outage(exc)
+
+    @property
+    def scripts(self) -> dict[str, Any]:
+        return {"resync": self._resync, "expire": self._expire}
+
+
+_LIMIT_MESSAGES = {
+    "requests_per_minute": "Rate limit reached for requests per minute.",
+    "requests_per_hour": "Rate limit reached for requests per hour.",
+    "tokens_per_minute": "Rate limit reached for tokens per minute.",
+    "concurrent_streams": "Too many concurrent streams for this key.",
+    "reads_per_minute": "Rate limit reached for read requests per minute.",
+}

@@ -1,0 +1,157 @@
+"""The built-in `local` provider's images and videos: real files, no network, simulated waiting.
+
+A task id carries its submit time, so any worker process can answer a poll (no state in memory): the
+task sits in a pretend queue for `queue_seconds`, renders for `render_seconds` (progress rising), then
+succeeds. The files are made when they are downloaded: a PNG (or JPEG/WebP) drawn from the prompt with
+Pillow, and an H.264 MP4 encoded with PyAV (its wheels bundle libx264) plus a WebP thumbnail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageDraw, ImageFont
+
+from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
+from app.providers.errors import UpstreamRejected
+
+if TYPE_CHECKING:
+    from app.channels.catalog import Route
+
+IMAGE_MODEL = "local-image"
+VIDEO_MODEL = "local-video"
+MEDIA_MODELS = {IMAGE_MODEL: "image", VIDEO_MODEL: "video"}
+FPS = 24
+IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+CHUNK = 256 * 1024
+
+
+class LocalMediaProvider:
+
+    def __init__(self, queue_seconds: float = 0.0, render_seconds: float = 0.0) -> None:
+        self._queue = queue_seconds
+        self._render = render_seconds
+
+    def min_poll_seconds(self, route: Route) -> float:
+        return 0.0
+
+    async def submit(self, route: Route, request: MediaRequest) -> Submission:
+        if MEDIA_MODELS.get(request.model) != request.kind:
+            raise UpstreamRejected(
+                f"{request.model} cannot make {request.kind}s.",
+                status=400,
+                error={"message": f"{request.model} does not support {request.kind} generation.", "param": "model"},
+            )
+        # First look when the pretend queue is over (at once when there is none), so progress shows.
+        return Submission(task_id=f"local-{time.time_ns()}", poll_after=self._queue)
+
+    async def poll(self, route: Route, task_id: str, request: MediaRequest) -> TaskStatus:
+        started = int(task_id.removeprefix("local-")) / 1e9
+        elapsed = time.time() - started
+        if elapsed < self._queue:
+            return TaskStatus(TaskState.QUEUED, progress=0)
+        rendered = elapsed - self._queue
+        if rendered < self._render:
+            return TaskStatus(TaskState.RUNNING, progress=min(99, int(100 * rendered / self._render)))
+        return TaskStatus(TaskState.SUCCEEDED, progress=100, outputs=self.outputs(request))
+
+    @staticmethod
+    def outputs(request: MediaRequest) -> list[Output]:
+        if request.kind == "video":
+            return [Output("video", content_type="video/mp4"), Output("thumbnail", content_type="image/webp")]
+        content_type = IMAGE_TYPES.get(request.output_format, "image/png")
+        return [Output("image", index=i, content_type=content_type) for i in range(request.n)]
+
+    @asynccontextmanager
+    async def download(
+        self, route: Route, task_id: str | None, request: MediaRequest, output: Output
+    ) -> AsyncIterator[Download]:
+        # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
+        data = await asyncio.to_thread(render, request, output)
+        yield Download(output.content_type or "application/octet-stream", _chunks(data))
+
+    async def cancel(self, route: Route, task_id: str) -> None:
+        return None
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), CHUNK):
+        yield data[start : start + CHUNK]
+
+
+def parse_size(size: str | None, default: tuple[int, int]) -> tuple[int, int]:
+    if not size or size == "auto":
+        return default
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
+def render(request: MediaRequest, output: Output) -> bytes:
+    if output.variant == "video":
+        return render_video(request.prompt, parse_size(request.size, (720, 1280)), request.seconds or 4)
+    if output.variant == "thumbnail":
+        frame = draw_frame(request.prompt, parse_size(request.size, (720, 1280)), 0.0)
+        return encode_image(frame, "webp")
+    image = draw_frame(f"{request.prompt}", parse_size(request.size, (1024, 1024)), output.index / max(1, request.n))
+    return encode_image(image, request.output_format)
+
+
+def _palette(prompt: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    digest = hashlib.sha256(prompt.encode()).digest()
+    return (digest[0], digest[1], digest[2]), (255 - digest[0], 255 - digest[1], 255 - digest[2])
+
+
+def draw_frame(prompt: str, size: tuple[int, int], phase: float) -> Image.Image:
+    """A deterministic picture of the prompt: a colour field picked from its hash, the text on top,
+    and a bar whose position shows `phase` (0..1) so successive video frames differ."""
+    width, height = size
+    background, foreground = _palette(prompt)
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    font_size = max(12, min(width, height) // 16)
+    font = ImageFont.load_default(size=font_size)
+    lines = textwrap.wrap(prompt, width=max(8, int(width / (font_size * 0.6))))[:8]
+    draw.multiline_text((width // 16, height // 8), "\n".join(lines), fill=foreground, font=font)
+    bar_x = int(phase * (width - width // 8))
+    draw.rectangle((bar_x, height - height // 10, bar_x + width // 8, height - height // 20), fill=foreground)
+    return image
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format={"jpeg": "JPEG", "webp": "WEBP"}.get(fmt, "PNG"))
+    return buffer.getvalue()
+
+
+def render_video(prompt: str, size: tuple[int, int], seconds: int) -> bytes:
+    """An H.264 MP4 (yuv420p, `FPS` frames a second) lasting exactly `seconds`."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "tune": "stillimage"})
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        total = seconds * FPS
+        base = draw_frame(prompt, size, 0.0)
+        _, foreground = _palette(prompt)
+        width, height = size
+        for index in range(total):
+            image = base.copy()
+            bar_x = int(index / total * (width - width // 8))
+            ImageDraw.Draw(image).rectangle(
+                (bar_x, height - height // 10, bar_x + width // 8, height - height // 20), fill=foreground
+            )
+            frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()

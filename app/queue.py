@@ -1,0 +1,176 @@
+"""Sending work to the Dramatiq workers, by actor name, only after the database commit.
+
+`app` never imports `workers`: a message is built from the actor's name (`ActorName`) and handed to
+the broker (`RedisBroker.enqueue` does not need the actor declared in this process). Inside
+`transaction(...)`, `defer(...)` only buffers; the buffer is sent after the commit and dropped on
+rollback, so a worker never sees a job the database does not have. A crash between commit and send
+leaves the job overdue, and the reconciler sends it again.
+
+The broker's Redis namespace comes from `redis_prefix`, so deployments (and parallel test runs) that
+share one Redis never see each other's queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import SessionMaker
+from app.settings import Settings
+
+log = logging.getLogger("heytoken.queue")
+
+class QueueName(enum.StrEnum):
+    JOBS = "jobs"
+    WEBHOOKS = "webhooks"
+
+
+class ActorName(enum.StrEnum):
+    """Every actor, named `<domain>.<verb>`; the workers declare actors under exactly these names."""
+
+    JOB_SUBMIT = "job.submit"
+    JOB_POLL = "job.poll"
+    JOB_STORE = "job.store"
+    JOB_CANCEL_UPSTREAM = "job.cancel_upstream"
+
+
+QUEUE_OF: dict[ActorName, QueueName] = {
+    ActorName.JOB_SUBMIT: QueueName.JOBS,
+    ActorName.JOB_POLL: QueueName.JOBS,
+    ActorName.JOB_STORE: QueueName.JOBS,
+    ActorName.JOB_CANCEL_UPSTREAM: QueueName.JOBS,
+}
+
+
+def broker_namespace(settings: Settings) -> str:
+    return f"{settings.redis_prefix}dramatiq"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    actor: ActorName
+    job_id: str
+    delay_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Money the database gave back to an account (a job's hold released); the Redis balance mirror
+    follows after the commit."""
+
+    account_id: str
+    amount: int
+
+
+class Sender(Protocol):
+    async def send(self, sends: list[Send]) -> None: ...
+
+    async def credit(self, credits: list[Credit]) -> None: ...
+
+
+class Mirror(Protocol):
+    async def credit(self, account_id: str, amount: int) -> None: ...
+
+
+class BrokerSender:
+    """Sends through a Dramatiq broker (the worker's own, or a producer-only one in the web process),
+    and moves the Redis balance mirror (`mirror`, the billing Gate) after commits that released money."""
+
+    def __init__(self, broker: Any, mirror: Mirror | None = None) -> None:
+        self.broker = broker
+        self.mirror = mirror
+
+    async def credit(self, credits: list[Credit]) -> None:
+        if self.mirror is None:
+            log.warning("queue.credit_without_mirror credits=%d", len(credits))
+            return
+        for item in credits:
+            await self.mirror.credit(item.account_id, item.amount)
+
+    async def send(self, sends: list[Send]) -> None:
+        if sends:
+            # The Redis broker's client is synchronous: keep it off the event loop.
+            await asyncio.to_thread(self._send_all, sends)
+
+    def _send_all(self, sends: list[Send]) -> None:
+        import dramatiq
+
+        for item in sends:
+            message: Any = dramatiq.Message(
+                queue_name=QUEUE_OF[item.actor],
+                actor_name=item.actor.value,
+                args=(),
+                kwargs={"job_id": item.job_id},
+                options={},
+            )
+            self.broker.enqueue(message, delay=item.delay_ms)
+
+    def close(self) -> None:
+        self.broker.close()
+
+
+def create_producer(settings: Settings, mirror: Mirror | None = None) -> BrokerSender:
+    """A broker for sending only (no middleware, no consumers): what the web process needs."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
+    )
+    return BrokerSender(broker, mirror)
+
+
+_outbox: ContextVar[list[Send | Credit] | None] = ContextVar("heytoken_outbox", default=None)
+
+
+def defer(actor: ActorName, job_id: str, *, delay_seconds: float | None = None) -> None:
+    """Buffer a message until the surrounding `transaction` commits."""
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError("defer() called outside app.queue.transaction()")
+    delay = None if delay_seconds is None or delay_seconds <= 0 else max(1, int(delay_seconds * 1000))
+    outbox.append(Send(actor, job_id, delay))
+
+
+def defer_credit(account_id: str, amount: int) -> None:
+    """Move the account's Redis balance mirror by `amount` once the surrounding `transaction` commits."""
+    outbox = _outbox.get()
+    if outbox is None:
+        raise RuntimeError("defer_credit() called outside app.queue.transaction()")
+    outbox.append(Credit(account_id, amount))
+
+
+@asynccontextmanager
+async def transaction(sessionmaker: SessionMaker, sender: Sender) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit, then send what was deferred; on error roll back and send nothing."""
+    outbox: list[Send | Credit] = []
+    token = _outbox.set(outbox)
+    try:
+        async with sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+    finally:
+        _outbox.reset(token)
+    credits = [item for item in outbox if isinstance(item, Credit)]
+    if credits:
+        # A mirror that misses a credit only looks poorer than the ledger until its account is
+        # quiet and the billing reconciler resyncs it: never richer.
+        await sender.credit(credits)
+    sends = [item for item in outbox if isinstance(item, Send)]
+    try:
+        await sender.send(sends)
+    except Exception:
+        # The rows are committed; the reconciler re-sends whatever is overdue, so a broker outage
+        # delays jobs but loses none, and the caller's request still succeeds.
+        log.warning("queue.send_failed messages=%d", len(sends), exc_info=True)

@@ -1,0 +1,185 @@
+"""The OpenAI Videos API over media jobs: create, retrieve, list, download, cancel, delete."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from app.billing.media import admit_media, create_paid_job
+from app.deps import principal_of, resources_of, set_rate_headers
+from app.errors import InvalidRequest, NotFound, PayloadTooLarge
+from app.idempotency import service as idempotency
+from app.idempotency.service import idempotent_response
+from app.jobs import service
+from app.jobs.models import Job, JobKind, Stage, stage_of
+from app.queue import transaction
+from app.routing import resolve
+from app.validation import optional_int, parse_json_object
+from app.videos.schemas import form_to_body, parse_video_create, video_object
+from storage import object_key
+
+_encode = msgspec.json.Encoder().encode
+VARIANTS = ("video", "thumbnail", "spritesheet")
+
+
+def _json(payload: Any, job: Job | None = None, *, status: int = 200, poll_after_ms: int = 0) -> Response[bytes]:
+    headers = {}
+    if job is not None:
+        headers["x-request-id"] = job.id
+        if poll_after_ms and job.status in ("queued", "in_progress"):
+            headers["openai-poll-after-ms"] = str(poll_after_ms)
+    return Response(content=_encode(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+async def read_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """JSON, or multipart/form-data as the OpenAI SDK always sends it."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return form_to_body(await request.form())
+    return parse_json_object(await request.body())
+
+
+async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Response[bytes]:
+    res, principal = resources_of(request), principal_of(request)
+    body = await read_body(request)
+    create = parse_video_create(body)
+    route = resolve(res.catalog.current, create.model)[0]
+    service.check_capability(route, JobKind.VIDEO)
+    upload = None
+    if create.upload is not None:
+        upload = await create.upload.read()
+        limit = res.settings.input_reference_max_bytes
+        if len(upload) > limit:
+            raise PayloadTooLarge(f"'input_reference' is larger than {limit} bytes.", param="input_reference")
+
+    async def work() -> idempotency.Outcome:
+        job = service.new_media_job(
+            kind=JobKind.VIDEO,
+            principal=principal,
+            model=create.model,
+            channel_id=route.channel_id,
+            prompt=create.prompt,
+            params=create.params(),
+            metadata=create.metadata,
+            webhook_url=create.webhook_url,
+            webhook_events=create.webhook_events,
+            deadline_seconds=res.settings.video_deadline_seconds,
+        )
+        admission = await admit_media(res, principal, job, res.settings.video_deadline_seconds)
+        set_rate_headers(request, admission.headers)
+        if upload is not None and create.upload is not None:
+            # Stored only once admitted: a refused request leaves no file behind.
+            content_type = create.upload.content_type or "application/octet-stream"
+            extension = (mimetypes.guess_extension(content_type) or ".bin").lstrip(".")
+            key = object_key(job.id, f"input_reference.{extension}")
+            await res.store.put_bytes(key, upload, content_type)
+            job.params = {**(job.params or {}), "input_reference_key": key}
+        await create_paid_job(res, job, admission)
+        response = _json(video_object(job, with_task_id=with_task_id), job,
+                         poll_after_ms=res.settings.client_poll_after_ms)
+        return idempotency.Outcome(200, bytes(response.content), dict(response.headers), job.id)
+
+    return await idempotent_response(request, body, work)
+
+
+@post("/videos", status_code=200, operation_id="createVideo")
+async def create_video(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return await _create(request, with_task_id=False)
+
+
+@post("/videos/generations", status_code=200, operation_id="createVideoGeneration")
+async def create_video_generation(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The docs' path: the same job, and the response also carries `task_id`."""
+    return await _create(request, with_task_id=True)
+
+
+async def _own(request: Request[Any, Any, Any], video_id: str) -> Job:
+    async with resources_of(request).sessionmaker() as session:
+        return await service.get_media_job(session, principal_of(request), JobKind.VIDEO, video_id)
+
+
+@get("/videos/{video_id:str}", operation_id="retrieveVideo")
+async def retrieve_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+    job = await _own(request, video_id)
+    return _json(video_object(job), job, poll_after_ms=resources_of(request).settings.client_poll_after_ms)
+
+
+@get("/videos", operation_id="listVideos")
+async def list_videos(request: Request[Any, Any, Any]) -> Response[bytes]:
+    query = request.query_params
+    limit = optional_int({"limit": _int(query.get("limit"), "limit")}, "limit", 1, 100) or 20
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
+    status = query.get("status")
+    if status is not None and status not in ("queued", "in_progress", "completed", "failed", "cancelled"):
+        raise InvalidRequest(f"Unknown status {status!r}.", param="status")
+    async with resources_of(request).sessionmaker() as session:
+        jobs, has_more = await service.list_media_jobs(
+            session,
+            principal_of(request),
+            JobKind.VIDEO,
+            after=query.get("after"),
+            limit=limit,
+            descending=order == "desc",
+            status=status,
+            model=query.get("model"),
+        )
+    data = [video_object(job) for job in jobs]
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return _json({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more})
+
+
+def _int(value: str | None, param: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.lstrip("-").isdigit():
+        raise InvalidRequest(f"'{param}' must be an integer; got {value!r}.", param=param)
+    return int(value)
+
+
+@get("/videos/{video_id:str}/content", operation_id="downloadVideoContent")
+async def download_video_content(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Redirect:
+    """302 to a short-lived signed URL of our copy (the SDK follows it and drops Authorization)."""
+    variant = request.query_params.get("variant") or "video"
+    if variant not in VARIANTS:
+        raise InvalidRequest(f"'variant' must be one of {', '.join(VARIANTS)}.", param="variant")
+    job = await _own(request, video_id)
+    if stage_of(job) is not Stage.COMPLETED:
+        raise NotFound(
+            f"Video '{video_id}' is {job.status}; its content is available once it is completed.",
+            param="id",
+            code="video_not_ready",
+        )
+    asset = next((a for a in job.assets or [] if a.get("variant") == variant), None)
+    if asset is None:
+        raise NotFound(f"This video has no {variant}.", param="variant", code="variant_unavailable")
+    settings = resources_of(request).settings
+    url = resources_of(request).store.signed_url(str(asset["key"]), settings.signed_url_ttl_seconds)
+    return Redirect(path=url, status_code=302)
+
+
+@post("/videos/{video_id:str}/cancel", status_code=200, operation_id="cancelVideo")
+async def cancel_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+    res = resources_of(request)
+    async with transaction(res.sessionmaker, res.sender) as session:
+        job = await service.get_media_job(session, principal_of(request), JobKind.VIDEO, video_id)
+        job = await service.cancel_job(session, job, not_cancellable="video_not_cancellable")
+    return _json(video_object(job), job)
+
+
+@delete("/videos/{video_id:str}", status_code=200, operation_id="deleteVideo")
+async def delete_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+    """Only finished videos; removes the stored files and hides the video (the row stays for audit)."""
+    res = resources_of(request)
+    async with transaction(res.sessionmaker, res.sender) as session:
+        job = await service.get_media_job(session, principal_of(request), JobKind.VIDEO, video_id)
+        keys = service.stored_keys(job)
+        await service.mark_deleted(session, job, not_deletable="video_not_deletable")
+        for key in keys:
+            await res.store.delete(key)
+    return _json({"id": video_id, "object": "video.deleted", "deleted": True})

@@ -1,0 +1,106 @@
+"""Local-directory backend: files under one root; signed URLs point at the API, which checks them.
+
+A signed URL is `<base_url>/<key>?expires=<unix>&sig=<hex HMAC-SHA256(secret, "<key>\\n<expires>")>`;
+`verify` is what the serving route calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import mimetypes
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from storage.base import ByteStream, ObjectNotFound, StoredObject
+
+CHUNK = 256 * 1024
+
+
+def sign(secret: bytes, key: str, expires: int) -> str:
+    return hmac.new(secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, key: str, expires: str | None, sig: str | None, *, now: float | None = None) -> bool:
+    """True when `sig` is this instance's signature of `key` and `expires` is still in the future."""
+    if not expires or not sig or not expires.isdigit():
+        return False
+    if int(expires) < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(sign(secret, key, int(expires)), sig)
+
+
+class LocalStore:
+    def __init__(self, root: Path, *, base_url: str, secret: bytes) -> None:
+        self.root = root.resolve()
+        self._base_url = base_url.rstrip("/")
+        self._secret = secret
+
+    def path_of(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise ObjectNotFound(key)
+        return path
+
+    async def put_stream(self, key: str, chunks: ByteStream, content_type: str) -> StoredObject:
+        path = self.path_of(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside the target, then renamed over it: a reader never sees half a file, and a
+        # crashed upload leaves only a temp file, never a truncated object.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with tmp.open("wb") as out:
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return StoredObject(key, size, digest.hexdigest(), content_type)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        async def once() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.put_stream(key, once(), content_type)
+
+    async def open(self, key: str) -> ByteStream:
+        path = self.path_of(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return _read(path)
+
+    async def exists(self, key: str) -> bool:
+        try:
+            return self.path_of(key).is_file()
+        except ObjectNotFound:
+            return False
+
+    async def delete(self, key: str) -> None:
+        self.path_of(key).unlink(missing_ok=True)
+
+    def signed_url(self, key: str, ttl_seconds: int, *, filename: str | None = None) -> str:
+        expires = int(time.time()) + ttl_seconds
+        query = {"expires": str(expires), "sig": sign(self._secret, key, expires)}
+        return f"{self._base_url}/{quote(key)}?{urlencode(query)}"
+
+    async def close(self) -> None:
+        return None
+
+
+def content_type_of(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, CHUNK):
+            yield chunk

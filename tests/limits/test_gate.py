@@ -1,0 +1,172 @@
+"""The admission script against the real Redis: exact limits, reservations, leases, holds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from app.accounts.auth import Principal
+from app.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
+from app.limits.policy import Limits
+from app.limits.service import Gate, LimiterUnavailable
+from app.resources import create_redis
+from app.settings import Settings
+from tests.support import free_port
+
+
+@pytest.fixture
+async def gate(settings: Settings) -> AsyncIterator[Gate]:
+    redis = create_redis(settings)
+    yield Gate(redis, settings)
+    await redis.aclose()
+
+
+def principal(**limits: int) -> Principal:
+    values = {"rpm": 100, "rph": 1000, "tpm": 100_000, "max_streams": 10, **limits}
+    return Principal(
+        f"key_{uuid.uuid4().hex[:10]}", f"acct_{uuid.uuid4().hex[:10]}", "active", "default", Limits(**values)
+    )
+
+
+def job() -> str:
+    return f"job_{uuid.uuid4().hex}"
+
+
+async def test_rpm_admits_exactly_the_limit(gate: Gate) -> None:
+    who = principal(rpm=100)
+    results = await asyncio.gather(*(gate.admit(who, job()) for _ in range(150)), return_exceptions=True)
+    admitted = [r for r in results if not isinstance(r, Exception)]
+    limited = [r for r in results if isinstance(r, RateLimited)]
+    assert (len(admitted), len(limited)) == (100, 50), {type(r) for r in results}
+    err = limited[0]
+    assert err.code == "requests_per_minute"
+    assert 1 <= int(err.headers["retry-after"]) <= 61
+    assert 0 < int(err.headers["retry-after-ms"]) <= 61_000
+    assert err.headers["x-ratelimit-remaining-requests"] == "0"
+    headers = dict(admitted[-1].headers)
+    assert headers[b"x-ratelimit-limit-requests"] == b"100"
+
+
+async def test_rph_counts_across_minutes_and_zero_switches_off(gate: Gate) -> None:
+    who = principal(rpm=0, rph=3)
+    for _ in range(3):
+        await gate.admit(who, job())
+    with pytest.raises(RateLimited) as caught:
+        await gate.admit(who, job())
+    assert caught.value.code == "requests_per_hour"
+    unlimited = principal(rpm=0, rph=0, tpm=0, max_streams=0)
+    for _ in range(200):
+        admission = await gate.admit(unlimited, job(), tokens=10**9)
+    assert admission.headers == []
+
+
+async def test_tpm_reserves_then_reconciles_with_real_usage(gate: Gate) -> None:
+    who = principal(rpm=0, tpm=100_000)
+    results = await asyncio.gather(*(gate.admit(who, job(), tokens=5000) for _ in range(30)), return_exceptions=True)
+    admitted = [r for r in results if not isinstance(r, Exception)]
+    assert len(admitted) == 20
+    assert all(isinstance(r, RateLimited) and r.code == "tokens_per_minute" for r in results if r not in admitted)
+    # each finished with 18 real tokens: the remaining budget reflects the real usage
+    await gate.settle_many([(a, 18, 0, "apply") for a in admitted])
+    headers = dict(await gate.admit_read(who))
+    assert headers[b"x-ratelimit-remaining-tokens"] == str(100_000 - 20 * 18).encode()
+
+
+async def test_tpm_reservation_is_capped_at_the_limit(gate: Gate) -> None:
+    who = principal(rpm=0, tpm=1000)
+    admission = await gate.admit(who, job(), tokens=50_000)
+    assert admission.tokens_reserved == 1000
+
+
+async def test_stream_leases_limit_concurrency_and_free_on_release(gate: Gate) -> None:
+    who = principal(rpm=0, max_streams=10)
+    results = await asyncio.gather(*(gate.admit(who, job(), lease=True) for _ in range(12)), return_exceptions=True)
+    admitted = [r for r in results if not isinstance(r, Exception)]
+    assert len(admitted) == 10
+    refused = next(r for r in results if isinstance(r, RateLimited))
+    assert refused.code == "concurrent_streams"
+    assert refused.headers["retry-after"] == "1"
+    await gate.release_lease(admitted[0])
+    await gate.admit(who, job(), lease=True)
+
+
+async def test_leases_of_a_dead_process_lapse_after_the_ttl(settings: Settings) -> None:
+    short = settings.model_copy(update={"stream_lease_ttl_seconds": 1})
+    redis = create_redis(settings)
+    try:
+        gate = Gate(redis, short)
+        who = principal(rpm=0, max_streams=1)
+        await gate.admit(who, job(), lease=True)  # never released, never refreshed: its process "died"
+        with pytest.raises(RateLimited):
+            await gate.admit(who, job(), lease=True)
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            try:
+                await gate.admit(who, job(), lease=True)
+                break
+            except RateLimited:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+
+
+async def test_hold_needs_a_mirror_and_enough_balance(gate: Gate) -> None:
+    who = principal()
+    loads: list[str] = []
+
+    async def load(account_id: str) -> int:
+        loads.append(account_id)
+        return 1000
+
+    first = await gate.admit(who, job(), hold=600, load_balance=load)
+    assert loads == [who.account_id] and first.hold == 600
+    with pytest.raises(InsufficientQuota) as caught:
+        await gate.admit(who, job(), hold=600, load_balance=load)
+    assert "$0.000400 available" in caught.value.message
+    # settling gives back what was not spent
+    await gate.settle_many([(first, 10, 250, "apply")])
+    await gate.admit(who, job(), hold=750, load_balance=load)
+    assert len(loads) == 1
+
+
+async def test_refused_checks_count_nothing(gate: Gate) -> None:
+    who = principal(rpm=2)
+
+    async def broke(_: str) -> int:
+        return 0
+
+    with pytest.raises(InsufficientQuota):
+        await gate.admit(who, job(), hold=5, load_balance=broke)
+    await gate.admit(who, job())
+    await gate.admit(who, job())  # the refused request took no slot
+
+
+async def test_denied_keys_and_accounts(gate: Gate) -> None:
+    who = principal()
+    await gate.deny("key", who.key_id, True)
+    with pytest.raises(AuthenticationFailed):
+        await gate.admit(who, job())
+    await gate.deny("key", who.key_id, False)
+    await gate.deny("acct", who.account_id, True)
+    with pytest.raises(PermissionDenied):
+        await gate.admit_read(who)
+
+
+async def test_unreachable_redis_is_a_quick_503(settings: Settings) -> None:
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    redis = Redis.from_url(dead.redis_url, socket_connect_timeout=1)
+    try:
+        with pytest.raises(LimiterUnavailable) as caught:
+            await asyncio.wait_for(Gate(redis, dead).admit(principal(), job()), timeout=5)
+        assert caught.value.status_code == 503
+        opened = Gate(redis, dead.model_copy(update={"limits_fail_open": True}))
+        assert (await opened.admit(principal(), job())).enforced is False
+        with pytest.raises(LimiterUnavailable):
+            await opened.admit(principal(), job(), hold=10)
+    finally:
+        await redis.aclose()

@@ -1,0 +1,35 @@
+"""The job actors: thin wrappers that hand a job id to the app's step functions.
+
+Messages carry only the job id; each step re-reads the row, so any message may be delivered twice,
+late, or after the job ended, and the end state is the same (see app/jobs/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from app.jobs import pipeline
+from app.queue import QUEUE_OF, ActorName
+from workers.middleware import deps
+
+
+@dramatiq.actor(actor_name=ActorName.JOB_SUBMIT.value, queue_name=QUEUE_OF[ActorName.JOB_SUBMIT].value)
+async def job_submit(job_id: str) -> None:
+    await pipeline.submit_job(deps(), job_id)
+
+
+@dramatiq.actor(actor_name=ActorName.JOB_POLL.value, queue_name=QUEUE_OF[ActorName.JOB_POLL].value)
+async def job_poll(job_id: str) -> None:
+    await pipeline.poll_job(deps(), job_id)
+
+
+@dramatiq.actor(actor_name=ActorName.JOB_STORE.value, queue_name=QUEUE_OF[ActorName.JOB_STORE].value)
+async def job_store(job_id: str) -> None:
+    await pipeline.store_job(deps(), job_id)
+
+
+@dramatiq.actor(
+    actor_name=ActorName.JOB_CANCEL_UPSTREAM.value, queue_name=QUEUE_OF[ActorName.JOB_CANCEL_UPSTREAM].value
+)
+async def job_cancel_upstream(job_id: str) -> None:
+    await pipeline.cancel_upstream(deps(), job_id)

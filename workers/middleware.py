@@ -1,0 +1,97 @@
+"""Per-process resources of a worker, opened at boot on the AsyncIO event loop and closed at shutdown.
+
+DB engine, httpx client, object store, catalog of routes and the reconciler loop all live on the one
+event loop that runs the async actors, so everything async is bound to the right loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from redis.asyncio import Redis
+
+from app.channels.catalog import CatalogCache
+from app.db import create_engine, create_sessionmaker
+from app.http import create_upstream_client
+from app.jobs.pipeline import JobDeps
+from app.jobs.reconciler import run_reconciler
+from app.limits.service import Gate
+from app.providers.registry import build_media_providers
+from app.queue import BrokerSender
+from app.resources import create_object_store, create_redis
+from app.settings import Settings
+
+log = logging.getLogger("heytoken.worker")
+
+
+class WorkerResources(dramatiq.Middleware):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.deps: JobDeps | None = None
+        self._closers: list[Any] = []
+        self._reconciler: asyncio.Task[None] | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        assert thread is not None, "the AsyncIO middleware must come before WorkerResources"
+        thread.run_coroutine(self._open(broker))
+        log.info("worker.ready queues=%s", ",".join(sorted(broker.get_declared_queues())))
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None:
+            thread.run_coroutine(self._close())
+
+    async def _open(self, broker: dramatiq.Broker) -> None:
+        settings = self.settings
+        engine = create_engine(settings)
+        http = create_upstream_client(settings)
+        catalog = CatalogCache(
+            create_sessionmaker(engine),
+            settings.resolved_secret_key(),
+            local=settings.local_provider,
+            extra_local=settings.extra_local_models,
+            refresh_seconds=settings.catalog_refresh_seconds,
+        )
+        await catalog.start()
+        store = create_object_store(settings)
+        redis: Redis = create_redis(settings)
+        self.deps = JobDeps(
+            settings=settings,
+            sessionmaker=create_sessionmaker(engine),
+            sender=BrokerSender(broker, mirror=Gate(redis, settings)),
+            store=store,
+            catalog=catalog,
+            media=build_media_providers(http, settings),
+        )
+        self._reconciler = asyncio.create_task(run_reconciler(self.deps, redis), name="reconciler")
+        self._closers = [catalog.stop, http.aclose, redis.aclose, store.close, engine.dispose]
+
+    async def _close(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
+        for close in self._closers:
+            try:
+                await close()
+            except Exception:
+                log.warning("worker.close_failed", exc_info=True)
+
+
+_resources: WorkerResources | None = None
+
+
+def install(resources: WorkerResources) -> None:
+    global _resources
+    _resources = resources
+
+
+def deps() -> JobDeps:
+    """The running worker's resources (set at boot; an actor never runs before it)."""
+    if _resources is None or _resources.deps is None:
+        raise RuntimeError("worker resources are not open")
+    return _resources.deps
