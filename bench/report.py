@@ -118,6 +118,7 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
         out += ["", "### cost of metrics + overhead header (gateway vs gateway-bare)", "", cost]
     micro = result.get("observability_micro_us")
     if micro:
+        out.append("")
         out.append(
             f"In isolation (bench/micro.py): the ASGI wrapper {micro['middleware_us']:.1f} µs, the timed upstream "
             f"transport {micro['timed_transport_us']:.1f} µs, the job observer {micro['job_observer_us']:.2f} µs: "
