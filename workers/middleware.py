@@ -42,7 +42,8 @@ class WorkerResources(dramatiq.Middleware):
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before WorkerResources"
         thread.run_coroutine(self._open(broker))
-        log.info("worker.ready queues=%s", ",".join(sorted(broker.get_declared_queues())))
+        consumed = worker.queues or broker.get_declared_queues()
+        log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         thread = get_event_loop_thread()
