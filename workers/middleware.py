@@ -42,7 +42,7 @@ class WorkerResources(dramatiq.Middleware):
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before WorkerResources"
         thread.run_coroutine(self._open(broker))
-        consumed = worker.queues or broker.get_declared_queues()
+        consumed = getattr(worker, "queues", None) or broker.get_declared_queues()
         log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
