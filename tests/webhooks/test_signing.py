@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from openai import InvalidWebhookSignatureError, OpenAI
@@ -72,3 +74,24 @@ def test_an_old_or_future_timestamp_fails_both_verifiers(skew: int) -> None:
         Webhook(SECRET).verify(BODY, sent)
     with pytest.raises(InvalidWebhookSignatureError):
         SDK.webhooks.unwrap(BODY, sent, secret=SECRET)
+
+
+def readme_verifier() -> Any:
+    """The README's ten-line verifier, run as written (so the README stays true)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("import base64, hashlib, hmac, time")
+    code = readme[start : readme.index("```", start)]
+    assert len(code.strip().splitlines()) == 10
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["verify"]
+
+
+def test_the_readme_verifier_in_plain_python_agrees() -> None:
+    verify = readme_verifier()
+    now = int(time.time())
+    assert verify(SECRET, headers([SECRET], now), BODY)
+    assert verify(SECRET, headers([new_secret(), SECRET], now), BODY)
+    assert not verify(SECRET, headers([SECRET], now), BODY + b" ")
+    assert not verify(SECRET, headers([SECRET], now - 600), BODY)
+    assert not verify(new_secret(), headers([SECRET], now), BODY)
