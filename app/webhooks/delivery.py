@@ -134,8 +134,10 @@ async def _claim(deps: WebhookDeps, delivery_id: str) -> Claim | None:
             endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
             if endpoint is None or endpoint.deleted_at is not None or endpoint.status != EndpointStatus.ENABLED:
                 reason = "its endpoint was deleted" if endpoint is None or endpoint.deleted_at else "endpoint disabled"
-                await update_delivery(session, delivery.id, delivery.version, state=DeliveryState.DISABLED,
-                           next_attempt_at=None, last_error=reason)  # fmt: skip
+                await update_delivery(
+                    session, delivery.id, delivery.version, state=DeliveryState.DISABLED, next_attempt_at=None,
+                    last_error=reason,
+                )  # fmt: skip
                 return None
             url = endpoint.url
         event = await session.get(WebhookEvent, delivery.event_id)
@@ -190,6 +192,10 @@ async def attempt(deps: WebhookDeps, claim: Claim) -> Outcome:
         outcome.error = f"no complete answer within {deps.settings.webhook_timeout_seconds:g} s"
     except httpx.HTTPError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:
+        # Counted as a failed attempt, so even a bug cannot make a delivery retry outside its schedule.
+        log.exception("webhook.attempt_crashed event=%s", claim.event_id)
+        outcome.error = f"internal error ({type(exc).__name__})"
     if outcome.status is not None and 300 <= outcome.status < 400:
         outcome.error = "redirects are not followed"
     outcome.latency_ms = int((time.monotonic() - started) * 1000)

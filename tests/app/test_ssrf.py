@@ -153,6 +153,8 @@ async def test_the_system_resolver_is_used_through_getaddrinfo(monkeypatch: pyte
     with pytest.raises(RefusedUrl, match="link-local"):
         await guard.resolve("https://rebind.example.com/")
     assert spy.lookups.count("hooks.example.com") == 1 and spy.connects == []
+    with pytest.raises(RefusedUrl, match="loopback"):
+        await guard.resolve("https://localhost/")  # from /etc/hosts, no DNS
 
 
 # --- TLS: the connection goes to the checked address; the certificate is checked against the name.

@@ -18,7 +18,7 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import parse_endpoint
 from tests.conftest import Tenant
 from tests.webhooks.conftest import SCHEDULE, Deps, drain, make_job, reveal_secret
-from tests.webhooks.support import Receiver, Reply, verify_both
+from tests.webhooks.support import Receiver, Reply, SocketSpy, verify_both
 
 
 async def events_of(deps: Deps, job_id: str) -> list[WebhookEvent]:
@@ -115,16 +115,21 @@ async def test_a_receiver_that_always_fails_ends_failed_after_the_schedule(
     assert len(await attempts_of(wdeps, sent.id)) == 1 + len(SCHEDULE)
 
 
-async def test_redirects_are_failures_and_never_followed(wdeps: Deps, tenant: Tenant, receiver: Receiver) -> None:
-    receiver.script["/moved"] = [Reply(302, headers={"location": receiver.url("/elsewhere")})]
+async def test_redirects_are_failures_and_never_followed(
+    wdeps: Deps, tenant: Tenant, receiver: Receiver, spy: SocketSpy
+) -> None:
+    receiver.script["/moved"] = [
+        Reply(301, headers={"location": "http://169.254.169.254/latest/meta-data/"}),
+        Reply(302, headers={"location": receiver.url("/elsewhere")}),
+    ]
     job = await make_job(wdeps, tenant, webhook_url=receiver.url("/moved"))
     await drain(wdeps)
-    assert receiver.at("/elsewhere") == []
+    assert receiver.at("/elsewhere") == [] and not spy.touched("169.254.169.254")
     (event,) = await events_of(wdeps, job.id)
     (sent,) = await deliveries_of(wdeps, event.id)
-    first = (await attempts_of(wdeps, sent.id))[0]
-    assert first.status_code == 302 and first.error == "redirects are not followed"
-    assert sent.state == "delivered" and sent.attempts == 2  # the retry reached /moved again, which now says 200
+    first, second, third = await attempts_of(wdeps, sent.id)
+    assert (first.status_code, second.status_code) == (301, 302) and first.error == "redirects are not followed"
+    assert third.status_code == 200 and sent.state == "delivered"  # the retries went to /moved again
 
 
 async def test_410_disables_the_endpoint_and_it_gets_nothing_more(
