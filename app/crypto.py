@@ -1,4 +1,4 @@
-"""Symmetric encryption of stored secrets (channel API keys) with the instance secret."""
+"""Symmetric encryption of stored secrets (channel API keys, webhook signing secrets) with the instance secret."""
 
 from __future__ import annotations
 
@@ -20,4 +20,4 @@ def decrypt(secret_key: bytes, token: str) -> str:
     try:
         return _fernet(secret_key).decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError("channel secret cannot be decrypted: was HEYTOKEN_SECRET_KEY changed?") from exc
+        raise ValueError("a stored secret cannot be decrypted: was HEYTOKEN_SECRET_KEY changed?") from exc

@@ -41,6 +41,7 @@ from app.videos.routes import (
     list_videos,
     retrieve_video,
 )
+from app.webhooks.routes import HANDLERS as WEBHOOK_HANDLERS
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     create_chat_completion,
@@ -61,6 +62,7 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     download_video_content,
     cancel_video,
     delete_video,
+    *WEBHOOK_HANDLERS,
 ]
 
 

@@ -40,6 +40,7 @@ class ActorName(enum.StrEnum):
     JOB_POLL = "job.poll"
     JOB_STORE = "job.store"
     JOB_CANCEL_UPSTREAM = "job.cancel_upstream"
+    WEBHOOK_DELIVER = "webhook.deliver"
 
 
 QUEUE_OF: dict[ActorName, QueueName] = {
@@ -47,7 +48,10 @@ QUEUE_OF: dict[ActorName, QueueName] = {
     ActorName.JOB_POLL: QueueName.JOBS,
     ActorName.JOB_STORE: QueueName.JOBS,
     ActorName.JOB_CANCEL_UPSTREAM: QueueName.JOBS,
+    ActorName.WEBHOOK_DELIVER: QueueName.WEBHOOKS,
 }
+ARGUMENT_OF: dict[ActorName, str] = {ActorName.WEBHOOK_DELIVER: "delivery_id"}
+"""The name of the one id an actor takes (default `job_id`)."""
 
 
 def broker_namespace(settings: Settings) -> str:
@@ -57,7 +61,8 @@ def broker_namespace(settings: Settings) -> str:
 @dataclass(frozen=True, slots=True)
 class Send:
     actor: ActorName
-    job_id: str
+    object_id: str
+    """The id the actor takes: a job's, or a webhook delivery's."""
     delay_ms: int | None = None
 
 
@@ -108,7 +113,7 @@ class BrokerSender:
                 queue_name=QUEUE_OF[item.actor],
                 actor_name=item.actor.value,
                 args=(),
-                kwargs={"job_id": item.job_id},
+                kwargs={ARGUMENT_OF.get(item.actor, "job_id"): item.object_id},
                 options={},
             )
             self.broker.enqueue(message, delay=item.delay_ms)
@@ -130,13 +135,13 @@ def create_producer(settings: Settings, mirror: Mirror | None = None) -> BrokerS
 _outbox: ContextVar[list[Send | Credit] | None] = ContextVar("heytoken_outbox", default=None)
 
 
-def defer(actor: ActorName, job_id: str, *, delay_seconds: float | None = None) -> None:
-    """Buffer a message until the surrounding `transaction` commits."""
+def defer(actor: ActorName, object_id: str, *, delay_seconds: float | None = None) -> None:
+    """Buffer a message (to `actor`, about `object_id`) until the surrounding `transaction` commits."""
     outbox = _outbox.get()
     if outbox is None:
         raise RuntimeError("defer() called outside app.queue.transaction()")
     delay = None if delay_seconds is None or delay_seconds <= 0 else max(1, int(delay_seconds * 1000))
-    outbox.append(Send(actor, job_id, delay))
+    outbox.append(Send(actor, object_id, delay))
 
 
 def defer_credit(account_id: str, amount: int) -> None:

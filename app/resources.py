@@ -26,6 +26,7 @@ from app.providers.local import LOCAL_MODELS
 from app.providers.registry import MediaKey, build_media_providers, build_providers
 from app.queue import BrokerSender, create_producer
 from app.settings import Settings
+from app.ssrf import Policy, UrlGuard
 from storage import ObjectStore, S3Options, open_store
 
 BLOBS_PATH = "/blobs"
@@ -48,6 +49,12 @@ def create_object_store(settings: Settings) -> ObjectStore:
             secret_access_key=secret.get_secret_value() if secret else None,
         ),
     )
+
+
+def create_url_guard(settings: Settings) -> UrlGuard:
+    """The SSRF guard for webhook URLs, with the system resolver."""
+    policy = Policy.of(settings.webhook_allow_http, settings.webhook_allowed_ports, settings.webhook_trusted_networks)
+    return UrlGuard(policy)
 
 
 def create_redis(settings: Settings) -> Redis:
@@ -86,6 +93,7 @@ class Resources:
     media: dict[MediaKey, MediaProvider]
     sender: BrokerSender
     store: ObjectStore
+    url_guard: UrlGuard
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -138,6 +146,7 @@ class Resources:
             media=build_media_providers(http, settings),
             sender=create_producer(settings, mirror=gate),
             store=create_object_store(settings),
+            url_guard=create_url_guard(settings),
         )
 
     async def close(self) -> None:

@@ -131,6 +131,24 @@ class Settings(BaseSettings):
     broker_maintenance_chance: int = 10_000
     """Dramatiq: in a million broker calls, how many also requeue dead workers' messages."""
 
+    # Webhooks: see app/webhooks/delivery.py (schedule) and app/ssrf.py (where they may go).
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0]
+    )
+    """Seconds between a failed attempt and the next (±10 % jitter); the first attempt is immediate.
+    The default is Standard Webhooks' example: 10 attempts over about 75 hours."""
+    webhook_timeout_seconds: float = 15.0
+    """Whole budget of one delivery attempt: resolve, connect, send, read the answer."""
+    webhook_secret_overlap_seconds: int = 86_400
+    """After a rotation, the old signing secret keeps signing (beside the new one) this long."""
+    webhook_allow_http: bool = False
+    """Accept plain-http webhook URLs (local development only)."""
+    webhook_allowed_ports: list[int] = Field(default_factory=lambda: [80, 443, 8443])
+    """Ports a webhook URL may name (receivers in a trusted network may use any)."""
+    webhook_trusted_networks: list[str] = Field(default_factory=list)
+    """CIDRs that webhooks may reach although they are not public (internal receivers), e.g.
+    `["10.20.0.0/16"]`. Everything else non-public is refused."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

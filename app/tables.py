@@ -5,6 +5,7 @@ from app.billing.models import LedgerEntry, Price, RedemptionCode, Tier
 from app.channels.models import Channel, ChannelModel
 from app.idempotency.models import IdempotencyRecord
 from app.jobs.models import Job
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret
 
 __all__ = [
     "Account",
@@ -17,4 +18,9 @@ __all__ = [
     "Price",
     "RedemptionCode",
     "Tier",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookSecret",
 ]

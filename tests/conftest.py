@@ -80,6 +80,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         local_provider=True,
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         log_level="WARNING",
+        # Webhook receivers in the tests listen on 127.0.0.1 over plain http.
+        webhook_allow_http=True,
+        webhook_trusted_networks=["127.0.0.1/32"],
     )
     migrate(settings)
     return settings

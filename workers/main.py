@@ -21,6 +21,6 @@ install(resources)
 broker = build_broker(settings, resources)
 dramatiq.set_broker(broker)
 
-from workers import jobs  # noqa: E402  (actors must be declared after set_broker)
+from workers import jobs, webhooks  # noqa: E402  (actors must be declared after set_broker)
 
-__all__ = ["broker", "jobs"]
+__all__ = ["broker", "jobs", "webhooks"]

@@ -1,7 +1,8 @@
 """Per-process resources of a worker, opened at boot on the AsyncIO event loop and closed at shutdown.
 
-DB engine, httpx client, object store, catalog of routes and the reconciler loop all live on the one
-event loop that runs the async actors, so everything async is bound to the right loop.
+DB engine, httpx clients (upstreams; webhooks), object store, catalog of routes and the reconciler
+loop all live on the one event loop that runs the async actors, so everything async is bound to the
+right loop.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from redis.asyncio import Redis
 
 from app.channels.catalog import CatalogCache
 from app.db import create_engine, create_sessionmaker
-from app.http import create_upstream_client
+from app.http import create_upstream_client, create_webhook_client
 from app.jobs.pipeline import JobDeps
 from app.jobs.reconciler import run_reconciler
 from app.limits.service import Gate
 from app.providers.registry import build_media_providers
 from app.queue import BrokerSender
-from app.resources import create_object_store, create_redis
+from app.resources import create_object_store, create_redis, create_url_guard
 from app.settings import Settings
+from app.webhooks.delivery import WebhookDeps, reconcile_deliveries
 
 log = logging.getLogger("heytoken.worker")
 
@@ -32,6 +34,7 @@ class WorkerResources(dramatiq.Middleware):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.deps: JobDeps | None = None
+        self.webhooks: WebhookDeps | None = None
         self._closers: list[Any] = []
         self._reconciler: asyncio.Task[None] | None = None
 
@@ -39,7 +42,8 @@ class WorkerResources(dramatiq.Middleware):
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before WorkerResources"
         thread.run_coroutine(self._open(broker))
-        log.info("worker.ready queues=%s", ",".join(sorted(broker.get_declared_queues())))
+        consumed = getattr(worker, "queues", None) or broker.get_declared_queues()
+        log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         thread = get_event_loop_thread()
@@ -60,16 +64,27 @@ class WorkerResources(dramatiq.Middleware):
         await catalog.start()
         store = create_object_store(settings)
         redis: Redis = create_redis(settings)
+        sender = BrokerSender(broker, mirror=Gate(redis, settings))
         self.deps = JobDeps(
             settings=settings,
             sessionmaker=create_sessionmaker(engine),
-            sender=BrokerSender(broker, mirror=Gate(redis, settings)),
+            sender=sender,
             store=store,
             catalog=catalog,
             media=build_media_providers(http, settings),
         )
-        self._reconciler = asyncio.create_task(run_reconciler(self.deps, redis), name="reconciler")
-        self._closers = [catalog.stop, http.aclose, redis.aclose, store.close, engine.dispose]
+        hooks_http = create_webhook_client(settings)
+        webhooks = self.webhooks = WebhookDeps(
+            settings=settings,
+            sessionmaker=self.deps.sessionmaker,
+            sender=sender,
+            http=hooks_http,
+            guard=create_url_guard(settings),
+        )
+        self._reconciler = asyncio.create_task(
+            run_reconciler(self.deps, redis, extra=[lambda: reconcile_deliveries(webhooks)]), name="reconciler"
+        )
+        self._closers = [catalog.stop, http.aclose, hooks_http.aclose, redis.aclose, store.close, engine.dispose]
 
     async def _close(self) -> None:
         if self._reconciler is not None:
@@ -95,3 +110,10 @@ def deps() -> JobDeps:
     if _resources is None or _resources.deps is None:
         raise RuntimeError("worker resources are not open")
     return _resources.deps
+
+
+def webhook_deps() -> WebhookDeps:
+    """The running worker's webhook resources (set at boot)."""
+    if _resources is None or _resources.webhooks is None:
+        raise RuntimeError("worker resources are not open")
+    return _resources.webhooks

@@ -167,6 +167,10 @@ def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usa
         return Usage(estimated=True)
     prompt = estimate_prompt_tokens(ctx.params.messages)
     completion = max(stats.content_chunks, estimate_text_tokens(stats.content_chars))
+    if ctx.params.max_tokens:
+        # An upstream cannot produce more than it was allowed: the estimate never exceeds that (nor,
+        # so, the hold), whatever a misbehaving upstream or a slow disconnect let through.
+        completion = min(completion, ctx.params.max_tokens * ctx.params.n)
     return Usage(prompt, completion, prompt + completion, estimated=True)
 
 

@@ -21,6 +21,7 @@ from app.jobs.models import Job, JobKind
 from app.resources import Resources
 from app.routing import resolve
 from app.validation import parse_json_object
+from app.webhooks.service import check_url
 
 _encode = msgspec.json.Encoder().encode
 # Failures that describe the request itself (a 400 for the caller), not the service.
@@ -66,6 +67,7 @@ async def create_image(request: Request[Any, Any, Any]) -> Response[bytes]:
     res = resources_of(request)
     body = parse_json_object(await request.body())
     create = parse_image_create(body)
+    await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = resolve(res.catalog.current, create.model)[0]
     service.check_capability(route, JobKind.IMAGE)
 

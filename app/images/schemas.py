@@ -84,7 +84,7 @@ def parse_image_create(body: dict[str, Any]) -> ImageCreate:
         raise InvalidRequest("dall-e-3 makes one image per request: 'n' must be 1.", param="n")
     gpt_image = is_gpt_image(model)
     response_format = _choice(body, "response_format", ("url", "b64_json")) or ("b64_json" if gpt_image else "url")
-    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"))
+    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"), "image")
     return ImageCreate(
         model=model,
         prompt=parse_prompt(body.get("prompt"), PROMPT_LIMITS.get(model, 32_000)),
@@ -126,9 +126,10 @@ async def images_response(job: Job, store: ObjectStore, ttl: int, response_forma
     return response
 
 
-async def image_job_object(job: Job, store: ObjectStore, ttl: int) -> dict[str, Any]:
-    """Our image job (an extension): status like a video's, `result` = the ImagesResponse with URLs."""
-    result = await images_response(job, store, ttl, "url") if job.status == "completed" else None
+async def image_job_object(job: Job, store: ObjectStore | None, ttl: int) -> dict[str, Any]:
+    """Our image job (an extension): status like a video's, `result` = the ImagesResponse with URLs
+    (signed by `store`; without one, `result` stays null)."""
+    result = await images_response(job, store, ttl, "url") if job.status == "completed" and store else None
     return {
         "id": job.id,
         "object": "image.generation",

@@ -209,7 +209,8 @@ async def _apply_status(deps: JobDeps, session: Any, job: Job, status: TaskStatu
         await service.transition(session, job, Stage.CANCELLED)
     else:
         delay = poll_delay(deps.settings, job, floor)
-        changes = {"progress": progress, "attempts": 0, "next_poll_at": utcnow() + dt.timedelta(seconds=delay)}
+        due = utcnow() + dt.timedelta(seconds=delay)
+        changes: dict[str, Any] = {"progress": progress, "attempts": 0, "next_poll_at": due}
         if status.state is TaskState.RUNNING and stage_of(job) is Stage.SUBMITTED:
             moved = await service.transition(session, job, Stage.RUNNING, **changes)
         else:

@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -61,8 +62,11 @@ async def reconcile_once(deps: JobDeps) -> Pass:
     return done
 
 
-async def run_reconciler(deps: JobDeps, redis: Redis) -> None:
-    """Forever: every `reconcile_interval_seconds`, run one pass if this process wins the lock."""
+async def run_reconciler(
+    deps: JobDeps, redis: Redis, extra: Sequence[Callable[[], Awaitable[object]]] = ()
+) -> None:
+    """Forever: every `reconcile_interval_seconds`, run one pass (and the `extra` passes, such as the
+    webhook deliveries') if this process wins the lock."""
     interval = deps.settings.reconcile_interval_seconds
     key = f"{deps.settings.redis_prefix}jobs:reconciler"
     token = uuid.uuid4().hex
@@ -72,6 +76,8 @@ async def run_reconciler(deps: JobDeps, redis: Redis) -> None:
             # a dead holder never blocks the others for longer than one interval.
             if await redis.set(key, token, nx=True, px=max(1, int(interval * 900))):
                 await reconcile_once(deps)
+                for extra_pass in extra:
+                    await extra_pass()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -11,6 +11,7 @@ from app.jobs import service
 from app.jobs.models import Job, Stage
 from app.providers.base import MediaProvider, MediaRequest, Output
 from app.providers.errors import ProviderError
+from app.webhooks.events import ResultLinks
 from storage import StoredObject, object_key
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ async def complete(deps: JobDeps, session: Any, job: Job, assets: list[dict[str,
         session,
         job,
         Stage.COMPLETED,
+        links=ResultLinks(deps.store, deps.settings.signed_url_ttl_seconds),
         assets=assets,
         progress=100,
         attempts=0,

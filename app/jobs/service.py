@@ -26,6 +26,7 @@ from app.jobs.models import STAGE_TRANSITIONS, STATUS_OF, TERMINAL_STAGES, Job, 
 from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
 from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
 from app.queue import ActorName, defer, defer_credit
+from app.webhooks.events import ResultLinks, record_job_event
 
 log = logging.getLogger("heytoken.jobs")
 
@@ -59,13 +60,16 @@ async def update_job(session: AsyncSession, job: Job, **changes: Any) -> bool:
     return await _compare_and_set(session, job, changes)
 
 
-async def transition(session: AsyncSession, job: Job, to: Stage, **changes: Any) -> bool:
+async def transition(
+    session: AsyncSession, job: Job, to: Stage, *, links: ResultLinks | None = None, **changes: Any
+) -> bool:
     """Move `job` to stage `to` (and its public status), with `changes`, as one compare-and-set on
     `version`. Returns False, changing nothing, when another writer changed the job first.
 
     This is the single place a job changes state, so whatever must happen exactly once per transition
-    belongs here, in the same transaction: billing's capture/release (issue #5) and the webhook event
-    row (issue #4) hook in at `_after_transition`.
+    belongs here, in the same transaction: billing's capture/release and the webhook event (with its
+    deliveries) happen in `_after_transition`. `links` lets the event of a completed image job carry
+    signed links to its results.
     """
     current = stage_of(job)
     if to not in STAGE_TRANSITIONS[current]:
@@ -77,14 +81,17 @@ async def transition(session: AsyncSession, job: Job, to: Stage, **changes: Any)
     if not await _compare_and_set(session, job, values):
         return False
     log.info("job.transition job=%s kind=%s from=%s to=%s", job.id, job.kind, current.value, to.value)
-    await _after_transition(session, job, current, to)
+    await _after_transition(session, job, current, to, links)
     return True
 
 
-async def _after_transition(session: AsyncSession, job: Job, old: Stage, new: Stage) -> None:
-    """Same-transaction side effects of a transition that won its compare-and-set: a finished job
-    captures its hold, a failed, cancelled or timed-out one releases it (once: billing's own
-    compare-and-set on `billing_state`), and the Redis mirror follows after the commit."""
+async def _after_transition(session: AsyncSession, job: Job, old: Stage, new: Stage, links: ResultLinks | None) -> None:
+    """Same-transaction side effects of a transition that won its compare-and-set: a change of public
+    status makes its webhook event; a finished job captures its hold, a failed, cancelled or timed-out
+    one releases it (once: billing's own compare-and-set on `billing_state`), and the Redis mirror
+    follows after the commit."""
+    if STATUS_OF[old] is not STATUS_OF[new]:
+        await record_job_event(session, job, STATUS_OF[new], links)
     if new not in TERMINAL_STAGES:
         return
     cost = job_billing.CAPTURE_HOLD if new is Stage.COMPLETED else None
@@ -137,9 +144,11 @@ def new_job_id(kind: JobKind) -> str:
 
 
 async def create_media_job(session: AsyncSession, job: Job) -> Job:
-    """Insert the job and defer its submit step (sent once the caller's transaction commits)."""
+    """Insert the job, its `*.queued` webhook event if anyone wants it, and defer its submit step
+    (everything deferred is sent once the caller's transaction commits)."""
     session.add(job)
     await session.flush()
+    await record_job_event(session, job, JobStatus.QUEUED)
     defer(ActorName.JOB_SUBMIT, job.id)
     return job
 

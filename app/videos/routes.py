@@ -21,6 +21,7 @@ from app.queue import transaction
 from app.routing import resolve
 from app.validation import optional_int, parse_json_object
 from app.videos.schemas import form_to_body, parse_video_create, video_object
+from app.webhooks.service import check_url
 from storage import object_key
 
 _encode = msgspec.json.Encoder().encode
@@ -47,6 +48,7 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
     res, principal = resources_of(request), principal_of(request)
     body = await read_body(request)
     create = parse_video_create(body)
+    await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = resolve(res.catalog.current, create.model)[0]
     service.check_capability(route, JobKind.VIDEO)
     upload = None

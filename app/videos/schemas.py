@@ -91,7 +91,7 @@ def parse_video_create(body: dict[str, Any]) -> VideoCreate:
     if size not in SIZES:
         raise InvalidRequest(f"'size' must be one of {', '.join(SIZES)}; got {size!r}.", param="size")
     reference, upload = _reference(body.get("input_reference"))
-    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"))
+    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"), "video")
     return VideoCreate(
         model=model,
         prompt=parse_prompt(body.get("prompt")),

@@ -23,18 +23,21 @@ from tests.support import LiveServer, apoll
 
 pytestmark = pytest.mark.e2e
 CHAT = "/v1/chat/completions"
-TOPUP = 12_000
+TOPUP = 6_000
+# Every admitted request stays in flight this long, so holds overlap and the balance (≈ 51 holds)
+# covers only part of the 200 however the requests happen to be spread out.
+DELAY = 1.0
 
 
 def behaviour(body: Any) -> Reply:
     said = body["messages"][0]["content"]
     if said == "fail":
-        return Reply(status=500, json={"error": {"message": "upstream down"}}, delay_before=0.2)
+        return Reply(status=500, json={"error": {"message": "upstream down"}}, delay_before=DELAY)
     if said == "cancel":
-        return Reply(forever=True, chunk_delay=0.02, delay_before=0.2)
+        return Reply(forever=True, chunk_delay=0.02, delay_before=DELAY)
     if body.get("stream"):
-        return Reply(sse=default_stream(), delay_before=0.2)
-    return Reply(json=chat_completion(body), delay_before=0.2)
+        return Reply(sse=default_stream(), delay_before=DELAY)
+    return Reply(json=chat_completion(body), delay_before=DELAY)
 
 
 async def one(http: httpx.AsyncClient, tenant: Tenant, model: str, kind: str) -> tuple[str, int, str | None]:

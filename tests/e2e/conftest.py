@@ -16,6 +16,8 @@ FAST = {
     "HEYTOKEN_JOB_STEP_TIMEOUT_SECONDS": "5",
     "HEYTOKEN_RECONCILE_INTERVAL_SECONDS": "1",
     "HEYTOKEN_RECONCILE_GRACE_SECONDS": "2",
+    # A test-sized webhook retry schedule: four attempts within about a second.
+    "HEYTOKEN_WEBHOOK_RETRY_SCHEDULE": "[0.2, 0.3, 0.4]",
 }
 
 

@@ -75,10 +75,10 @@ async def test_sdk_video_create_retrieve_list_download(stack: Stack, tenant: Ten
         prompt="A calico cat playing a piano on stage",
         seconds="4",
         size="1280x720",
-        extra_body={"metadata": {"order": "A-17"}, "webhook_url": "https://example.com/hook"},
+        extra_body={"metadata": {"order": "A-17"}, "webhook_url": "http://127.0.0.1:9/hook"},
     )
     assert video.status == "queued" and video.seconds == "4" and video.size == "1280x720"
-    assert video.model_extra == {"metadata": {"order": "A-17"}, "webhook_url": "https://example.com/hook"}
+    assert video.model_extra == {"metadata": {"order": "A-17"}, "webhook_url": "http://127.0.0.1:9/hook"}
 
     async def finished():
         current = await client.videos.retrieve(video.id)

@@ -115,9 +115,9 @@ async def deliver(deps: pipeline.JobDeps, *, max_steps: int = 50, duplicate: boo
             await asyncio.sleep(message.delay_ms / 1000)
         step = STEPS[message.actor]
         if duplicate:
-            await asyncio.gather(step(deps, message.job_id), step(deps, message.job_id))
+            await asyncio.gather(step(deps, message.object_id), step(deps, message.object_id))
         else:
-            await step(deps, message.job_id)
+            await step(deps, message.object_id)
         delivered.append(message)
     raise AssertionError(f"still sending after {max_steps} steps: {sender.sent}")
 

@@ -58,7 +58,7 @@ async def test_a_failed_job_is_released_in_full(deps: Any, sessionmaker: Session
     sender = sender_of(deps)
     while sender.sent:
         message = sender.sent.pop(0)
-        await STEPS[message.actor](deps, message.job_id)
+        await STEPS[message.actor](deps, message.object_id)
     failed = await reload(deps, job.id)
     assert failed.status == "failed" and failed.billing_state == "released" and failed.cost == 0
     assert await entries(sessionmaker, job.id) == [("hold", -HOLD), ("release", HOLD)]
@@ -77,9 +77,9 @@ async def test_completion_delivered_three_times_beside_the_reconciler_captures_o
             # The completing step arrives three times at once while the reconciler sweeps.
             await asyncio.gather(*(STEPS[message.actor](deps, job.id) for _ in range(3)), reconcile_once(deps))
             break
-        await STEPS[message.actor](deps, message.job_id)
+        await STEPS[message.actor](deps, message.object_id)
     for message in list(sender.sent):  # whatever the reconciler re-sent finds the job done
-        await STEPS[message.actor](deps, message.job_id)
+        await STEPS[message.actor](deps, message.object_id)
     done = await reload(deps, job.id)
     assert done.status == "completed" and done.billing_state == "captured" and done.cost == HOLD
     assert await entries(sessionmaker, job.id) == [("hold", -HOLD), ("release", HOLD), ("capture", -HOLD)]

@@ -164,8 +164,8 @@ async def test_reconciler_resends_a_lost_message_and_times_out_past_deadline(
     assert result.timed_out >= 1 and result.resent >= 1
     timed_out = await reload(deps, late.id)
     assert (timed_out.status, timed_out.error_code) == ("failed", "timeout")
-    assert any(m.job_id == lost.id and m.actor is ActorName.JOB_SUBMIT for m in sender_of(deps).sent)
-    sender_of(deps).sent[:] = [m for m in sender_of(deps).sent if m.job_id == lost.id]
+    assert any(m.object_id == lost.id and m.actor is ActorName.JOB_SUBMIT for m in sender_of(deps).sent)
+    sender_of(deps).sent[:] = [m for m in sender_of(deps).sent if m.object_id == lost.id]
     await deliver(deps)
     assert (await reload(deps, lost.id)).status == "completed"
 

@@ -1,0 +1,125 @@
+"""Webhook events of media jobs, created inside the transaction of the job change that causes them.
+
+`record_job_event` is called by `app.jobs.service` when a job is created (queued) and when a
+transition changes its public status. A transition wins its compare-and-set exactly once, and public
+statuses never repeat (queued → in_progress → completed | failed | cancelled), so each (job, type)
+gets at most one event; the unique constraint on (job_id, type) makes that hold even against a bug.
+The body is serialised once and its exact bytes stored: every attempt resends (and signs) them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import to_unix, utcnow
+from app.ids import new_id
+from app.images.schemas import image_job_object
+from app.jobs.models import Job, JobKind, JobStatus
+from app.queue import ActorName, defer
+from app.videos.schemas import video_object
+from app.webhooks.models import DeliveryState, EndpointStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.webhooks.schemas import DEFAULT_EVENTS, default_events
+from storage import ObjectStore
+
+log = logging.getLogger("heytoken.webhooks")
+EVENTS = SQLModel.metadata.tables[WebhookEvent.__tablename__]
+DELIVERIES = SQLModel.metadata.tables[WebhookDelivery.__tablename__]
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class ResultLinks:
+    """What an image job's public object needs to sign links to its results (image.completed)."""
+
+    store: ObjectStore
+    ttl_seconds: int
+
+
+async def public_object(job: Job, links: ResultLinks | None) -> dict[str, Any]:
+    """The object GET returns for this job: the event's `data`."""
+    if job.kind == JobKind.VIDEO:
+        return video_object(job)
+    if links is None and job.status == JobStatus.COMPLETED:
+        log.warning("webhooks.event_without_links job=%s: result links left out", job.id)
+    return await image_job_object(job, links.store if links else None, links.ttl_seconds if links else 0)
+
+
+async def _targets(session: AsyncSession, job: Job, event_type: str) -> list[tuple[str | None, str | None]]:
+    """(endpoint id, url) of everyone who wants this event: the job's own URL (filtered by its
+    `webhook_events`) and the account's enabled endpoints (filtered by theirs)."""
+    targets: list[tuple[str | None, str | None]] = []
+    if job.webhook_url and event_type in (job.webhook_events or default_events(job.kind)):
+        targets.append((None, job.webhook_url))
+    stmt = select(WebhookEndpoint).where(
+        col(WebhookEndpoint.account_id) == job.account_id,
+        col(WebhookEndpoint.status) == EndpointStatus.ENABLED,
+        col(WebhookEndpoint.deleted_at).is_(None),
+    )
+    for endpoint in (await session.exec(stmt)).all():
+        if event_type in (endpoint.events or DEFAULT_EVENTS):
+            targets.append((endpoint.id, None))
+    return targets
+
+
+async def record_job_event(
+    session: AsyncSession, job: Job, status: JobStatus, links: ResultLinks | None = None
+) -> str | None:
+    """Create the `<kind>.<status>` event of `job` with one delivery per target, and defer the
+    deliveries (sent once the caller commits). Nothing when no one wants the event, or when the job
+    already has it (idempotent). Returns the event id, if one was created."""
+    if job.kind not in (JobKind.VIDEO, JobKind.IMAGE):
+        return None
+    event_type = f"{job.kind}.{status.value}"
+    targets = await _targets(session, job, event_type)
+    if not targets:
+        return None
+    now = utcnow()
+    event_id = new_id("evt_")
+    envelope = {
+        "id": event_id,
+        "object": "event",
+        "created_at": to_unix(now),
+        "type": event_type,
+        "data": await public_object(job, links),
+    }
+    conn = await session.connection()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = await conn.execute(
+        dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["job_id", "type"]).returning(EVENTS.c.id),
+        {
+            "id": event_id,
+            "account_id": job.account_id,
+            "job_id": job.id,
+            "type": event_type,
+            "payload": _encode(envelope),
+            "created_at": now,
+        },
+    )
+    if inserted.scalar_one_or_none() is None:
+        log.warning("webhooks.duplicate_event job=%s type=%s", job.id, event_type)
+        return None
+    for endpoint_id, url in targets:
+        delivery_id = new_id("whd_")
+        await conn.execute(
+            DELIVERIES.insert(),
+            {
+                "id": delivery_id,
+                "event_id": event_id,
+                "endpoint_id": endpoint_id,
+                "url": url,
+                "state": DeliveryState.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "version": 0,
+            },
+        )
+        defer(ActorName.WEBHOOK_DELIVER, delivery_id)
+    return event_id

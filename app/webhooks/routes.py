@@ -1,0 +1,188 @@
+"""The webhook API, on the caller's own account:
+
+    GET  /v1/webhooks/secret                     whether a signing secret exists (never the secret)
+    POST /v1/webhooks/secret                     show the signing secret, once (created if needed)
+    POST /v1/webhooks/secret/rotate              a new secret; the old one signs on for an overlap
+    POST /v1/webhooks/endpoints                  add an endpoint (url, events, description)
+    GET  /v1/webhooks/endpoints[/{id}]           list / read
+    POST /v1/webhooks/endpoints/{id}             change url, events, description or status
+    DELETE /v1/webhooks/endpoints/{id}
+    GET  /v1/webhooks/events[/{id}]              events with their deliveries and attempts
+    POST /v1/webhooks/events/{id}/redeliver      send again (optionally to one endpoint_id)
+    GET  /v1/jobs/{id}/events                    one job's events
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, delete, get, post
+from litestar.params import FromPath
+
+from app.deps import principal_of, resources_of
+from app.errors import InvalidRequest, NotFound
+from app.jobs.models import Job
+from app.queue import transaction
+from app.validation import optional_int, parse_json_object, wrong_type
+from app.webhooks import service, signing
+from app.webhooks.schemas import EVENT_TYPES, endpoint_public, parse_endpoint, secret_public
+
+MAX_OVERLAP_SECONDS = 7 * 86_400
+
+
+async def _optional_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    raw = await request.body()
+    return parse_json_object(raw) if raw.strip() else {}
+
+
+def _query_int(request: Request[Any, Any, Any], name: str, low: int, high: int, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit():
+        raise InvalidRequest(f"'{name}' must be an integer; got {value!r}.", param=name)
+    return optional_int({name: int(value)}, name, low, high) or default
+
+
+@get("/webhooks/secret", operation_id="retrieveWebhookSecret")
+async def retrieve_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async with resources_of(request).sessionmaker() as session:
+        return secret_public(await signing.describe(session, principal_of(request).account_id))
+
+
+@post("/webhooks/secret", status_code=200, operation_id="revealWebhookSecret")
+async def reveal_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    res = resources_of(request)
+    key = res.settings.resolved_secret_key()
+    async with transaction(res.sessionmaker, res.sender) as session:
+        row, secret = await signing.reveal(session, principal_of(request).account_id, key)
+    return secret_public(row, secret)
+
+
+@post("/webhooks/secret/rotate", status_code=200, operation_id="rotateWebhookSecret")
+async def rotate_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    res = resources_of(request)
+    body = await _optional_body(request)
+    overlap = optional_int(body, "overlap_seconds", 0, MAX_OVERLAP_SECONDS)
+    if overlap is None:
+        overlap = res.settings.webhook_secret_overlap_seconds
+    async with transaction(res.sessionmaker, res.sender) as session:
+        row, secret = await signing.rotate(
+            session, principal_of(request).account_id, res.settings.resolved_secret_key(), overlap
+        )
+    return secret_public(row, secret)
+
+
+@post("/webhooks/endpoints", status_code=200, operation_id="createWebhookEndpoint")
+async def create_webhook_endpoint(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    res = resources_of(request)
+    body = parse_endpoint(parse_json_object(await request.body()), creating=True)
+    async with transaction(res.sessionmaker, res.sender) as session:
+        endpoint = await service.create_endpoint(session, res.url_guard, principal_of(request).account_id, body)
+    return endpoint_public(endpoint)
+
+
+@get("/webhooks/endpoints", operation_id="listWebhookEndpoints")
+async def list_webhook_endpoints(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async with resources_of(request).sessionmaker() as session:
+        endpoints = await service.list_endpoints(session, principal_of(request).account_id)
+    return {"object": "list", "data": [endpoint_public(e) for e in endpoints], "has_more": False}
+
+
+@get("/webhooks/endpoints/{endpoint_id:str}", operation_id="retrieveWebhookEndpoint")
+async def retrieve_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+    async with resources_of(request).sessionmaker() as session:
+        return endpoint_public(await service.get_endpoint(session, principal_of(request).account_id, endpoint_id))
+
+
+@post("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="updateWebhookEndpoint")
+async def update_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+    res = resources_of(request)
+    body = parse_endpoint(parse_json_object(await request.body()), creating=False)
+    async with transaction(res.sessionmaker, res.sender) as session:
+        endpoint = await service.update_endpoint(
+            session, res.url_guard, principal_of(request).account_id, endpoint_id, body
+        )
+    return endpoint_public(endpoint)
+
+
+@delete("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="deleteWebhookEndpoint")
+async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+    res = resources_of(request)
+    async with transaction(res.sessionmaker, res.sender) as session:
+        await service.delete_endpoint(session, principal_of(request).account_id, endpoint_id)
+    return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
+
+
+@get("/webhooks/events", operation_id="listWebhookEvents")
+async def list_webhook_events(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    query = request.query_params
+    limit = _query_int(request, "limit", 1, 100, 20)
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
+    event_type = query.get("type")
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise InvalidRequest(f"Unknown event type {event_type!r}.", param="type")
+    async with resources_of(request).sessionmaker() as session:
+        events, has_more = await service.list_events(
+            session,
+            principal_of(request).account_id,
+            job_id=query.get("job_id"),
+            event_type=event_type,
+            after=query.get("after"),
+            limit=limit,
+            descending=order == "desc",
+        )
+        data = await service.render_events(session, events)
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}
+
+
+@get("/webhooks/events/{event_id:str}", operation_id="retrieveWebhookEvent")
+async def retrieve_webhook_event(request: Request[Any, Any, Any], event_id: FromPath[str]) -> dict[str, Any]:
+    async with resources_of(request).sessionmaker() as session:
+        event = await service.get_event(session, principal_of(request).account_id, event_id)
+        return (await service.render_events(session, [event]))[0]
+
+
+@post("/webhooks/events/{event_id:str}/redeliver", status_code=200, operation_id="redeliverWebhookEvent")
+async def redeliver_webhook_event(request: Request[Any, Any, Any], event_id: FromPath[str]) -> dict[str, Any]:
+    res = resources_of(request)
+    body = await _optional_body(request)
+    endpoint_id = body.get("endpoint_id")
+    if endpoint_id is not None and not isinstance(endpoint_id, str):
+        raise wrong_type("endpoint_id", "a string", endpoint_id)
+    account_id = principal_of(request).account_id
+    async with transaction(res.sessionmaker, res.sender) as session:
+        event = await service.redeliver(session, account_id, event_id, endpoint_id)
+    async with res.sessionmaker() as session:
+        return (await service.render_events(session, [event]))[0]
+
+
+@get("/jobs/{job_id:str}/events", operation_id="listJobWebhookEvents")
+async def list_job_webhook_events(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+    account_id = principal_of(request).account_id
+    async with resources_of(request).sessionmaker() as session:
+        job = await session.get(Job, job_id)
+        if job is None or job.account_id != account_id or job.deleted_at is not None:
+            raise NotFound(f"No job found with id '{job_id}'.", param="id", code="job_not_found")
+        events, _ = await service.list_events(session, account_id, job_id=job_id, limit=100, descending=False)
+        data = await service.render_events(session, events)
+    return {"object": "list", "data": data, "has_more": False}
+
+
+HANDLERS = [
+    retrieve_webhook_secret,
+    reveal_webhook_secret,
+    rotate_webhook_secret,
+    create_webhook_endpoint,
+    list_webhook_endpoints,
+    retrieve_webhook_endpoint,
+    update_webhook_endpoint,
+    delete_webhook_endpoint,
+    list_webhook_events,
+    retrieve_webhook_event,
+    redeliver_webhook_event,
+    list_job_webhook_events,
+]

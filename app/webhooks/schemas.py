@@ -1,0 +1,163 @@
+"""Webhook shapes: the event types, the endpoint request bodies and the public objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.db import to_unix
+from app.errors import InvalidRequest
+from app.validation import wrong_type
+from app.webhooks.models import (
+    DeliveryState,
+    EndpointStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSecret,
+)
+
+KINDS = ("video", "image")
+TERMINAL = ("completed", "failed", "cancelled")
+EVENT_TYPES = frozenset(f"{kind}.{status}" for kind in KINDS for status in ("queued", "in_progress", *TERMINAL))
+"""`<kind>.<public status>`; the queued and in_progress ones are sent only to those who ask for them."""
+DEFAULT_EVENTS = frozenset(f"{kind}.{status}" for kind in KINDS for status in TERMINAL)
+MAX_ENDPOINTS = 20
+ENDPOINT_FIELDS = ("url", "events", "description", "status")
+
+
+def default_events(kind: str) -> frozenset[str]:
+    return frozenset(t for t in DEFAULT_EVENTS if t.startswith(f"{kind}."))
+
+
+def parse_events(value: Any, param: str, kind: str | None = None) -> list[str] | None:
+    """A list of event types (a single string is a list of one); None stays None (the default)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+        raise wrong_type(param, "an array of strings", value)
+    if not value:
+        raise InvalidRequest(f"'{param}' must name at least one event type.", param=param, code="invalid_value")
+    allowed = EVENT_TYPES if kind is None else frozenset(t for t in EVENT_TYPES if t.startswith(f"{kind}."))
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown webhook event type(s): {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}.",
+            param=param,
+            code="invalid_value",
+        )
+    return list(dict.fromkeys(value))
+
+
+@dataclass(slots=True)
+class EndpointBody:
+    """The fields a create or update request set (`given` tells which ones it named)."""
+
+    given: set[str]
+    url: str | None = None
+    events: list[str] | None = None
+    description: str | None = None
+    status: str | None = None
+
+
+def parse_endpoint(body: dict[str, Any], *, creating: bool) -> EndpointBody:
+    unknown = sorted(set(body) - set(ENDPOINT_FIELDS if not creating else ENDPOINT_FIELDS[:3]))
+    if unknown:
+        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}.", param=unknown[0])
+    parsed = EndpointBody(given=set(body))
+    url = body.get("url")
+    if creating and url is None:
+        raise InvalidRequest("Missing required parameter: 'url'.", param="url", code="missing_required_parameter")
+    if "url" in body:
+        if not isinstance(url, str):
+            raise wrong_type("url", "a string", url)
+        parsed.url = url
+    parsed.events = parse_events(body.get("events"), "events")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 500):
+        raise InvalidRequest("'description' must be a string of at most 500 characters.", param="description")
+    parsed.description = description
+    status = body.get("status")
+    if "status" in body and status not in tuple(EndpointStatus):
+        raise InvalidRequest("'status' must be 'enabled' or 'disabled'.", param="status", code="invalid_value")
+    parsed.status = status
+    return parsed
+
+
+def endpoint_public(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "url": endpoint.url,
+        "events": endpoint.events if endpoint.events is not None else sorted(DEFAULT_EVENTS),
+        "description": endpoint.description,
+        "status": endpoint.status,
+        "disabled_reason": endpoint.disabled_reason,
+        "created_at": to_unix(endpoint.created_at),
+        "updated_at": to_unix(endpoint.updated_at),
+    }
+
+
+def secret_public(row: WebhookSecret | None, plaintext: str | None = None) -> dict[str, Any]:
+    public: dict[str, Any] = {
+        "object": "webhook_secret",
+        "created_at": to_unix(row.created_at) if row else None,
+        "revealed": bool(row and row.revealed_at),
+        "previous_expires_at": to_unix(row.previous_expires_at) if row else None,
+    }
+    if plaintext is not None:
+        public["secret"] = plaintext
+    return public
+
+
+def attempt_public(attempt: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "attempted_at": to_unix(attempt.attempted_at),
+        "address": attempt.address,
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+        "response_body": attempt.response_body,
+    }
+
+
+def delivery_public(delivery: WebhookDelivery, url: str | None, attempts: list[WebhookAttempt]) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "object": "webhook.delivery",
+        "endpoint_id": delivery.endpoint_id,
+        "url": url,
+        "status": delivery.state,
+        "next_attempt_at": to_unix(delivery.next_attempt_at) if delivery.state == DeliveryState.PENDING else None,
+        "delivered_at": to_unix(delivery.delivered_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "attempts": [attempt_public(a) for a in attempts],
+    }
+
+
+def event_status(deliveries: list[WebhookDelivery]) -> str:
+    """pending while any delivery may still go out; delivered when all went through; else failed."""
+    states = {d.state for d in deliveries}
+    if DeliveryState.PENDING in states:
+        return "pending"
+    return "delivered" if states <= {DeliveryState.DELIVERED} else "failed"
+
+
+def event_public(
+    event: WebhookEvent, deliveries: list[dict[str, Any]], states: list[WebhookDelivery]
+) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "object": "webhook.event",
+        "type": event.type,
+        "created_at": to_unix(event.created_at),
+        "job_id": event.job_id,
+        "status": event_status(states),
+        "payload": json.loads(event.payload),
+        "deliveries": deliveries,
+    }
