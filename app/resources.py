@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts.auth import KeyAuthenticator
 from app.channels.catalog import CatalogCache
+from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
+from app.deadlines import Reaper
 from app.http import create_upstream_client
 from app.jobs.recorder import JobRecorder
 from app.providers.base import Provider
@@ -39,19 +41,15 @@ class Resources:
     auth: KeyAuthenticator
     recorder: JobRecorder
     providers: dict[str, Provider]
+    cooldowns: CooldownBoard
+    reaper: Reaper
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         http = create_upstream_client(settings)
-        catalog = CatalogCache(
-            sessionmaker,
-            settings.resolved_secret_key(),
-            local=settings.local_provider,
-            extra_local=settings.extra_local_models,
-            refresh_seconds=settings.catalog_refresh_seconds,
-        )
+        catalog = CatalogCache(sessionmaker, settings)
         await catalog.start()
         recorder = JobRecorder(
             engine,
@@ -60,6 +58,11 @@ class Resources:
             max_pending=settings.job_log_max_pending,
         )
         await recorder.start()
+        redis = create_redis(settings)
+        cooldowns = CooldownBoard(redis, settings)
+        await cooldowns.start()
+        reaper = Reaper()
+        await reaper.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -69,16 +72,20 @@ class Resources:
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
-            redis=create_redis(settings),
+            redis=redis,
             http=http,
             catalog=catalog,
             auth=KeyAuthenticator(sessionmaker, settings.key_cache_ttl_seconds),
             recorder=recorder,
             providers=build_providers(http, settings),
+            cooldowns=cooldowns,
+            reaper=reaper,
         )
 
     async def close(self) -> None:
         await self.catalog.stop()
+        await self.reaper.stop()
+        await self.cooldowns.stop()
         await self.recorder.stop()
         await self.http.aclose()
         await self.redis.aclose()

@@ -1,4 +1,5 @@
-"""Embeddings: one upstream call, the body relayed as it came, the job recorded afterwards."""
+"""Embeddings: one upstream call (failing over between channels), the body relayed as it came, the
+job recorded afterwards."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.jobs.recorder import JobRecord
 from app.providers.base import EmbedCall
 from app.providers.errors import ProviderError
 from app.resources import Resources
-from app.routing import resolve, to_gateway_error
+from app.routing import new_plan
 
 
 def _record(
@@ -22,13 +23,14 @@ def _record(
     principal: Principal,
     job_id: str,
     params: EmbeddingParams,
-    route: Route,
+    route: Route | None,
     started: float,
     created_at: Any,
     status: JobStatus,
     usage: dict[str, Any] | None,
     http_status: int,
-    error: str | None = None,
+    attempts: list[dict[str, Any]],
+    error: tuple[str, str] | None = None,
 ) -> None:
     latency = round((time.perf_counter() - started) * 1000)
     res.recorder.record(
@@ -39,20 +41,14 @@ def _record(
             account_id=principal.account_id,
             api_key_id=principal.key_id,
             model=params.model,
-            channel_id=route.channel_id,
+            channel_id=None if route is None else route.channel_id,
             usage=usage,
             latency_ms=latency,
             http_status=http_status,
-            error_code=None if error is None else "upstream_error",
-            error_message=error,
+            error_code=None if error is None else error[0],
+            error_message=None if error is None else error[1],
             created_at=created_at,
-            attempts_log=[
-                {
-                    "channel": route.channel_name,
-                    "outcome": "ok" if error is None else "upstream_error",
-                    "latency_ms": latency,
-                }
-            ],
+            attempts_log=attempts,
         )
     )
 
@@ -61,28 +57,27 @@ async def embed(
     res: Resources, principal: Principal, job_id: str, params: EmbeddingParams, body: dict[str, Any]
 ) -> bytes:
     started, created_at = time.perf_counter(), utcnow()
-    route = resolve(res.catalog.current, params.model)[0]
-    provider = res.providers[route.provider]
-    call = EmbedCall({**body, "model": route.upstream_model}, params.model)
-    try:
-        result = await provider.embed(route, call)
-    except ProviderError as exc:
-        gateway_error = to_gateway_error(exc, route)
-        _record(
-            res,
-            principal,
-            job_id,
-            params,
-            route,
-            started,
-            created_at,
-            JobStatus.FAILED,
-            None,
-            gateway_error.status_code,
-            exc.message,
-        )
-        raise gateway_error from exc
-    _record(
-        res, principal, job_id, params, route, started, created_at, JobStatus.COMPLETED, result.usage.as_dict(), 200
-    )
-    return result.body
+    attempts: list[dict[str, Any]] = []
+    plan = new_plan(res, params.model, attempts)
+
+    def failed(route: Route | None, status: int, error: tuple[str, str]) -> None:
+        failure = JobStatus.FAILED
+        _record(res, principal, job_id, params, route, started, created_at, failure, None, status, attempts, error)
+
+    while (route := await plan.next()) is not None:
+        call = EmbedCall({**body, "model": route.upstream_model}, params.model)
+        try:
+            async with res.reaper.bounded(route.policy.total_timeout, "total"):
+                result = await res.providers[route.provider].embed(route, call)
+        except ProviderError as exc:
+            if (gateway_error := plan.failed(route, exc)) is None:
+                continue
+            failed(route, gateway_error.status_code, (gateway_error.code or "upstream_error", exc.message))
+            raise gateway_error from exc
+        plan.succeeded(route)
+        usage = result.usage.as_dict()
+        _record(res, principal, job_id, params, route, started, created_at, JobStatus.COMPLETED, usage, 200, attempts)
+        return result.body
+    gateway_error = plan.exhausted()
+    failed(plan.last, gateway_error.status_code, (gateway_error.code or "upstream_error", gateway_error.message))
+    raise gateway_error

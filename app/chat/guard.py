@@ -1,0 +1,92 @@
+"""An upstream stream opened under the channel's deadlines, its first event already in hand.
+
+`open_guarded` returns only once the upstream has sent its first event: until then nothing has gone
+to the client, so a stall or an error before the first token can still fail over to another channel.
+After that, every wait for the next event is bounded by the idle timeout and the whole stream by its
+total timeout (app.deadlines), and a breach surfaces as `UpstreamTimeout` in the relay, which ends the
+client's stream with an SSE error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from anyio import CancelScope
+
+from app.channels.catalog import Route
+from app.deadlines import Reaper, Watch
+from app.providers.base import ChatCall, ChatStream, Provider, StreamEvent, StreamStats
+
+
+class GuardedStream:
+    __slots__ = ("_first", "_inner", "_it", "_reaper", "_watch", "stats")
+
+    def __init__(
+        self, inner: ChatStream, it: AsyncIterator[StreamEvent], first: StreamEvent | None, reaper: Reaper, watch: Watch
+    ) -> None:
+        self._inner = inner
+        self._it = it
+        self._first = first
+        self._reaper = reaper
+        self._watch = watch
+        self.stats: StreamStats = inner.stats
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        first, self._first = self._first, None
+        if first is None:
+            return
+        yield first
+        it, watch = self._it, self._watch
+        while True:
+            watch.start_waiting()
+            try:
+                event = await it.__anext__()
+            except StopAsyncIteration:
+                watch.stop_waiting()
+                return
+            except asyncio.CancelledError:
+                timeout = watch.timed_out()
+                if timeout is not None:
+                    raise timeout from None
+                raise
+            watch.stop_waiting()
+            yield event
+
+    async def aclose(self) -> None:
+        self._reaper.release(self._watch)
+        closer = getattr(self._it, "aclose", None)
+        try:
+            if closer is not None:
+                await closer()
+        finally:
+            await self._inner.aclose()
+
+
+async def open_guarded(reaper: Reaper, provider: Provider, route: Route, call: ChatCall) -> GuardedStream:
+    policy = route.policy
+    watch = reaper.watch(policy.first_byte_timeout, policy.stream_total_timeout, "first_byte")
+    stream: ChatStream | None = None
+    try:
+        watch.start_waiting()
+        try:
+            stream = await provider.open_chat_stream(route, call)
+            it = aiter(stream)
+            first: StreamEvent | None = await anext(it)
+        except StopAsyncIteration:
+            first = None
+        except asyncio.CancelledError:
+            timeout = watch.timed_out()
+            if timeout is not None:
+                raise timeout from None
+            raise
+        watch.stop_waiting()
+    except BaseException:
+        reaper.release(watch)
+        if stream is not None:
+            with CancelScope(shield=True):
+                await stream.aclose()
+        raise
+    assert stream is not None
+    watch.limit, watch.phase = policy.idle_timeout, "idle"
+    return GuardedStream(stream, it, first, reaper, watch)
