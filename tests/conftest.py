@@ -75,6 +75,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
         key_cache_ttl_seconds=0.5,
         catalog_refresh_seconds=0.1,
+        cooldown_sync_seconds=0.1,
         job_log_flush_ms=10,
         local_provider=True,
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
@@ -140,6 +141,21 @@ def mock_upstream(upstream: MockUpstream) -> Iterator[MockUpstream]:
     upstream.reset()
     yield upstream
     upstream.reset()
+
+
+@pytest.fixture(scope="session")
+def upstream_b() -> Iterator[MockUpstream]:
+    """A second OpenAI-compatible upstream, for failover between two channels."""
+    server = MockUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mock_upstream_b(upstream_b: MockUpstream) -> Iterator[MockUpstream]:
+    upstream_b.reset()
+    yield upstream_b
+    upstream_b.reset()
 
 
 @pytest.fixture(scope="session")

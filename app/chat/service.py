@@ -106,6 +106,7 @@ def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: Gatew
         http_status=error.status_code,
         error=(error.code or "upstream_error", detail),
     )
+    error.headers["x-request-id"] = ctx.job_id  # the failed job can be looked up too
     return error
 
 

@@ -10,6 +10,7 @@ from app.accounts.auth import Principal
 from app.channels.catalog import Route
 from app.db import utcnow
 from app.embeddings.schemas import EmbeddingParams
+from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
 from app.providers.base import EmbedCall
@@ -60,9 +61,11 @@ async def embed(
     attempts: list[dict[str, Any]] = []
     plan = new_plan(res, params.model, attempts)
 
-    def failed(route: Route | None, status: int, error: tuple[str, str]) -> None:
+    def failed(route: Route | None, gateway_error: GatewayError, detail: str) -> None:
+        status, error = gateway_error.status_code, (gateway_error.code or "upstream_error", detail)
         failure = JobStatus.FAILED
         _record(res, principal, job_id, params, route, started, created_at, failure, None, status, attempts, error)
+        gateway_error.headers["x-request-id"] = job_id
 
     while (route := await plan.next()) is not None:
         call = EmbedCall({**body, "model": route.upstream_model}, params.model)
@@ -72,12 +75,12 @@ async def embed(
         except ProviderError as exc:
             if (gateway_error := plan.failed(route, exc)) is None:
                 continue
-            failed(route, gateway_error.status_code, (gateway_error.code or "upstream_error", exc.message))
+            failed(route, gateway_error, exc.message)
             raise gateway_error from exc
         plan.succeeded(route)
         usage = result.usage.as_dict()
         _record(res, principal, job_id, params, route, started, created_at, JobStatus.COMPLETED, usage, 200, attempts)
         return result.body
     gateway_error = plan.exhausted()
-    failed(plan.last, gateway_error.status_code, (gateway_error.code or "upstream_error", gateway_error.message))
+    failed(plan.last, gateway_error, gateway_error.message)
     raise gateway_error
