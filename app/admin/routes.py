@@ -8,6 +8,7 @@ from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
 from app.admin.guards import require_admin_token
+from app.channels.routes import CHANNEL_ADMIN_HANDLERS
 from app.deps import resources_of
 
 
@@ -21,7 +22,7 @@ async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status]
+ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *CHANNEL_ADMIN_HANDLERS]
 
 
 def admin_router() -> Router:
