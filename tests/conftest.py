@@ -27,6 +27,7 @@ from app.main import create_app
 from app.runner import migrate
 from app.settings import Settings
 from tests.fakes.upstream import MockUpstream
+from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -156,6 +157,26 @@ def mock_upstream_b(upstream_b: MockUpstream) -> Iterator[MockUpstream]:
     upstream_b.reset()
     yield upstream_b
     upstream_b.reset()
+
+
+@pytest.fixture(scope="session")
+def vendor_servers() -> Iterator[dict[str, ScriptedAnswers]]:
+    """Mock OpenAI-compatible, Anthropic and Gemini upstreams answering the same scenario."""
+    servers = {"openai": ScriptedAnswers(), "anthropic": AnthropicUpstream(), "gemini": GeminiUpstream()}
+    for server in servers.values():
+        server.start()
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def vendors(vendor_servers: dict[str, ScriptedAnswers]) -> Iterator[dict[str, ScriptedAnswers]]:
+    for server in vendor_servers.values():
+        server.reset()
+    yield vendor_servers
+    for server in vendor_servers.values():
+        server.reset()
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,10 @@ class ProviderType(enum.StrEnum):
     LOCAL = "local"
     OPENAI = "openai"
     """Any OpenAI-compatible API (OpenAI, DeepSeek, vLLM, Groq, …)."""
+    ANTHROPIC = "anthropic"
+    """Anthropic's Messages API (base URL https://api.anthropic.com/v1), translated both ways."""
+    GEMINI = "gemini"
+    """Google's Gemini API (base URL https://generativelanguage.googleapis.com/v1beta), translated both ways."""
 
 
 class Channel(SQLModel, table=True):
