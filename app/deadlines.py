@@ -14,7 +14,6 @@ disconnect (a cancellation of its own) still propagates untouched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from types import TracebackType
 
@@ -25,17 +24,39 @@ _monotonic = time.monotonic
 
 
 class Watch:
-    __slots__ = ("deadline", "fired", "limit", "phase", "task", "waiting_since")
+    """One upstream attempt's deadlines. Also a context manager for a single bounded wait:
+    `with reaper.bounded(seconds, "total"): await call()`."""
 
-    def __init__(self, limit: float, total: float, phase: str) -> None:
-        now = _monotonic()
+    __slots__ = ("_watches", "deadline", "fired", "limit", "phase", "task", "waiting_since")
+
+    def __init__(self, watches: set[Watch], limit: float, total: float, phase: str) -> None:
+        self._watches = watches
         self.limit = limit
         """Longest single wait (first byte, then idle between chunks)."""
-        self.deadline = now + total
+        self.deadline = _monotonic() + total
         self.phase = phase
         self.task: asyncio.Task[object] | None = None
         self.waiting_since: float | None = None
         self.fired: str | None = None
+        watches.add(self)
+
+    def release(self) -> None:
+        self._watches.discard(self)
+
+    def __enter__(self) -> Watch:
+        self.start_waiting()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._watches.discard(self)
+        if exc_type is asyncio.CancelledError:
+            timeout = self.timed_out()
+            if timeout is not None:
+                raise timeout from None
+            return
+        self.stop_waiting()
 
     def start_waiting(self) -> None:
         now = _monotonic()
@@ -83,16 +104,11 @@ class Reaper:
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, limit: float, total: float, phase: str) -> Watch:
-        w = Watch(limit, total, phase)
-        self._watches.add(w)
-        return w
+        return Watch(self._watches, limit, total, phase)
 
-    def release(self, w: Watch) -> None:
-        self._watches.discard(w)
-
-    def bounded(self, limit: float, phase: str) -> Bounded:
-        """`async with reaper.bounded(s, "total"): await call()` — one wait of at most `s` seconds."""
-        return Bounded(self, limit, phase)
+    def bounded(self, limit: float, phase: str) -> Watch:
+        """`with reaper.bounded(s, "total"): await call()`: one wait of at most `s` seconds."""
+        return Watch(self._watches, limit, limit, phase)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="deadline-reaper")
@@ -114,30 +130,3 @@ class Reaper:
             if w.fired is None and (reason := w.overdue(now)) is not None and w.task is not None:
                 w.fired = reason
                 w.task.cancel()
-
-
-class Bounded:
-    __slots__ = ("_limit", "_phase", "_reaper", "_watch")
-
-    def __init__(self, reaper: Reaper, limit: float, phase: str) -> None:
-        self._reaper = reaper
-        self._limit = limit
-        self._phase = phase
-
-    async def __aenter__(self) -> Watch:
-        self._watch = w = self._reaper.watch(self._limit, self._limit, self._phase)
-        w.start_waiting()
-        return w
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        w = self._watch
-        self._reaper.release(w)
-        if exc_type is asyncio.CancelledError:
-            timeout = w.timed_out()
-            if timeout is not None:
-                raise timeout from None
-            return
-        with contextlib.suppress(Exception):
-            w.stop_waiting()

@@ -10,6 +10,7 @@ client's stream with an SSE error event.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from anyio import CancelScope
@@ -17,44 +18,55 @@ from anyio import CancelScope
 from app.channels.catalog import Route
 from app.deadlines import Reaper, Watch
 from app.providers.base import ChatCall, ChatStream, Provider, StreamEvent, StreamStats
+from app.providers.errors import UpstreamTimeout
 
 
 class GuardedStream:
-    __slots__ = ("_first", "_inner", "_it", "_reaper", "_watch", "stats")
+    """Iterates the upstream's events: the first one already read, each later wait watched. An async
+    iterator (not a generator) so relaying adds no generator layer per chunk."""
+
+    __slots__ = ("_first", "_inner", "_it", "_watch", "stats")
 
     def __init__(
-        self, inner: ChatStream, it: AsyncIterator[StreamEvent], first: StreamEvent | None, reaper: Reaper, watch: Watch
+        self, inner: ChatStream, it: AsyncIterator[StreamEvent], first: StreamEvent | None, watch: Watch
     ) -> None:
         self._inner = inner
         self._it = it
         self._first = first
-        self._reaper = reaper
         self._watch = watch
         self.stats: StreamStats = inner.stats
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        first, self._first = self._first, None
-        if first is None:
-            return
-        yield first
-        it, watch = self._it, self._watch
-        while True:
-            watch.start_waiting()
-            try:
-                event = await it.__anext__()
-            except StopAsyncIteration:
-                watch.stop_waiting()
-                return
-            except asyncio.CancelledError:
-                timeout = watch.timed_out()
-                if timeout is not None:
-                    raise timeout from None
-                raise
+    def __aiter__(self) -> GuardedStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        watch = self._watch
+        first = self._first
+        if first is not None:
+            self._first = None
+            watch.task = asyncio.current_task()  # the relaying task; looked up once, not per chunk
+            return first
+        now = time.monotonic()
+        if now >= watch.deadline:
+            raise UpstreamTimeout("Upstream timed out waiting for the end of the answer.", reason="total")
+        watch.waiting_since = now
+        try:
+            event = await self._it.__anext__()
+        except StopAsyncIteration:
+            watch.waiting_since = None
+            raise
+        except asyncio.CancelledError:
+            timeout = watch.timed_out()
+            if timeout is not None:
+                raise timeout from None
+            raise
+        watch.waiting_since = None
+        if watch.fired is not None:
             watch.stop_waiting()
-            yield event
+        return event
 
     async def aclose(self) -> None:
-        self._reaper.release(self._watch)
+        self._watch.release()
         closer = getattr(self._it, "aclose", None)
         try:
             if closer is not None:
@@ -82,11 +94,11 @@ async def open_guarded(reaper: Reaper, provider: Provider, route: Route, call: C
             raise
         watch.stop_waiting()
     except BaseException:
-        reaper.release(watch)
+        watch.release()
         if stream is not None:
             with CancelScope(shield=True):
                 await stream.aclose()
         raise
     assert stream is not None
     watch.limit, watch.phase = policy.idle_timeout, "idle"
-    return GuardedStream(stream, it, first, reaper, watch)
+    return GuardedStream(stream, it, first, watch)

@@ -114,7 +114,7 @@ async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> di
     plan = new_plan(res, ctx.params.model, ctx.attempts)
     while (route := await plan.next()) is not None:
         try:
-            async with res.reaper.bounded(route.policy.total_timeout, "total"):
+            with res.reaper.bounded(route.policy.total_timeout, "total"):
                 result = await res.providers[route.provider].chat(route, _call(ctx, body, route))
         except ProviderError as exc:
             if (error := plan.failed(route, exc)) is None:

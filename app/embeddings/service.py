@@ -70,7 +70,7 @@ async def embed(
     while (route := await plan.next()) is not None:
         call = EmbedCall({**body, "model": route.upstream_model}, params.model)
         try:
-            async with res.reaper.bounded(route.policy.total_timeout, "total"):
+            with res.reaper.bounded(route.policy.total_timeout, "total"):
                 result = await res.providers[route.provider].embed(route, call)
         except ProviderError as exc:
             if (gateway_error := plan.failed(route, exc)) is None:

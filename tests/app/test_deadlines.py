@@ -24,22 +24,21 @@ async def reaper() -> AsyncIterator[Reaper]:
 
 
 async def test_a_stalled_wait_times_out(reaper: Reaper) -> None:
-    with pytest.raises(UpstreamTimeout) as caught:
-        async with reaper.bounded(0.05, "total"):
-            await asyncio.sleep(30)
+    with pytest.raises(UpstreamTimeout) as caught, reaper.bounded(0.05, "total"):
+        await asyncio.sleep(30)
     assert caught.value.reason == "total"
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
 async def test_a_quick_wait_is_untouched(reaper: Reaper) -> None:
-    async with reaper.bounded(5, "total"):
+    with reaper.bounded(5, "total"):
         await asyncio.sleep(0)
     await asyncio.sleep(0.05)  # a late sweep must not cancel anything now
 
 
 async def test_a_cancellation_that_is_not_ours_propagates(reaper: Reaper) -> None:
     async def waits() -> None:
-        async with reaper.bounded(30, "total"):
+        with reaper.bounded(30, "total"):
             await asyncio.sleep(30)
 
     task = asyncio.create_task(waits())
