@@ -195,6 +195,12 @@ class Plan:
             self._board.report_recovery(route.channel_id)
         self.log.append(entry)
 
+    def abandon(self, route: Route) -> None:
+        """The attempt ended without a verdict (cancelled, or a bug): free a trial claim at once."""
+        if self._trial:
+            self._trial = False
+            self._board.release_trial(route.channel_id)
+
     def failed(self, route: Route, exc: ProviderError) -> GatewayError | None:
         """Log the attempt; None to go on with the next channel, or the error to answer with now."""
         entry = attempt_entry(route, exc.outcome, status=exc.status, error=exc.message[:500], ms=self._ms())

@@ -226,6 +226,16 @@ class CooldownBoard:
         self._trial_lost.pop(channel_id, None)
         self._spawn(self._report_recovery(channel_id))
 
+    def release_trial(self, channel_id: str) -> None:
+        """The trial request went away without a verdict (say, its client left): let another one try."""
+        self._spawn(self._release_trial(channel_id))
+
+    async def _release_trial(self, channel_id: str) -> None:
+        try:
+            await self._redis.delete(self._keys.trial(channel_id))
+        except Exception as exc:
+            self._warn("cooldowns.release_failed", exc)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)

@@ -120,6 +120,9 @@ async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> di
             if (error := plan.failed(route, exc)) is None:
                 continue
             raise _give_up(res, ctx, route, error, exc.message) from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
         plan.succeeded(route)
         _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
         return result.completion
@@ -138,6 +141,9 @@ async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) ->
             if (error := plan.failed(route, exc)) is None:
                 continue
             raise _give_up(res, ctx, route, error, exc.message) from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
         plan.succeeded(route)
         return route, stream
     error = plan.exhausted()

@@ -77,6 +77,9 @@ async def embed(
                 continue
             failed(route, gateway_error, exc.message)
             raise gateway_error from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
         plan.succeeded(route)
         usage = result.usage.as_dict()
         _record(res, principal, job_id, params, route, started, created_at, JobStatus.COMPLETED, usage, 200, attempts)

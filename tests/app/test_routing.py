@@ -35,6 +35,7 @@ class FakeBoard:
         self.trial = trial
         self.failures: list[tuple[str, str]] = []
         self.recovered: list[str] = []
+        self.released: list[str] = []
 
     async def claim_trial(self, channel_id: str, policy: ChannelPolicy) -> bool:
         return self.trial
@@ -44,6 +45,9 @@ class FakeBoard:
 
     def report_recovery(self, channel_id: str) -> None:
         self.recovered.append(channel_id)
+
+    def release_trial(self, channel_id: str) -> None:
+        self.released.append(channel_id)
 
 
 def plan(catalog: Catalog, board: FakeBoard, attempts: int = 3) -> Plan:
@@ -100,6 +104,13 @@ async def test_half_open_channel_gets_one_trial_and_recovers_on_success() -> Non
     assert chosen is not None and chosen.channel_name == "a"
     p.succeeded(chosen)
     assert board.recovered == ["ch_a"] and p.log[-1]["trial"] is True
+
+    abandoned = FakeBoard({"ch_a": cooling(-1)})
+    p = plan(catalog_of(route("a", priority=1), route("b")), abandoned)
+    chosen = await p.next()
+    assert chosen is not None
+    p.abandon(chosen)  # e.g. the client went away during the trial: another request may try at once
+    assert abandoned.released == ["ch_a"] and abandoned.recovered == []
 
     lost = FakeBoard({"ch_a": cooling(-1)}, trial=False)
     p = plan(catalog_of(route("a", priority=1), route("b")), lost)
