@@ -155,3 +155,25 @@ async def test_failure_mid_stream_raises_api_error_in_the_sdk(
     with pytest.raises(APIError) as caught:
         await read_all()
     assert "".join(received) == "Hello from" and "upstream" in str(caught.value.message).lower()
+
+
+async def test_stall_mid_stream_raises_api_error_in_the_sdk_instead_of_hanging(
+    sdk: AsyncOpenAI, add_channel: AddChannel, vendors: dict[str, ScriptedAnswers]
+) -> None:
+    from tests.fakes.scenario import openai_sse
+    from tests.fakes.upstream import Reply
+
+    server = vendors["openai"]
+    model = unique_model("stall")
+    await add_channel(server.base_url, [model], options={"idle_timeout": 0.5, "cooldown_failures": 1000})
+    await wait_for_model(sdk, model)
+    server.script("/v1/chat/completions", Reply(sse=openai_sse(Answer())[:2], forever=True, chunk_delay=30))
+    stream = await sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], stream=True)
+
+    async def read_all() -> None:
+        async for _ in stream:
+            pass
+
+    with pytest.raises(APIError) as caught:
+        await read_all()
+    assert "next chunk" in str(caught.value.message)
