@@ -214,7 +214,10 @@ async def channel_list() -> None:
 async def channel_remove(name_or_id: str) -> None:
     settings = get_settings()
     removed = await _in_session(settings, lambda s: channels.remove_channel(s, name_or_id))
-    await _with_redis(settings, lambda r: cooldowns.reset(r, settings.redis_prefix, removed.id))
+    try:
+        await _with_redis(settings, lambda r: cooldowns.reset(r, settings.redis_prefix, removed.id))
+    except Exception as exc:  # the channel is gone; a stale cooldown entry is only cosmetic
+        click.echo(f"warning: could not clear its cooldown in Redis: {exc}", err=True)
     click.echo(removed.id)
 
 

@@ -14,12 +14,14 @@ disconnect (a cancellation of its own) still propagates untouched.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from types import TracebackType
 
 from app.providers.errors import UpstreamTimeout
 
 TICK = 0.05
+log = logging.getLogger("heytoken.deadlines")
 _monotonic = time.monotonic
 
 
@@ -123,7 +125,11 @@ class Reaper:
         while True:
             await asyncio.sleep(self._tick)
             if self._watches:
-                self.sweep(_monotonic())
+                try:
+                    self.sweep(_monotonic())
+                except Exception:
+                    # A reaper that died would leave every later stall unbounded: log and go on.
+                    log.exception("deadlines.sweep_failed")
 
     def sweep(self, now: float) -> None:
         for w in self._watches:

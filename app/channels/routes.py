@@ -6,6 +6,7 @@ Cooldowns are read from Redis, the shared truth, not from this process's copy.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, delete, get, patch, post
@@ -18,6 +19,8 @@ from app.db import unit_of_work
 from app.deps import resources_of
 from app.errors import NotFound
 from app.validation import parse_json_object
+
+log = logging.getLogger("heytoken.channels")
 
 
 async def _board(request: Request[Any, Any, Any]) -> dict[str, cooldowns.Cooldown]:
@@ -68,7 +71,10 @@ async def delete_channel(request: Request[Any, Any, Any], channel: FromPath[str]
     res = resources_of(request)
     async with unit_of_work(res.sessionmaker) as session:
         removed = await channels.remove_channel(session, channel)
-    await cooldowns.reset(res.redis, res.settings.redis_prefix, removed.id)
+    try:
+        await cooldowns.reset(res.redis, res.settings.redis_prefix, removed.id)
+    except Exception:  # the channel is gone; a stale cooldown entry is only cosmetic
+        log.warning("channels.cooldown_not_cleared channel=%s", removed.id, exc_info=True)
     return {"id": removed.id, "object": "channel", "deleted": True}
 
 

@@ -52,13 +52,15 @@ class GuardedStream:
         watch.waiting_since = now
         try:
             event = await self._it.__anext__()
-        except StopAsyncIteration:
-            watch.waiting_since = None
-            raise
         except asyncio.CancelledError:
             timeout = watch.timed_out()
             if timeout is not None:
                 raise timeout from None
+            raise
+        except BaseException:
+            # StopAsyncIteration or an upstream error: no longer waiting, or the reaper could cancel
+            # the task later, wherever it is by then.
+            watch.waiting_since = None
             raise
         watch.waiting_since = None
         if watch.fired is not None:

@@ -12,7 +12,7 @@ from app.channels.policy import ChannelPolicy
 from app.chat.guard import open_guarded
 from app.deadlines import Reaper
 from app.providers.base import StreamEvent, StreamStats
-from app.providers.errors import UpstreamTimeout
+from app.providers.errors import UpstreamTimeout, UpstreamUnavailable
 
 
 @pytest.fixture
@@ -103,4 +103,20 @@ async def test_guarded_stream_runs_to_the_end(reaper: Reaper) -> None:
     stream = FakeStream([0, 0.01, 0])
     guarded = await open_guarded(reaper, FakeProvider(stream), route_with(idle_timeout=5), None)  # type: ignore[arg-type]
     assert [e.data async for e in guarded] == list(events([0, 0.01, 0]))
+    await guarded.aclose()
+
+
+class FailingStream(FakeStream):
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        yield StreamEvent(b"0")
+        raise UpstreamUnavailable("Upstream closed the stream before it finished.")
+
+
+async def test_an_upstream_error_stops_the_watch(reaper: Reaper) -> None:
+    """After the stream raised, a late sweep must not cancel the task wherever it has gone since."""
+    guarded = await open_guarded(reaper, FakeProvider(FailingStream([])), route_with(idle_timeout=0.02), None)  # type: ignore[arg-type]
+    assert (await anext(guarded)).data == b"0"
+    with pytest.raises(UpstreamUnavailable):
+        await anext(guarded)
+    await asyncio.sleep(0.1)  # several idle timeouts and sweeps later: still not cancelled
     await guarded.aclose()
