@@ -17,9 +17,11 @@ from app.settings import Settings
 
 def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=settings.upstream_max_connections, max_keepalive_connections=None)
+    # Each adapter passes its channel's own timeouts per request (app.channels.policy); these are the
+    # defaults for any other call, with no read longer than a whole stream may last.
     timeout = httpx.Timeout(
         connect=settings.upstream_connect_timeout,
-        read=settings.upstream_read_timeout,
+        read=settings.upstream_stream_total_timeout,
         write=30.0,
         pool=settings.upstream_connect_timeout,
     )

@@ -16,7 +16,9 @@ from app.accounts.models import Account
 from app.billing.reconciler import BillingReconciler
 from app.billing.sync import capture_records, settler
 from app.channels.catalog import CatalogCache
+from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
+from app.deadlines import Reaper
 from app.http import create_upstream_client
 from app.jobs.recorder import JobRecorder
 from app.limits.policy import Limits
@@ -84,29 +86,25 @@ class Resources:
     providers: dict[str, Provider]
     gate: Gate
     billing_reconciler: BillingReconciler
+    media: dict[MediaKey, MediaProvider]
+    sender: BrokerSender
+    store: ObjectStore
+    url_guard: UrlGuard
+    cooldowns: CooldownBoard
+    reaper: Reaper
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
         async with self.sessionmaker() as session:
             account = await session.get(Account, account_id)
         return account.balance if account is not None else 0
-    media: dict[MediaKey, MediaProvider]
-    sender: BrokerSender
-    store: ObjectStore
-    url_guard: UrlGuard
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         http = create_upstream_client(settings)
-        catalog = CatalogCache(
-            sessionmaker,
-            settings.resolved_secret_key(),
-            local=settings.local_provider,
-            extra_local=settings.extra_local_models,
-            refresh_seconds=settings.catalog_refresh_seconds,
-        )
+        catalog = CatalogCache(sessionmaker, settings)
         await catalog.start()
         redis = create_redis(settings)
         gate = Gate(redis, settings)
@@ -122,6 +120,10 @@ class Resources:
         await recorder.start()
         reconciler = BillingReconciler(redis, gate, sessionmaker, settings.billing_reconcile_seconds)
         await reconciler.start()
+        cooldowns = CooldownBoard(redis, settings)
+        await cooldowns.start()
+        reaper = Reaper()
+        await reaper.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -147,11 +149,15 @@ class Resources:
             sender=create_producer(settings, mirror=gate),
             store=create_object_store(settings),
             url_guard=create_url_guard(settings),
+            cooldowns=cooldowns,
+            reaper=reaper,
         )
 
     async def close(self) -> None:
         await self.billing_reconciler.stop()
         await self.catalog.stop()
+        await self.reaper.stop()
+        await self.cooldowns.stop()
         await self.recorder.stop()
         await self.gate.stop()
         await self.http.aclose()

@@ -66,8 +66,28 @@ class Settings(BaseSettings):
     """How often expired holds are dropped and quiet accounts' Redis balances resynced from the ledger."""
 
     upstream_connect_timeout: float = 5.0
-    upstream_read_timeout: float = 600.0
+    upstream_first_byte_timeout: float = 60.0
+    """Until the first streamed event (or, without streaming, the response headers); then fail over."""
+    upstream_idle_timeout: float = 60.0
+    """Longest silence between two streamed events."""
+    upstream_total_timeout: float = 60.0
+    """A whole non-streaming call (the docs advise clients to wait 30-60 s)."""
+    upstream_stream_total_timeout: float = 600.0
+    """A whole stream, first byte to last."""
     upstream_max_connections: int = 1000
+    upstream_max_attempts: int = 3
+    """Channels tried per request (each at most once) before the request fails."""
+    upstream_retry_backoff: float = 0.1
+    """Base of the jittered backoff before the next channel: base x 2^n x U(0.75, 1), at most 2 s."""
+
+    cooldown_failures: int = 3
+    """Failures of one channel within `cooldown_window_seconds` that open its cooldown."""
+    cooldown_window_seconds: float = 60.0
+    cooldown_seconds: float = 5.0
+    """First cooldown; doubled after each failed trial request, up to `cooldown_max_seconds`."""
+    cooldown_max_seconds: float = 60.0
+    cooldown_sync_seconds: float = 1.0
+    """How often each process reads the shared cooldown board from Redis (never per request)."""
 
     job_log_flush_ms: int = 50
     job_log_batch_size: int = 500

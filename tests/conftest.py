@@ -28,6 +28,7 @@ from app.main import create_app
 from app.runner import migrate
 from app.settings import Settings
 from tests.fakes.upstream import MockUpstream
+from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -76,6 +77,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
         key_cache_ttl_seconds=0.5,
         catalog_refresh_seconds=0.1,
+        cooldown_sync_seconds=0.1,
         job_log_flush_ms=10,
         local_provider=True,
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
@@ -117,19 +119,28 @@ class Tenant:
 
 
 @pytest.fixture(scope="session")
-def make_tenant(sessionmaker: SessionMaker) -> Callable[[], Awaitable[Tenant]]:
-    async def make() -> Tenant:
+def make_tenant(sessionmaker: SessionMaker) -> Callable[..., Awaitable[Tenant]]:
+    async def make(*, unlimited: bool = False) -> Tenant:
+        """A fresh account and key; `unlimited` switches the key's rate limits off (load-style tests)."""
         async with unit_of_work(sessionmaker) as session:
             account = await accounts.create_account(session, _unique("acct"))
             api_key, plaintext = await accounts.create_key(session, account, name="test")
+            if unlimited:
+                api_key.rpm = api_key.rph = api_key.tpm = api_key.max_streams = 0
+                session.add(api_key)
         return Tenant(account.id, account.name, plaintext, api_key.id)
 
     return make
 
 
 @pytest.fixture
-async def tenant(make_tenant: Callable[[], Awaitable[Tenant]]) -> Tenant:
+async def tenant(make_tenant: Callable[..., Awaitable[Tenant]]) -> Tenant:
     return await make_tenant()
+
+
+@pytest.fixture
+async def unlimited_tenant(make_tenant: Callable[..., Awaitable[Tenant]]) -> Tenant:
+    return await make_tenant(unlimited=True)
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +155,41 @@ def mock_upstream(upstream: MockUpstream) -> Iterator[MockUpstream]:
     upstream.reset()
     yield upstream
     upstream.reset()
+
+
+@pytest.fixture(scope="session")
+def upstream_b() -> Iterator[MockUpstream]:
+    """A second OpenAI-compatible upstream, for failover between two channels."""
+    server = MockUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mock_upstream_b(upstream_b: MockUpstream) -> Iterator[MockUpstream]:
+    upstream_b.reset()
+    yield upstream_b
+    upstream_b.reset()
+
+
+@pytest.fixture(scope="session")
+def vendor_servers() -> Iterator[dict[str, ScriptedAnswers]]:
+    """Mock OpenAI-compatible, Anthropic and Gemini upstreams answering the same scenario."""
+    servers = {"openai": ScriptedAnswers(), "anthropic": AnthropicUpstream(), "gemini": GeminiUpstream()}
+    for server in servers.values():
+        server.start()
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def vendors(vendor_servers: dict[str, ScriptedAnswers]) -> Iterator[dict[str, ScriptedAnswers]]:
+    for server in vendor_servers.values():
+        server.reset()
+    yield vendor_servers
+    for server in vendor_servers.values():
+        server.reset()
 
 
 @pytest.fixture(scope="session")

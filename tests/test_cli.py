@@ -159,3 +159,57 @@ def test_money_errors_exit_nonzero(cli: CliRunner, args: list[str]) -> None:
     result = cli.invoke(main, args)
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+def test_channel_update_enable_disable_models_and_cooldowns(cli: CliRunner, settings: Settings) -> None:
+    name = f"upd-{uuid.uuid4().hex[:6]}"
+    channel_id = invoke(
+        cli,
+        "channel",
+        "add",
+        "--name",
+        name,
+        "--provider",
+        "anthropic",
+        "--base-url",
+        "https://api.example.com/v1",
+        "--model",
+        "claude",
+        "--option",
+        "first_byte_timeout=12.5",
+    )
+    assert invoke(cli, "channel", "update", name, "--priority", "7", "--weight", "3", "--option", "idle_timeout=4") == (
+        channel_id
+    )
+    line = next(line for line in invoke(cli, "channel", "list").splitlines() if name in line)
+    assert "priority=7" in line and "weight=3" in line and "anthropic" in line
+    invoke(cli, "channel", "disable", name)
+    assert "(disabled)" in next(line for line in invoke(cli, "channel", "list").splitlines() if name in line)
+    invoke(cli, "channel", "enable", name)
+    invoke(cli, "channel", "models", name, "--add", "haiku=claude-3-5-haiku", "--remove", "claude")
+    line = next(line for line in invoke(cli, "channel", "list").splitlines() if name in line)
+    assert "haiku=claude-3-5-haiku" in line and "claude," not in line
+
+    # A cooldown written by any process is listed with its reason, and can be ended.
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from app.channels.cooldowns import Keys
+
+    async def open_cooldown() -> None:
+        redis = Redis.from_url(settings.redis_url)
+        state = '{"until_ms": 99999999999999, "level": 0, "reason": "Upstream answered 500: boom", "status": 500}'
+        await redis.hset(Keys(settings.redis_prefix).board, channel_id, state)
+        await redis.aclose()
+
+    asyncio.run(open_cooldown())
+    listing = invoke(cli, "channel", "cooldowns")
+    assert f"{channel_id}\t{name}\tcooling_down" in listing and "Upstream answered 500: boom" in listing
+    assert invoke(cli, "channel", "reset-cooldown", name) == channel_id
+    assert channel_id not in invoke(cli, "channel", "cooldowns")
+
+    get_settings.cache_clear()
+    result = cli.invoke(main, ["channel", "update", name, "--option", "idle_timeout=-3"])
+    assert result.exit_code != 0 and "idle_timeout" in result.stderr
+    assert invoke(cli, "channel", "remove", name) == channel_id

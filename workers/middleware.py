@@ -54,13 +54,7 @@ class WorkerResources(dramatiq.Middleware):
         settings = self.settings
         engine = create_engine(settings)
         http = create_upstream_client(settings)
-        catalog = CatalogCache(
-            create_sessionmaker(engine),
-            settings.resolved_secret_key(),
-            local=settings.local_provider,
-            extra_local=settings.extra_local_models,
-            refresh_seconds=settings.catalog_refresh_seconds,
-        )
+        catalog = CatalogCache(create_sessionmaker(engine), settings)
         await catalog.start()
         store = create_object_store(settings)
         redis: Redis = create_redis(settings)

@@ -9,6 +9,8 @@ from litestar.types import ControllerRouterHandler
 
 from app.admin import money
 from app.admin.guards import require_admin_token
+from app.channels.cooldowns import public
+from app.channels.routes import CHANNEL_ADMIN_HANDLERS
 from app.deps import resources_of
 
 
@@ -19,10 +21,12 @@ async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "object": "admin.status",
         "models": len(res.catalog.current.models),
         "job_log_pending": res.recorder.pending,
+        # This process's own copy of the cooldown board (GET /admin/cooldowns reads the shared one).
+        "local_cooldowns": [public(channel_id, c) for channel_id, c in sorted(res.cooldowns.entries.items())],
     }
 
 
-ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *money.HANDLERS]
+ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *money.HANDLERS, *CHANNEL_ADMIN_HANDLERS]
 
 
 def admin_router() -> Router:

@@ -17,10 +17,12 @@ from app import crypto
 from app.billing.models import Price
 from app.billing.money import FREE, ModelPrice
 from app.channels.models import Channel, ChannelModel, ProviderType
+from app.channels.policy import DEFAULT_POLICY, ChannelPolicy
 from app.channels.service import LOCAL_CHANNEL_ID
 from app.db import SessionMaker, to_unix
 from app.errors import PermissionDenied
 from app.providers.local import LOCAL_MODELS
+from app.settings import Settings
 
 log = logging.getLogger("heytoken.catalog")
 
@@ -36,6 +38,7 @@ class Route:
     priority: int
     weight: int
     options: dict[str, Any]
+    policy: ChannelPolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +48,15 @@ class ModelInfo:
     owned_by: str
 
 
+Tier = tuple[Route, ...]
+"""The routes of one priority: weighted random among them, the next tier only when all failed."""
+
+
 @dataclass(slots=True)
 class Catalog:
     routes: dict[str, list[Route]] = field(default_factory=dict)
     models: dict[str, ModelInfo] = field(default_factory=dict)
+    tiers: dict[str, tuple[Tier, ...]] = field(default_factory=dict)
     prices: dict[str, ModelPrice] = field(default_factory=dict)
 
     def price_for(self, model: str) -> ModelPrice:
@@ -72,8 +80,12 @@ class Catalog:
             self.models[model] = ModelInfo(id=model, created=created, owned_by=route.provider)
 
     def finish(self) -> None:
-        for routes in self.routes.values():
+        for model, routes in self.routes.items():
             routes.sort(key=lambda r: -r.priority)
+            tiers: dict[int, list[Route]] = {}
+            for route in routes:
+                tiers.setdefault(route.priority, []).append(route)
+            self.tiers[model] = tuple(tuple(tier) for tier in tiers.values())
 
 
 def local_catalog(extra_models: list[str]) -> list[tuple[str, Route]]:
@@ -94,9 +106,7 @@ def local_catalog(extra_models: list[str]) -> list[tuple[str, Route]]:
     return out
 
 
-async def load_catalog(
-    sessionmaker: SessionMaker, secret_key: bytes, *, local: bool, extra_local: list[str]
-) -> Catalog:
+async def load_catalog(sessionmaker: SessionMaker, settings: Settings, secret_key: bytes) -> Catalog:
     catalog = Catalog()
     async with sessionmaker() as session:
         channels = {c.id: c for c in (await session.exec(select(Channel).where(Channel.enabled == True))).all()}  # noqa: E712
@@ -120,6 +130,7 @@ async def load_catalog(
         except ValueError:
             log.error("catalog.channel_secret_unreadable channel=%s", channel.name)
             continue
+        options = {**channel.options, **cm.options}
         route = Route(
             channel_id=channel.id,
             channel_name=channel.name,
@@ -129,38 +140,28 @@ async def load_catalog(
             upstream_model=cm.upstream_model,
             priority=channel.priority,
             weight=channel.weight,
-            options={**channel.options, **cm.options},
+            options=options,
+            policy=ChannelPolicy.build(settings, options),
         )
         catalog.add(cm.model, route, to_unix(channel.created_at) or 0)
-    if local:
-        for model, route in local_catalog(extra_local):
+    if settings.local_provider:
+        for model, route in local_catalog(settings.extra_local_models):
             catalog.add(model, route, 1_700_000_000)
     catalog.finish()
     return catalog
 
 
 class CatalogCache:
-    def __init__(
-        self,
-        sessionmaker: SessionMaker,
-        secret_key: bytes,
-        *,
-        local: bool,
-        extra_local: list[str],
-        refresh_seconds: float,
-    ) -> None:
+    def __init__(self, sessionmaker: SessionMaker, settings: Settings) -> None:
         self._sessionmaker = sessionmaker
-        self._secret_key = secret_key
-        self._local = local
-        self._extra_local = extra_local
-        self._refresh_seconds = refresh_seconds
+        self._settings = settings
+        self._secret_key = settings.resolved_secret_key()
+        self._refresh_seconds = settings.catalog_refresh_seconds
         self.current = Catalog()
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
-        self.current = await load_catalog(
-            self._sessionmaker, self._secret_key, local=self._local, extra_local=self._extra_local
-        )
+        self.current = await load_catalog(self._sessionmaker, self._settings, self._secret_key)
 
     async def start(self) -> None:
         await self.refresh()

@@ -16,6 +16,10 @@ class ProviderType(enum.StrEnum):
     LOCAL = "local"
     OPENAI = "openai"
     """Any OpenAI-compatible API (OpenAI, DeepSeek, vLLM, Groq, …), incl. its images and videos APIs."""
+    ANTHROPIC = "anthropic"
+    """Anthropic's Messages API (base URL https://api.anthropic.com/v1), translated both ways."""
+    GEMINI = "gemini"
+    """Google's Gemini API (base URL https://generativelanguage.googleapis.com/v1beta), translated both ways."""
     RUNWAY = "runway"
     """Runway's video API (task-style: create → task id → poll → result URL)."""
 

@@ -1,7 +1,9 @@
 """Chat completions: pick the upstream, call it or relay its stream, record the job afterwards.
 
-Nothing here touches the database before the upstream call: the route comes from the in-process
-catalog, and the job row is handed to the batched recorder once the answer is done.
+Nothing here touches the database or Redis before the upstream call: the routes come from the
+in-process catalog, cooldowns from this process's copy of the board (app.routing), and the job row is
+handed to the batched recorder once the answer is done. A failing channel is replaced by the next one
+as long as nothing has reached the client: for a stream, until its first event (app.chat.guard).
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from anyio import CancelScope
 from app.accounts.auth import Principal
 from app.billing.money import FREE, ModelPrice, token_cost
 from app.channels.catalog import Route
+from app.chat.guard import open_guarded
 from app.chat.schemas import GATEWAY_ONLY_FIELDS, ChatParams
 from app.db import utcnow
+from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
 from app.limits.service import Admission
 from app.providers.base import ChatCall, ChatStream, StreamStats, Usage
 from app.providers.errors import ProviderError
 from app.resources import Resources
-from app.routing import resolve, to_gateway_error
+from app.routing import new_plan, report_failure
 from app.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 DEFAULT_TEMPERATURE = 0.7
@@ -43,6 +47,8 @@ class ChatContext:
     started: float = field(default_factory=time.perf_counter)
     created_at: Any = field(default_factory=utcnow)
     first_byte_at: float | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """The job's attempts log: one entry per channel tried or skipped, in order."""
     admission: Admission | None = None
     price: ModelPrice = FREE
 
@@ -71,7 +77,7 @@ def _call(ctx: ChatContext, body: dict[str, Any], route: Route) -> ChatCall:
 def _record(
     res: Resources,
     ctx: ChatContext,
-    route: Route,
+    route: Route | None,
     status: JobStatus,
     *,
     usage: Usage | None,
@@ -79,12 +85,6 @@ def _record(
     error: tuple[str, str] | None = None,
 ) -> None:
     now = time.perf_counter()
-    cost = ctx.cost(usage)
-    attempt = {
-        "channel": route.channel_name,
-        "outcome": "ok" if error is None else error[0],
-        "latency_ms": round((now - ctx.started) * 1000),
-    }
     res.recorder.record(
         JobRecord(
             id=ctx.job_id,
@@ -93,7 +93,7 @@ def _record(
             account_id=ctx.principal.account_id,
             api_key_id=ctx.principal.key_id,
             model=ctx.params.model,
-            channel_id=route.channel_id,
+            channel_id=None if route is None else route.channel_id,
             stream=ctx.params.stream,
             usage=usage.as_dict() if usage else None,
             latency_ms=round((now - ctx.started) * 1000),
@@ -101,60 +101,71 @@ def _record(
             http_status=http_status,
             error_code=None if error is None else error[0],
             error_message=None if error is None else error[1],
-            attempts_log=[attempt],
+            attempts_log=ctx.attempts,
             created_at=ctx.created_at,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             hold_amount=ctx.admission.hold if ctx.admission else None,
-            cost=cost,
+            cost=ctx.cost(usage),
             admission=ctx.admission,
         )
     )
 
 
+def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: GatewayError, detail: str) -> GatewayError:
+    _record(
+        res,
+        ctx,
+        route,
+        JobStatus.FAILED,
+        usage=None,
+        http_status=error.status_code,
+        error=(error.code or "upstream_error", detail),
+    )
+    error.headers["x-request-id"] = ctx.job_id  # the failed job can be looked up too
+    return error
+
+
 async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> dict[str, Any]:
-    route = resolve(res.catalog.current, ctx.params.model)[0]
-    provider = res.providers[route.provider]
-    try:
-        result = await provider.chat(route, _call(ctx, body, route))
-    except ProviderError as exc:
-        gateway_error = to_gateway_error(exc, route)
-        _record(
-            res,
-            ctx,
-            route,
-            JobStatus.FAILED,
-            usage=None,
-            http_status=gateway_error.status_code,
-            error=("upstream_error", exc.message),
-        )
-        raise gateway_error from exc
-    _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
-    if isinstance(result.completion.get("usage"), dict):
-        result.completion["usage"]["cost"] = ctx.cost(result.usage)
-    return result.completion
+    plan = new_plan(res, ctx.params.model, ctx.attempts)
+    while (route := await plan.next()) is not None:
+        try:
+            with res.reaper.bounded(route.policy.total_timeout, "total"):
+                result = await res.providers[route.provider].chat(route, _call(ctx, body, route))
+        except ProviderError as exc:
+            if (error := plan.failed(route, exc)) is None:
+                continue
+            raise _give_up(res, ctx, route, error, exc.message) from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
+        plan.succeeded(route)
+        _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
+        if isinstance(result.completion.get("usage"), dict):
+            result.completion["usage"]["cost"] = ctx.cost(result.usage)
+        return result.completion
+    error = plan.exhausted()
+    raise _give_up(res, ctx, plan.last, error, error.message)
 
 
 async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> tuple[Route, ChatStream]:
-    """Open the upstream stream before any byte goes to the client, so a failure here is still an
-    ordinary HTTP error response."""
-    route = resolve(res.catalog.current, ctx.params.model)[0]
-    provider = res.providers[route.provider]
-    try:
-        stream = await provider.open_chat_stream(route, _call(ctx, body, route))
-    except ProviderError as exc:
-        gateway_error = to_gateway_error(exc, route)
-        _record(
-            res,
-            ctx,
-            route,
-            JobStatus.FAILED,
-            usage=None,
-            http_status=gateway_error.status_code,
-            error=("upstream_error", exc.message),
-        )
-        raise gateway_error from exc
-    return route, stream
+    """Open the upstream stream and read its first event before any byte goes to the client, so a
+    failure here is still an ordinary HTTP error response, or a failover to the next channel."""
+    plan = new_plan(res, ctx.params.model, ctx.attempts)
+    while (route := await plan.next()) is not None:
+        try:
+            stream = await open_guarded(res.reaper, res.providers[route.provider], route, _call(ctx, body, route))
+        except ProviderError as exc:
+            if (error := plan.failed(route, exc)) is None:
+                continue
+            raise _give_up(res, ctx, route, error, exc.message) from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
+        plan.succeeded(route)
+        return route, stream
+    error = plan.exhausted()
+    raise _give_up(res, ctx, plan.last, error, error.message)
 
 
 def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usage:
@@ -192,6 +203,9 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
         # Bytes already went out: no failover, no second answer spliced in. An in-band error event
         # makes the OpenAI SDK raise instead of hanging.
         status, error = JobStatus.FAILED, ("upstream_error", exc.message)
+        report_failure(res.cooldowns, route, exc)
+        if ctx.attempts:
+            ctx.attempts[-1].update(outcome=exc.outcome, status=exc.status, error=exc.message[:500], mid_stream=True)
         body = {
             "error": {
                 "message": f"The upstream stream failed: {exc.message}",

@@ -1,4 +1,5 @@
-"""Embeddings: one upstream call, the body relayed as it came, the job recorded afterwards."""
+"""Embeddings: one upstream call (failing over between channels), the body relayed as it came (with
+the cost put into its usage), the job recorded afterwards."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from app.billing.money import token_cost
 from app.channels.catalog import Route
 from app.db import utcnow
 from app.embeddings.schemas import EmbeddingParams
+from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
 from app.providers.base import EmbedCall, Usage
 from app.providers.errors import ProviderError
 from app.resources import Resources
-from app.routing import resolve, to_gateway_error
+from app.routing import new_plan
 
 
 def _record(
@@ -25,16 +27,17 @@ def _record(
     principal: Principal,
     job_id: str,
     params: EmbeddingParams,
-    route: Route,
+    route: Route | None,
     admitted: Admitted,
     started: float,
     created_at: Any,
     status: JobStatus,
     usage: Usage | None,
     http_status: int,
-    error: str | None = None,
+    attempts: list[dict[str, Any]],
+    error: tuple[str, str] | None = None,
 ) -> int:
-    latency = round((time.perf_counter() - started) * 1000)
+    """Hand the job row to the recorder; returns the request's cost."""
     cost = 0
     if usage is not None and not admitted.price.is_free:
         cost = token_cost(admitted.price, usage.prompt_tokens, 0, 0, principal.multiplier_bp)
@@ -46,20 +49,14 @@ def _record(
             account_id=principal.account_id,
             api_key_id=principal.key_id,
             model=params.model,
-            channel_id=route.channel_id,
+            channel_id=None if route is None else route.channel_id,
             usage=usage.as_dict() if usage else None,
-            latency_ms=latency,
+            latency_ms=round((time.perf_counter() - started) * 1000),
             http_status=http_status,
-            error_code=None if error is None else "upstream_error",
-            error_message=error,
+            error_code=None if error is None else error[0],
+            error_message=None if error is None else error[1],
             created_at=created_at,
-            attempts_log=[
-                {
-                    "channel": route.channel_name,
-                    "outcome": "ok" if error is None else "upstream_error",
-                    "latency_ms": latency,
-                }
-            ],
+            attempts_log=attempts,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=0 if usage else None,
             hold_amount=admitted.admission.hold,
@@ -74,14 +71,17 @@ async def embed(
     res: Resources, principal: Principal, job_id: str, params: EmbeddingParams, body: dict[str, Any], admitted: Admitted
 ) -> bytes:
     started, created_at = time.perf_counter(), utcnow()
-    route = resolve(res.catalog.current, params.model)[0]
-    provider = res.providers[route.provider]
-    call = EmbedCall({**body, "model": route.upstream_model}, params.model)
-    try:
-        result = await provider.embed(route, call)
-    except ProviderError as exc:
-        gateway_error = to_gateway_error(exc, route)
-        _record(
+    attempts: list[dict[str, Any]] = []
+    plan = new_plan(res, params.model, attempts)
+
+    def record(
+        route: Route | None,
+        status: JobStatus,
+        usage: Usage | None,
+        http_status: int,
+        error: tuple[str, str] | None = None,
+    ) -> int:
+        return _record(
             res,
             principal,
             job_id,
@@ -90,16 +90,38 @@ async def embed(
             admitted,
             started,
             created_at,
-            JobStatus.FAILED,
-            None,
-            gateway_error.status_code,
-            exc.message,
+            status,
+            usage,
+            http_status,
+            attempts,
+            error,
         )
-        raise gateway_error from exc
-    cost = _record(
-        res, principal, job_id, params, route, admitted, started, created_at, JobStatus.COMPLETED, result.usage, 200
-    )
-    return with_usage_cost(result.body, cost)
+
+    def failed(route: Route | None, gateway_error: GatewayError, detail: str) -> None:
+        record(
+            route, JobStatus.FAILED, None, gateway_error.status_code, (gateway_error.code or "upstream_error", detail)
+        )
+        gateway_error.headers["x-request-id"] = job_id
+
+    while (route := await plan.next()) is not None:
+        call = EmbedCall({**body, "model": route.upstream_model}, params.model)
+        try:
+            with res.reaper.bounded(route.policy.total_timeout, "total"):
+                result = await res.providers[route.provider].embed(route, call)
+        except ProviderError as exc:
+            if (gateway_error := plan.failed(route, exc)) is None:
+                continue
+            failed(route, gateway_error, exc.message)
+            raise gateway_error from exc
+        except BaseException:
+            plan.abandon(route)
+            raise
+        plan.succeeded(route)
+        cost = record(route, JobStatus.COMPLETED, result.usage, 200)
+        return with_usage_cost(result.body, cost)
+    gateway_error = plan.exhausted()
+    failed(plan.last, gateway_error, gateway_error.message)
+    raise gateway_error
 
 
 _USAGE = re.compile(rb'"usage"\s*:\s*\{\s*(\}?)')

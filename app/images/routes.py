@@ -19,7 +19,7 @@ from app.images.schemas import image_job_object, images_response, parse_image_cr
 from app.jobs import service
 from app.jobs.models import Job, JobKind
 from app.resources import Resources
-from app.routing import resolve
+from app.routing import pick
 from app.validation import parse_json_object
 from app.webhooks.service import check_url
 
@@ -68,7 +68,7 @@ async def create_image(request: Request[Any, Any, Any]) -> Response[bytes]:
     body = parse_json_object(await request.body())
     create = parse_image_create(body)
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
-    route = resolve(res.catalog.current, create.model)[0]
+    route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.IMAGE)
 
     async def work() -> idempotency.Outcome:

@@ -1,9 +1,12 @@
 """What can go wrong talking to an upstream, in one small tree (status → class in one function).
 
 ProviderError
-├── UpstreamUnavailable     connect error, timeout, 5xx, a stream cut short    (transient: fail over)
-│   └── UpstreamRateLimited 429 (carries retry_after)                         (transient: fail over)
-└── UpstreamRejected        any other 4xx: the request itself is wrong          (permanent: pass through)
+├── UpstreamUnavailable     5xx, 408/409, a stream cut short, a garbled answer  (transient: fail over)
+│   ├── UpstreamConnectError the connection failed or was refused              (transient: fail over)
+│   ├── UpstreamRateLimited 429 (carries retry_after)                         (transient: fail over)
+│   └── UpstreamTimeout     connect, first byte, idle or total limit passed     (transient: fail over)
+└── UpstreamRejected        any other 4xx: the request itself is wrong          (permanent: pass through,
+                            except 401/403, the channel's own credentials, which app.routing fails over)
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import msgspec
 
 
 class ProviderError(Exception):
+    outcome = "upstream_error"
+    """How the attempt reads in a job's attempts log."""
+
     def __init__(
         self,
         message: str,
@@ -34,12 +40,25 @@ class UpstreamUnavailable(ProviderError):
     pass
 
 
+class UpstreamConnectError(UpstreamUnavailable):
+    outcome = "connect_error"
+
+
 class UpstreamRateLimited(UpstreamUnavailable):
-    pass
+    outcome = "rate_limited"
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    outcome = "timeout"
+
+    def __init__(self, message: str, *, reason: str = "timeout") -> None:
+        super().__init__(message)
+        self.reason = reason
+        """connect, first_byte, idle or total."""
 
 
 class UpstreamRejected(ProviderError):
-    pass
+    outcome = "rejected"
 
 
 def parse_retry_after(headers: Any) -> float | None:

@@ -14,13 +14,13 @@ import msgspec
 
 from app.channels.catalog import Route
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, StreamStats, Usage
-from app.providers.errors import ProviderError, UpstreamUnavailable, from_status
+from app.providers.common import open_stream, post, transport_error
+from app.providers.errors import ProviderError, UpstreamUnavailable
 from app.providers.sse import SSESplitter
 from app.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-MAX_ERROR_BODY = 64 * 1024
 
 
 class _UsageOnly(msgspec.Struct):
@@ -46,11 +46,6 @@ def apply_reasoning(body: dict[str, Any], reasoning: bool | None, options: dict[
         body.setdefault("reasoning_effort", options.get("reasoning_effort", "medium"))
 
 
-def _transport_error(exc: httpx.HTTPError) -> UpstreamUnavailable:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return UpstreamUnavailable(f"Upstream {kind}: {type(exc).__name__}")
-
-
 class OpenAIProvider:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
@@ -66,15 +61,9 @@ class OpenAIProvider:
         return headers
 
     async def _post(self, route: Route, path: str, body: dict[str, Any]) -> httpx.Response:
-        try:
-            response = await self._client.post(
-                f"{route.base_url}{path}", content=_encode(body), headers=self._headers(route)
-            )
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc) from exc
-        if response.status_code != 200:
-            raise from_status(response.status_code, response.content, response.headers)
-        return response
+        return await post(
+            self._client, f"{route.base_url}{path}", _encode(body), self._headers(route), route.policy.http_timeout
+        )
 
     async def chat(self, route: Route, call: ChatCall) -> ChatResult:
         body = dict(call.body)
@@ -101,19 +90,13 @@ class OpenAIProvider:
         body["stream"] = True
         # The gateway always reads usage; the client sees the usage chunk only if it asked for it.
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        request = self._client.build_request(
-            "POST", f"{route.base_url}/chat/completions", content=_encode(body), headers=self._headers(route)
+        response = await open_stream(
+            self._client,
+            f"{route.base_url}/chat/completions",
+            _encode(body),
+            self._headers(route),
+            route.policy.http_timeout,
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc) from exc
-        if response.status_code != 200:
-            try:
-                content = await _read_bounded(response, MAX_ERROR_BODY)
-            finally:
-                await response.aclose()
-            raise from_status(response.status_code, content, response.headers)
         return OpenAIChatStream(response, call.response_id)
 
     async def embed(self, route: Route, call: EmbedCall) -> EmbedResult:
@@ -124,15 +107,6 @@ class OpenAIProvider:
         except msgspec.DecodeError as exc:
             raise UpstreamUnavailable("Upstream answered 200 with a body that is not JSON.") from exc
         return EmbedResult(content, usage or Usage(estimated=True))
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    out = bytearray()
-    async for chunk in response.aiter_raw():
-        out += chunk
-        if len(out) >= limit:
-            break
-    return bytes(out[:limit])
 
 
 class OpenAIChatStream:
@@ -179,7 +153,7 @@ class OpenAIChatStream:
                         payload = _encode(chunk)
                     yield StreamEvent(payload, usage_only=not choices and usage is not None)
         except httpx.HTTPError as exc:
-            raise _transport_error(exc) from exc
+            raise transport_error(exc) from exc
         if saw_finish:
             stats.finished = True
         else:

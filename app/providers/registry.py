@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 
 from app.channels.models import ProviderType
+from app.providers.anthropic import AnthropicProvider
 from app.providers.base import MediaProvider, Provider
+from app.providers.gemini import GeminiProvider
 from app.providers.local import LocalProvider
 from app.providers.local_media import LocalMediaProvider
 from app.providers.openai import OpenAIProvider
@@ -22,6 +24,8 @@ def build_providers(client: httpx.AsyncClient, settings: Settings) -> dict[str, 
     return {
         ProviderType.LOCAL: LocalProvider(settings.local_token_delay_ms),
         ProviderType.OPENAI: OpenAIProvider(client),
+        ProviderType.ANTHROPIC: AnthropicProvider(client),
+        ProviderType.GEMINI: GeminiProvider(client),
     }
 
 

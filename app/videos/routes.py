@@ -18,7 +18,7 @@ from app.idempotency.service import idempotent_response
 from app.jobs import service
 from app.jobs.models import Job, JobKind, Stage, stage_of
 from app.queue import transaction
-from app.routing import resolve
+from app.routing import pick
 from app.validation import optional_int, parse_json_object
 from app.videos.schemas import form_to_body, parse_video_create, video_object
 from app.webhooks.service import check_url
@@ -49,7 +49,7 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
     body = await read_body(request)
     create = parse_video_create(body)
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
-    route = resolve(res.catalog.current, create.model)[0]
+    route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.VIDEO)
     upload = None
     if create.upload is not None:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model
-from tests.fakes.upstream import MockUpstream, Reply
+from tests.fakes.upstream import MockUpstream, Reply, default_stream
 
 CHAT = "/v1/chat/completions"
 HEADER = "x-heytoken-overhead-ms"
@@ -44,7 +44,7 @@ async def test_overhead_leaves_out_the_upstream_wait(
     await add_channel(mock_upstream.base_url, [model])
     await wait_for_model(client, model)
     stall = 0.5
-    mock_upstream.script(CHAT, Reply(delay_before=stall), Reply(delay_before=stall, sse=None))
+    mock_upstream.script(CHAT, Reply(delay_before=stall), Reply(delay_before=stall, sse=default_stream()))
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     for request in (body, {**body, "stream": True}):
         started = time.perf_counter()

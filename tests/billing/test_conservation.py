@@ -19,6 +19,7 @@ from app.settings import Settings
 from tests.billing.test_billing_api import PRICE
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.fakes.upstream import MockUpstream, Reply, chat_completion, default_stream
+from tests.routing_support import QUIET
 from tests.support import LiveServer, apoll
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +66,9 @@ async def test_conservation(
     settings: Settings, live: LiveServer, tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream
 ) -> None:
     model = unique_model("bank")
-    await add_channel(mock_upstream.base_url, [model], price=PRICE)
+    # Failing requests must not cool the one channel down (that would turn later requests into 503s,
+    # which routing's own tests cover): this test is about the money.
+    await add_channel(mock_upstream.base_url, [model], price=PRICE, options=QUIET)
     mock_upstream.default[CHAT] = behaviour
     redis = Redis.from_url(settings.redis_url)
     mirror = f"{settings.redis_prefix}bal:{tenant.account_id}"

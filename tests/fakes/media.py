@@ -154,8 +154,12 @@ class FakeMediaUpstream:
             return web.json_response({"id": request.match_info["id"], "status": "RUNNING", "progress": 0.4})
         if task.fail:
             return web.json_response(
-                {"id": request.match_info["id"], "status": "FAILED", "failure": "Prompt was flagged.",
-                 "failureCode": "SAFETY.INPUT.TEXT"}
+                {
+                    "id": request.match_info["id"],
+                    "status": "FAILED",
+                    "failure": "Prompt was flagged.",
+                    "failureCode": "SAFETY.INPUT.TEXT",
+                }
             )
         url = f"http://127.0.0.1:{self.port}/files/out.mp4"
         return web.json_response({"id": request.match_info["id"], "status": "SUCCEEDED", "output": [url]})

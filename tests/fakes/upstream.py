@@ -31,6 +31,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_before: float = 0.0
     """Seconds to wait before sending anything (stall before the first byte)."""
+    stall_after_headers: float = 0.0
+    """Seconds to wait between the 200 headers and the first event (stall before the first token)."""
     chunk_delay: float = 0.0
     close_after: int | None = None
     """Drop the connection after this many SSE events (mid-stream failure)."""
@@ -113,7 +115,7 @@ class MockUpstream:
         self._scripts: dict[str, list[Reply]] = {}
         self.default: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="mock-upstream")
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=type(self).__name__)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -151,13 +153,22 @@ class MockUpstream:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def _next(self, path: str, body: Any) -> Reply:
-        queue = self._scripts.get(path)
-        if queue:
-            return queue.pop(0)
-        factory = self.default.get(path)
-        if factory is not None:
-            return factory(body)
+    def calls(self, path: str) -> list[Seen]:
+        return [seen for seen in self.requests if seen.path == path]
+
+    def frame(self, item: Any) -> bytes:
+        """One streamed event on the wire (vendor mocks override this)."""
+        if isinstance(item, bytes):
+            data = item
+        else:
+            data = item.encode() if isinstance(item, str) else json.dumps(item).encode()
+        return b"data: " + data + b"\n\n"
+
+    def check(self, request: web.Request, body: Any) -> Reply | None:
+        """A reply refusing a request that breaks the vendor's documented format (vendor mocks override this)."""
+        return None
+
+    def default_reply(self, path: str, body: Any) -> Reply:
         if path.endswith("/embeddings"):
             inputs = body.get("input") if isinstance(body, dict) else None
             count = len(inputs) if isinstance(inputs, list) and inputs and isinstance(inputs[0], str) else 1
@@ -175,6 +186,15 @@ class MockUpstream:
             return Reply(sse=default_stream())
         return Reply(json=chat_completion(body if isinstance(body, dict) else {}))
 
+    def _next(self, path: str, body: Any) -> Reply:
+        queue = self._scripts.get(path)
+        if queue:
+            return queue.pop(0)
+        factory = self.default.get(path)
+        if factory is not None:
+            return factory(body)
+        return self.default_reply(path, body)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
@@ -182,7 +202,7 @@ class MockUpstream:
         except ValueError:
             body = raw
         self.requests.append(Seen(request.path, dict(request.headers), body, time.monotonic()))
-        reply = self._next(request.path, body)
+        reply = self.check(request, body) or self._next(request.path, body)
         if reply.delay_before:
             await asyncio.sleep(reply.delay_before)
         if reply.refuse:
@@ -197,6 +217,8 @@ class MockUpstream:
         )
         await response.prepare(request)
         try:
+            if reply.stall_after_headers:
+                await asyncio.sleep(reply.stall_after_headers)
             if reply.raw is not None:
                 await response.write(reply.raw)
             events = list(reply.sse or [])
@@ -207,12 +229,7 @@ class MockUpstream:
                     assert request.transport is not None
                     request.transport.close()
                     return response
-                data = (
-                    item
-                    if isinstance(item, bytes)
-                    else (item.encode() if isinstance(item, str) else json.dumps(item).encode())
-                )
-                await response.write(b"data: " + data + b"\n\n")
+                await response.write(self.frame(item))
                 sent += 1
                 if reply.chunk_delay:
                     await asyncio.sleep(reply.chunk_delay)

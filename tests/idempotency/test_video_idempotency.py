@@ -29,18 +29,17 @@ async def priced_video_model(live: LiveServer, tenant: Tenant, add_channel: AddC
     return model
 
 
-async def test_sdk_retries_with_one_key_make_one_job(live: LiveServer, tenant: Tenant,
-                                                     add_channel: AddChannel) -> None:
+async def test_sdk_retries_with_one_key_make_one_job(live: LiveServer, tenant: Tenant, add_channel: AddChannel) -> None:
     model = await priced_video_model(live, tenant, add_channel)
     async with httpx.AsyncClient(base_url=live.url) as http:
-        await http.post(f"/admin/accounts/{tenant.account_id}/topups", headers=ADMIN_HEADERS,
-                        json={"amount_usd": "5"})
+        await http.post(f"/admin/accounts/{tenant.account_id}/topups", headers=ADMIN_HEADERS, json={"amount_usd": "5"})
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=5)
     key = {"Idempotency-Key": str(uuid.uuid4())}
     # Eight identical calls at once: one creates the job; the others meet 409 (in flight), which the
     # SDK retries on its own after Retry-After, and get the first answer replayed.
-    videos = await asyncio.gather(*(sdk.videos.create(model=model, prompt="a cat", seconds="4",
-                                                      extra_headers=key) for _ in range(8)))
+    videos = await asyncio.gather(
+        *(sdk.videos.create(model=model, prompt="a cat", seconds="4", extra_headers=key) for _ in range(8))
+    )
     assert len({v.id for v in videos}) == 1
     listed = [v async for v in sdk.videos.list(limit=100) if v.model == model]
     assert [v.id for v in listed] == [videos[0].id]
@@ -57,8 +56,9 @@ async def test_sdk_retries_with_one_key_make_one_job(live: LiveServer, tenant: T
     assert account["balance"] == 5_000_000 - 400_000
 
 
-async def test_video_without_balance_is_402_and_creates_nothing(live: LiveServer, tenant: Tenant,
-                                                               add_channel: AddChannel) -> None:
+async def test_video_without_balance_is_402_and_creates_nothing(
+    live: LiveServer, tenant: Tenant, add_channel: AddChannel
+) -> None:
     model = await priced_video_model(live, tenant, add_channel)
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0)
     with pytest.raises(APIStatusError) as caught:

@@ -64,7 +64,9 @@ async def deps(settings: Settings, sessionmaker: SessionMaker, tmp_path: Path) -
     fast = settings.model_copy(
         update={"job_poll_initial_seconds": 0.01, "job_poll_max_seconds": 0.05, "reconcile_grace_seconds": 0.0}
     )
-    catalog = CatalogCache(sessionmaker, settings.resolved_secret_key(), local=True, extra_local=[], refresh_seconds=60)
+    catalog = CatalogCache(
+        sessionmaker, settings.model_copy(update={"local_provider": True, "catalog_refresh_seconds": 60})
+    )
     await catalog.refresh()
     async with httpx.AsyncClient() as http:
         yield pipeline.JobDeps(

@@ -25,18 +25,21 @@ pytestmark = pytest.mark.usefixtures("fake_media")
 HOLD = 5 * 100_000  # five seconds at $0.10 a second
 
 
-async def paid_video(deps: pipeline.JobDeps, sessionmaker: SessionMaker, tenant: Tenant, add_channel: AddChannel,
-                     fake: FakeMediaUpstream) -> Job:
+async def paid_video(
+    deps: pipeline.JobDeps, sessionmaker: SessionMaker, tenant: Tenant, add_channel: AddChannel, fake: FakeMediaUpstream
+) -> Job:
     model = unique_model("gen4")
-    await add_channel(fake.base_url, [model], provider="runway", options={"min_poll_seconds": 0},
-                      price={"per_video_second": 100_000})
+    await add_channel(
+        fake.base_url, [model], provider="runway", options={"min_poll_seconds": 0}, price={"per_video_second": 100_000}
+    )
     async with unit_of_work(sessionmaker) as session:
         account = await accounts.get_account(session, tenant.account_id)
         await billing.topup(session, account, 10_000_000)
     job = await create_job(deps, tenant, JobKind.VIDEO, model, seconds=5, size="1280x720")
     async with transaction(deps.sessionmaker, deps.sender) as session:
-        await job_billing.hold(await session.connection(), account_id=tenant.account_id, job_id=job.id,
-                               amount=HOLD, model=model)
+        await job_billing.hold(
+            await session.connection(), account_id=tenant.account_id, job_id=job.id, amount=HOLD, model=model
+        )
     return job
 
 
@@ -50,8 +53,9 @@ async def balance(sessionmaker: SessionMaker, account_id: str) -> tuple[int, int
         return await ledger.balance(session, account_id), await ledger.ledger_sum(session, account_id)
 
 
-async def test_a_failed_job_is_released_in_full(deps: Any, sessionmaker: SessionMaker, tenant: Tenant,
-                                                add_channel: AddChannel, fake_media: FakeMediaUpstream) -> None:
+async def test_a_failed_job_is_released_in_full(
+    deps: Any, sessionmaker: SessionMaker, tenant: Tenant, add_channel: AddChannel, fake_media: FakeMediaUpstream
+) -> None:
     job = await paid_video(deps, sessionmaker, tenant, add_channel, fake_media)
     assert await balance(sessionmaker, tenant.account_id) == (10_000_000 - HOLD, 10_000_000 - HOLD)
     fake_media.fail_next = True
@@ -67,8 +71,8 @@ async def test_a_failed_job_is_released_in_full(deps: Any, sessionmaker: Session
 
 
 async def test_completion_delivered_three_times_beside_the_reconciler_captures_once(
-        deps: Any, sessionmaker: SessionMaker, tenant: Tenant, add_channel: AddChannel,
-        fake_media: FakeMediaUpstream) -> None:
+    deps: Any, sessionmaker: SessionMaker, tenant: Tenant, add_channel: AddChannel, fake_media: FakeMediaUpstream
+) -> None:
     job = await paid_video(deps, sessionmaker, tenant, add_channel, fake_media)
     sender = sender_of(deps)
     while True:

@@ -49,8 +49,7 @@ def job() -> str:
 
 async def test_rpm_admits_exactly_the_limit(gate: Gate) -> None:
     who = principal(rpm=100)
-    results = await asyncio.gather(*(bounded(gate.admit(who, job())) for _ in range(150)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(bounded(gate.admit(who, job())) for _ in range(150)), return_exceptions=True)
     admitted = [r for r in results if not isinstance(r, Exception)]
     limited = [r for r in results if isinstance(r, RateLimited)]
     assert (len(admitted), len(limited)) == (100, 50), {type(r) for r in results}

@@ -246,7 +246,7 @@ async def test_upstream_timeout_is_500(
     model = unique_model("gpt")
     await add_channel(mock_upstream.base_url, [model])
     mock_upstream.script(CHAT_PATH, Reply(delay_before=3))
-    app = create_app(settings.model_copy(update={"upstream_read_timeout": 0.3}))
+    app = create_app(settings.model_copy(update={"upstream_first_byte_timeout": 0.3, "upstream_total_timeout": 0.3}))
     async with AsyncTestClient(app=app, timeout=10) as impatient:
         await wait_for_model(impatient, model)
         response = await impatient.post(

@@ -80,7 +80,9 @@ async def wdeps(settings: Settings, sessionmaker: SessionMaker, tmp_path: Path) 
             "webhook_timeout_seconds": 5.0,
         }
     )
-    catalog = CatalogCache(sessionmaker, settings.resolved_secret_key(), local=True, extra_local=[], refresh_seconds=60)
+    catalog = CatalogCache(
+        sessionmaker, settings.model_copy(update={"local_provider": True, "catalog_refresh_seconds": 60})
+    )
     await catalog.refresh()
     sender = RecordingSender()
     async with httpx.AsyncClient() as http, create_webhook_client(fast) as hooks_http:
