@@ -29,6 +29,10 @@ from app.settings import Settings
 log = logging.getLogger("heytoken.queue")
 
 class QueueName(enum.StrEnum):
+    JOB_STARTS = "job_starts"
+    """Only the first step of a job (submit), so a new job never waits behind other jobs' polls and
+    stores (a store of a large video holds a worker thread for minutes). Workers also rank it first
+    among the messages they have fetched (actor priority, workers/jobs.py)."""
     JOBS = "jobs"
     WEBHOOKS = "webhooks"
 
@@ -44,7 +48,7 @@ class ActorName(enum.StrEnum):
 
 
 QUEUE_OF: dict[ActorName, QueueName] = {
-    ActorName.JOB_SUBMIT: QueueName.JOBS,
+    ActorName.JOB_SUBMIT: QueueName.JOB_STARTS,
     ActorName.JOB_POLL: QueueName.JOBS,
     ActorName.JOB_STORE: QueueName.JOBS,
     ActorName.JOB_CANCEL_UPSTREAM: QueueName.JOBS,

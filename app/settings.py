@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     """How long a local-provider media job pretends to wait in the upstream's queue."""
     local_media_render_seconds: float = 0.0
     """How long a local-provider media job pretends to render (progress rises over this time)."""
+    local_media_tiny: bool = False
+    """Make every local-provider file 16×16 (videos one frame a second): for benchmarks of the queue."""
     job_poll_initial_seconds: float = 2.0
     """First delay between two polls of an upstream task; it grows with the task's age."""
     job_poll_max_seconds: float = 30.0
@@ -150,6 +152,10 @@ class Settings(BaseSettings):
     """Dramatiq: a worker silent this long counts as dead and its unacked messages may be requeued."""
     broker_maintenance_chance: int = 10_000
     """Dramatiq: in a million broker calls, how many also requeue dead workers' messages."""
+    broker_idle_poll_ms: int = 100
+    """Dramatiq: longest pause between two looks at an empty queue (Dramatiq's own default is 1,000 ms,
+    which a job arriving at a quiet worker may wait in full). Each idle worker process asks Redis about
+    four times per this interval."""
 
     # Webhooks: see app/webhooks/delivery.py (schedule) and app/ssrf.py (where they may go).
     webhook_retry_schedule: list[float] = Field(

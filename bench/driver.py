@@ -249,12 +249,15 @@ def run_clients(args: argparse.Namespace, mock_port: int, server: set[int] | Non
 def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[int] | None, out: Path) -> dict[str, Any]:
     from bench import jobs
 
-    # The zero-delay profile: every local-provider delay (token delay, media queue and render time) at 0.
+    # The zero-delay profile: every local-provider delay (token delay, media queue and render time) at 0,
+    # and tiny files (16×16, one frame a second), so the scenario measures the queue, not the encoder.
     zero = {
         name: "0"
         for name in type(gateway.settings).model_fields
         if name.startswith("local_") and ("delay" in name or name.endswith("_seconds"))
     }
+    if "local_media_tiny" in type(gateway.settings).model_fields:
+        zero["local_media_tiny"] = "true"
     env = gateway.env_with(**zero)
     port = free_port()
     web = Proc("jobs-web", web_command(port), env, server, out / "jobs-web.log")

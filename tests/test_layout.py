@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,18 @@ def test_dependency_rule(package: str, forbidden: tuple[str, ...]) -> None:
         if name.split(".")[0] in forbidden
     ]
     assert offenders == []
+
+
+def test_web_process_leaves_media_libraries_unloaded() -> None:
+    """Pillow and PyAV are only for workers drawing local-provider files: the web process never
+    imports them (each costs resident memory in every web process)."""
+    code = (
+        "import sys; from app.main import create_app; create_app(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PIL', 'av', 'boto3', 'botocore'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
 
 
 async def test_migrations_match_the_models(sessionmaker: SessionMaker) -> None:

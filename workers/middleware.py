@@ -38,10 +38,15 @@ class WorkerResources(dramatiq.Middleware):
         self._closers: list[Any] = []
         self._reconciler: asyncio.Task[None] | None = None
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before, not after: Dramatiq starts the consumers and worker threads between the two hooks, so
+        # resources opened after boot let messages already waiting in Redis (jobs sent while the worker
+        # was starting) run first and fail with "worker resources are not open", then wait for a retry.
         thread = get_event_loop_thread()
         assert thread is not None, "the AsyncIO middleware must come before WorkerResources"
         thread.run_coroutine(self._open(broker))
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         consumed = getattr(worker, "queues", None) or broker.get_declared_queues()
         log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 

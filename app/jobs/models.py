@@ -113,6 +113,9 @@ class Job(SQLModel, table=True):
     attempts_log: list[dict[str, Any]] | None = Field(default=None, sa_type=JSONType)
     """Upstream attempts in order: channel, outcome, status, latency."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Media jobs: when a worker first claimed the submit step (created_at → started_at is the wait
+    in our queue)."""
     completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     prompt_tokens: int | None = Field(default=None)
     completion_tokens: int | None = Field(default=None)

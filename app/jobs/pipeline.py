@@ -74,7 +74,10 @@ async def _begin(deps: JobDeps, job_id: str, stages: set[Stage], lease_seconds: 
         if job.deadline_at is not None and job.deadline_at <= now:
             await service.fail(session, job, "timeout", "The job did not finish before its deadline.")
             return None
-        if not await service.update_job(session, job, next_poll_at=now + dt.timedelta(seconds=lease_seconds)):
+        changes: dict[str, Any] = {"next_poll_at": now + dt.timedelta(seconds=lease_seconds)}
+        if job.started_at is None:
+            changes["started_at"] = now  # the claim's own write: queue-to-start costs no extra round trip
+        if not await service.update_job(session, job, **changes):
             return None
         return job
 

@@ -3,7 +3,12 @@
 A task id carries its submit time, so any worker process can answer a poll (no state in memory): the
 task sits in a pretend queue for `queue_seconds`, renders for `render_seconds` (progress rising), then
 succeeds. The files are made when they are downloaded: a PNG (or JPEG/WebP) drawn from the prompt with
-Pillow, and an H.264 MP4 encoded with PyAV (its wheels bundle libx264) plus a WebP thumbnail.
+Pillow, and an H.264 MP4 encoded with PyAV (its wheels bundle libx264) plus a WebP thumbnail. The
+`tiny` profile (setting `local_media_tiny`) makes every file 16×16 and every video one frame a second,
+so a benchmark of the job queue measures the queue, not the encoder.
+
+Pillow and PyAV are imported where a file is drawn, not at module import: the web process imports this
+module (model names, the provider registry) but never renders, and would carry both libraries for nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
-
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
 from app.providers.errors import UpstreamRejected
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as Picture
+
     from app.channels.catalog import Route
 
 IMAGE_MODEL = "local-image"
@@ -31,13 +36,16 @@ MEDIA_MODELS = {IMAGE_MODEL: "image", VIDEO_MODEL: "video"}
 FPS = 24
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 CHUNK = 256 * 1024
+TINY_SIZE = (16, 16)
+TINY_FPS = 1
 
 
 class LocalMediaProvider:
 
-    def __init__(self, queue_seconds: float = 0.0, render_seconds: float = 0.0) -> None:
+    def __init__(self, queue_seconds: float = 0.0, render_seconds: float = 0.0, tiny: bool = False) -> None:
         self._queue = queue_seconds
         self._render = render_seconds
+        self._tiny = tiny
 
     def min_poll_seconds(self, route: Route) -> float:
         return 0.0
@@ -74,7 +82,7 @@ class LocalMediaProvider:
         self, route: Route, task_id: str | None, request: MediaRequest, output: Output
     ) -> AsyncIterator[Download]:
         # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
-        data = await asyncio.to_thread(render, request, output)
+        data = await asyncio.to_thread(render, request, output, self._tiny)
         yield Download(output.content_type or "application/octet-stream", _chunks(data))
 
     async def cancel(self, route: Route, task_id: str) -> None:
@@ -93,13 +101,14 @@ def parse_size(size: str | None, default: tuple[int, int]) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def render(request: MediaRequest, output: Output) -> bytes:
+def render(request: MediaRequest, output: Output, tiny: bool = False) -> bytes:
+    video_size = TINY_SIZE if tiny else parse_size(request.size, (720, 1280))
     if output.variant == "video":
-        return render_video(request.prompt, parse_size(request.size, (720, 1280)), request.seconds or 4)
+        return render_video(request.prompt, video_size, request.seconds or 4, TINY_FPS if tiny else FPS)
     if output.variant == "thumbnail":
-        frame = draw_frame(request.prompt, parse_size(request.size, (720, 1280)), 0.0)
-        return encode_image(frame, "webp")
-    image = draw_frame(f"{request.prompt}", parse_size(request.size, (1024, 1024)), output.index / max(1, request.n))
+        return encode_image(draw_frame(request.prompt, video_size, 0.0), "webp")
+    size = TINY_SIZE if tiny else parse_size(request.size, (1024, 1024))
+    image = draw_frame(f"{request.prompt}", size, output.index / max(1, request.n))
     return encode_image(image, request.output_format)
 
 
@@ -108,9 +117,11 @@ def _palette(prompt: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     return (digest[0], digest[1], digest[2]), (255 - digest[0], 255 - digest[1], 255 - digest[2])
 
 
-def draw_frame(prompt: str, size: tuple[int, int], phase: float) -> Image.Image:
+def draw_frame(prompt: str, size: tuple[int, int], phase: float) -> Picture:
     """A deterministic picture of the prompt: a colour field picked from its hash, the text on top,
     and a bar whose position shows `phase` (0..1) so successive video frames differ."""
+    from PIL import Image, ImageDraw, ImageFont
+
     width, height = size
     background, foreground = _palette(prompt)
     image = Image.new("RGB", size, background)
@@ -124,22 +135,23 @@ def draw_frame(prompt: str, size: tuple[int, int], phase: float) -> Image.Image:
     return image
 
 
-def encode_image(image: Image.Image, fmt: str) -> bytes:
+def encode_image(image: Picture, fmt: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format={"jpeg": "JPEG", "webp": "WEBP"}.get(fmt, "PNG"))
     return buffer.getvalue()
 
 
-def render_video(prompt: str, size: tuple[int, int], seconds: int) -> bytes:
-    """An H.264 MP4 (yuv420p, `FPS` frames a second) lasting exactly `seconds`."""
+def render_video(prompt: str, size: tuple[int, int], seconds: int, fps: int = FPS) -> bytes:
+    """An H.264 MP4 (yuv420p, `fps` frames a second) lasting exactly `seconds`."""
     import av
+    from PIL import ImageDraw
 
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "tune": "stillimage"})
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "tune": "stillimage"})
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
-        total = seconds * FPS
+        total = seconds * fps
         base = draw_frame(prompt, size, 0.0)
         _, foreground = _palette(prompt)
         width, height = size

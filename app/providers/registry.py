@@ -31,7 +31,9 @@ def build_providers(client: httpx.AsyncClient, settings: Settings) -> dict[str, 
 
 def build_media_providers(client: httpx.AsyncClient, settings: Settings) -> dict[MediaKey, MediaProvider]:
     timeout = settings.job_step_timeout_seconds
-    local = LocalMediaProvider(settings.local_media_queue_seconds, settings.local_media_render_seconds)
+    local = LocalMediaProvider(
+        settings.local_media_queue_seconds, settings.local_media_render_seconds, tiny=settings.local_media_tiny
+    )
     runway = RunwayProvider(client, timeout=timeout)
     return {
         (ProviderType.LOCAL, "image"): local,

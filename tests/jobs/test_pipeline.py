@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -177,3 +178,35 @@ async def test_local_provider_makes_a_png_of_the_requested_size(deps, tenant: Te
     (asset,) = done.assets or []
     image = Image.open(io.BytesIO(await read_all(deps.store, asset["key"])))
     assert (image.format, image.size) == ("PNG", (512, 256))
+
+
+async def test_started_at_is_the_first_claim_of_the_submit_step(deps, tenant: Tenant) -> None:
+    # Given a queued local video job
+    job = await create_job(deps, tenant, JobKind.VIDEO, "local-video", seconds=4, size="64x64")
+    assert (await reload(deps, job.id)).started_at is None
+    # When the worker runs it to the end
+    await deliver(deps)
+    # Then it records when the worker took it off the queue: after creation, before completion
+    done = await reload(deps, job.id)
+    assert done.status == "completed" and done.started_at is not None and done.completed_at is not None
+    assert done.created_at <= done.started_at <= done.completed_at
+
+
+async def test_local_provider_tiny_profile_makes_16px_files(deps, tenant: Tenant) -> None:
+    import av
+
+    from app.providers.registry import build_media_providers
+
+    tiny = deps.settings.model_copy(update={"local_media_tiny": True})
+    async with httpx.AsyncClient() as http:
+        deps.media = build_media_providers(http, tiny)
+        job = await create_job(deps, tenant, JobKind.VIDEO, "local-video", seconds=4, size="1280x720")
+        await deliver(deps)
+    done = await reload(deps, job.id)
+    assets = {a["variant"]: a for a in done.assets or []}
+    with av.open(io.BytesIO(await read_all(deps.store, assets["video"]["key"]))) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert (stream.width, stream.height, len(frames)) == (16, 16, 4)  # one frame a second
+    thumbnail = Image.open(io.BytesIO(await read_all(deps.store, assets["thumbnail"]["key"])))
+    assert thumbnail.size == (16, 16)
