@@ -109,3 +109,31 @@ async def test_openapi_schema_lists_the_v1_routes_only(client: AsyncTestClient[A
     paths = response.json()["paths"]
     assert "/v1/chat/completions" in paths and "/v1/embeddings" in paths
     assert "/chat/completions" not in paths
+
+
+async def test_concurrent_requests_of_an_uncached_key_share_one_lookup(
+    sessionmaker: SessionMaker, tenant: Tenant
+) -> None:
+    import asyncio
+
+    from app.accounts.auth import KeyAuthenticator
+    from app.limits.policy import Limits
+
+    auth = KeyAuthenticator(sessionmaker, ttl_seconds=60, default_limits=Limits(1, 1, 1, 1))
+    loads: list[str] = []
+    real = auth._load
+
+    async def counted(digest: str) -> Any:
+        loads.append(digest)
+        return await real(digest)
+
+    auth._load = counted  # type: ignore[method-assign]
+    bearer = f"Bearer {tenant.key}"
+    principals = await asyncio.gather(*(auth.authenticate(bearer) for _ in range(20)))
+    assert len(loads) == 1
+    assert {p.key_id for p in principals} == {tenant.key_id}
+    await auth.authenticate(bearer)  # cached now
+    assert len(loads) == 1
+    auth.forget(bearer)
+    await auth.authenticate(bearer)
+    assert len(loads) == 2
