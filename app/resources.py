@@ -91,6 +91,12 @@ def _hiredis_packing(cls: type[Any]) -> type[Any]:
             args = (*args[0].split(), *args[1:])
         try:
             return [hiredis.pack_command(args)]
+        except TypeError:
+            pass
+        # hiredis takes str, bytes, int and float only; redis-py also sends bytearray and memoryview.
+        args = tuple(bytes(arg) if isinstance(arg, bytearray | memoryview) else arg for arg in args)
+        try:
+            return [hiredis.pack_command(args)]
         except TypeError as exc:
             raise DataError(exc) from exc
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import DataError
 
 from app.accounts.auth import Principal
 from app.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
@@ -207,5 +208,14 @@ def test_commands_are_packed_by_hiredis_byte_for_byte_as_redis_py_would(settings
     fast = redis.connection_pool.make_connection()
     plain = Connection()
     assert type(fast).pack_command is not Connection.pack_command
-    for command in [("EVALSHA", "ab" * 20, 2, "k:é", b"\x00raw", 7, -3, 1.5, "x" * 7000), ("SCRIPT EXISTS", "a")]:
+    for command in [
+        ("EVALSHA", "ab" * 20, 2, "k:é", b"\x00raw", 7, -3, 1.5, "x" * 7000),
+        ("SCRIPT EXISTS", "a"),
+        ("SET", bytearray(b"k"), memoryview(b"v")),
+    ]:
         assert b"".join(fast.pack_command(*command)) == b"".join(plain.pack_command(*command))
+    for unsupported in (None, object()):
+        with pytest.raises(DataError):
+            fast.pack_command("SET", "k", unsupported)
+        with pytest.raises(DataError):
+            plain.pack_command("SET", "k", unsupported)
