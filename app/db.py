@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -54,14 +55,27 @@ def to_unix(value: dt.datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
 
 
+_json_encode = msgspec.json.Encoder().encode
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns are written by msgspec: several times faster than the json module SQLAlchemy uses by
+    default, on every job row of the job log. Compact output; SQLite and PostgreSQL read it the same."""
+    return _json_encode(value).decode()
+
+
+json_loads = msgspec.json.decode
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

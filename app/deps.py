@@ -1,11 +1,11 @@
-"""Request-level plumbing shared by the routes: the API-key guard and typed accessors."""
+"""Request-level plumbing shared by the routes: the API-key check and typed accessors."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 
 from app.accounts.auth import Principal
 from app.errors import AuthenticationFailed
@@ -14,17 +14,18 @@ from app.resources import Resources, get_resources
 RATE_HEADERS = "heytoken.rate_headers"
 
 
-async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard of every /v1 route: 401 in the OpenAI envelope unless a live key is presented. Reads (GET)
-    are admitted here against the per-key reads limit; work requests are admitted by their handler,
-    once the body says what they may cost."""
-    resources = get_resources(connection.app.state)
-    authorization = connection.headers.get("authorization")
+async def require_api_key(request: Request[Any, Any, Any]) -> None:
+    """before_request hook of every /v1 route: 401 in the OpenAI envelope unless a live key is presented.
+    Reads (GET) are admitted here against the per-key reads limit; work requests are admitted by their
+    handler, once the body says what they may cost. A hook rather than a guard: Litestar calls every
+    guard with a copy of the route handler, a measurable cost on each request."""
+    resources = get_resources(request.app.state)
+    authorization = request.headers.get("authorization")
     principal = await resources.auth.authenticate(authorization)
-    connection.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
-    if connection.scope.get("method") == "GET":
+    request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
+    if request.scope["method"] == "GET":
         try:
-            set_rate_headers(connection, await resources.gate.admit_read(principal))
+            set_rate_headers(request, await resources.gate.admit_read(principal))
         except AuthenticationFailed:
             resources.auth.forget(authorization)
             raise

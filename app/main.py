@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await resources.close()
 
-    v1 = Router(path="/v1", route_handlers=API_HANDLERS, guards=[require_api_key])
-    root = Router(path="/", route_handlers=API_HANDLERS, guards=[require_api_key], include_in_schema=False)
+    v1 = Router(path="/v1", route_handlers=API_HANDLERS, before_request=require_api_key)
+    root = Router(path="/", route_handlers=API_HANDLERS, before_request=require_api_key, include_in_schema=False)
     extra: list[ControllerRouterHandler] = []
     if metrics is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

@@ -6,6 +6,7 @@ process. A revoked key is therefore refused on every process within `key_cache_t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class KeyAuthenticator:
         self._ttl = ttl_seconds
         self._defaults = default_limits
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -66,14 +68,33 @@ class KeyAuthenticator:
         if hit is not None and hit[0] > now:
             principal = hit[1]
         else:
-            principal = await self._load(digest)
-            if len(self._cache) >= self.MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[digest] = (now + self._ttl, principal)
+            principal = await self._load_once(digest)
         if principal is None:
             raise _invalid()
         if principal.account_status != AccountStatus.ACTIVE:
             raise PermissionDenied("This account is suspended.", code="account_suspended")
+        return principal
+
+    async def _load_once(self, digest: str) -> Principal | None:
+        """One database lookup per key however many requests find its entry expired at once: under load
+        every in-flight request of a key would otherwise run the same query when the TTL ends."""
+        task = self._loading.get(digest)
+        if task is None:
+            task = self._loading[digest] = asyncio.ensure_future(self._load_and_cache(digest))
+            task.add_done_callback(lambda done: self._loaded(digest, done))
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' lookup.
+        return await asyncio.shield(task)
+
+    def _loaded(self, digest: str, task: asyncio.Future[Principal | None]) -> None:
+        self._loading.pop(digest, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone (no "never retrieved" log)
+
+    async def _load_and_cache(self, digest: str) -> Principal | None:
+        principal = await self._load(digest)
+        if len(self._cache) >= self.MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic() + self._ttl, principal)
         return principal
 
     async def _load(self, digest: str) -> Principal | None:

@@ -64,13 +64,12 @@ async def post_entries(
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LEDGER.c.idempotency_key)
     )
-    inserted: set[str] = set()
-    for row in entries:
-        # One row per statement: "INSERT … ON CONFLICT DO NOTHING RETURNING" tells exactly which went in.
-        result = await conn.execute(stmt, row)
-        key = result.scalar_one_or_none()
-        if key is not None:
-            inserted.add(key)
+    # "INSERT … ON CONFLICT DO NOTHING RETURNING idempotency_key" names exactly the rows that went in.
+    # All rows in one call: SQLAlchemy's "insertmanyvalues" sends them as multi-row INSERTs (one
+    # statement per ~thousands of rows), where a statement per row cost a database round trip each
+    # (with aiosqlite, a thread hop each) on every job-log batch.
+    result = await conn.execute(stmt, entries)
+    inserted: set[str] = set(result.scalars().all())
     posted = [e for e in entries if e["idempotency_key"] in inserted]
     deltas: dict[str, int] = defaultdict(int)
     for e in posted:

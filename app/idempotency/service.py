@@ -178,12 +178,16 @@ async def run_idempotent(
 async def idempotent_response(request: Request[Any, Any, Any], body: Any,
                               work: Callable[[], Awaitable[Outcome]]) -> Response[bytes]:
     """Run a work-creating route under its `Idempotency-Key` (if any) and answer with the outcome."""
-    res = resources_of(request)
     key = request.headers.get(HEADER)
-    fp = fingerprint(request.method, request.url.path, body)
-    ttl = dt.timedelta(hours=res.settings.idempotency_ttl_hours)
-    account_id = principal_of(request).account_id
-    outcome, replayed = await run_idempotent(res.sessionmaker, ttl, account_id, key, fp, work)
+    if key is None:
+        # The common case: no key, nothing to claim, so no fingerprint (a sorted re-encode of the body).
+        outcome, replayed = await work(), False
+    else:
+        res = resources_of(request)
+        fp = fingerprint(request.method, request.url.path, body)
+        ttl = dt.timedelta(hours=res.settings.idempotency_ttl_hours)
+        account_id = principal_of(request).account_id
+        outcome, replayed = await run_idempotent(res.sessionmaker, ttl, account_id, key, fp, work)
     headers = {**outcome.headers, REPLAYED: "true"} if replayed else outcome.headers
     headers.pop("content-length", None)
     return Response(content=outcome.body, status_code=outcome.status, media_type="application/json", headers=headers)

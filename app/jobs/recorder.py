@@ -27,6 +27,8 @@ from app.db import utcnow
 from app.jobs.models import Job
 
 JOBS = SQLModel.metadata.tables[Job.__tablename__]
+INSERT_JOBS = insert(JOBS)
+"""Built once: the statement object is immutable and its compiled form is cached by the engine."""
 
 log = logging.getLogger("heytoken.jobs.recorder")
 
@@ -186,6 +188,6 @@ class JobRecorder:
 
     async def _insert(self, batch: list[JobRecord]) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(insert(JOBS), [rec.as_row() for rec in batch])
+            await conn.execute(INSERT_JOBS, [rec.as_row() for rec in batch])
             if self._on_write is not None:
                 await self._on_write(conn, batch)

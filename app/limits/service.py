@@ -18,7 +18,8 @@ from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript as Script
+from redis.exceptions import NoScriptError, RedisError
 
 from app.errors import AuthenticationFailed, GatewayError, InsufficientQuota, PermissionDenied, RateLimited
 from app.limits.headers import rate_headers
@@ -59,6 +60,8 @@ class Admission:
 
 
 class Gate:
+    KEY_CACHE_SIZE = 10_000
+
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
         self._settings = settings
@@ -68,6 +71,8 @@ class Gate:
         self._credit = redis.register_script(load_script("credit.lua"))
         self._resync = redis.register_script(load_script("resync.lua"))
         self._expire = redis.register_script(load_script("expire.lua"))
+        self._holds_key = self.key("holds")
+        self._key_cache: dict[tuple[str, str], tuple[str, ...]] = {}
         self._leases: dict[str, str] = {}
         """Live stream leases of this process: job id → key id (refreshed in the background)."""
         self._task: asyncio.Task[None] | None = None
@@ -155,23 +160,52 @@ class Gate:
         result = await self._run(principal, "", args, free=True)
         return [] if result is None else self._check(result, principal, 0)
 
-    async def _run(self, principal: Principal, job_id: str, args: list[Any], *, free: bool) -> list[Any] | None:
-        k, a = principal.key_id, principal.account_id
-        keys = [
-            self.key("deny", "key", k),
-            self.key("deny", "acct", a),
-            self.key("rl", k, "rpm"),
-            self.key("rl", k, "rph"),
-            self.key("rl", k, "tpm"),
-            self.key("rl", k, "streams"),
-            self.balance_key(a),
-            self.key("hold", job_id),
-            self.key("holds"),
-            self.key("inflight", a),
-            self.key("rl", k, "reads"),
-        ]
+    def _admit_keys(self, key_id: str, account_id: str) -> tuple[str, ...]:
+        """The admission's keys but the two hold keys, built once per (key, account) and kept: every request
+        of a key would otherwise join the same nine strings again."""
+        keys = self._key_cache.get((key_id, account_id))
+        if keys is None:
+            if len(self._key_cache) >= self.KEY_CACHE_SIZE:
+                self._key_cache.clear()
+            p = self._p
+            keys = self._key_cache[(key_id, account_id)] = (
+                f"{p}deny:key:{key_id}",
+                f"{p}deny:acct:{account_id}",
+                f"{p}rl:{key_id}:rpm",
+                f"{p}rl:{key_id}:rph",
+                f"{p}rl:{key_id}:tpm",
+                f"{p}rl:{key_id}:streams",
+                f"{p}bal:{account_id}",
+                f"{p}inflight:{account_id}",
+                f"{p}rl:{key_id}:reads",
+            )
+        return keys
+
+    async def _evalsha(self, script: Script, *keys_and_args: Any, numkeys: int) -> Any:
+        """EVALSHA straight through the client (redis-py's Script object rebuilds its argument tuples on
+        every call); after a Redis restart the script cache is empty: load it once and run again."""
         try:
-            result: list[Any] = await self._admit(keys=keys, args=args)
+            return await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", script.sha, numkeys, *keys_and_args
+            )
+        except NoScriptError:
+            script.sha = await self._redis.script_load(script.script)
+            return await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", script.sha, numkeys, *keys_and_args
+            )
+
+    async def _run(self, principal: Principal, job_id: str, args: list[Any], *, free: bool) -> list[Any] | None:
+        keys = self._admit_keys(principal.key_id, principal.account_id)
+        try:
+            result: list[Any] = await self._evalsha(
+                self._admit,
+                *keys[:7],
+                f"{self._p}hold:{job_id}",
+                self._holds_key,
+                *keys[7:],
+                *args,
+                numkeys=11,
+            )
             return result
         except (RedisError, OSError) as exc:
             self._log_outage(exc)
@@ -219,31 +253,53 @@ class Gate:
         return headers
 
     # -- settlement -------------------------------------------------------------------------------
-    def _settle_call(self, adm: Admission, used_tokens: int, cost: int, mode: str) -> tuple[list[str], list[Any]]:
-        keys = [
-            self.key("rl", adm.key_id, "tpm"),
-            self.key("rl", adm.key_id, "streams"),
-            self.key("hold", adm.job_id),
-            self.key("holds"),
-            self.balance_key(adm.account_id),
-            self.key("inflight", adm.account_id),
-            self.key("seq", adm.account_id),
-        ]
-        return keys, [adm.job_id, adm.tpm_bucket, adm.tokens_reserved, used_tokens, cost, mode]
+    def _settle_call(self, adm: Admission, used_tokens: int, cost: int, mode: str) -> tuple[Any, ...]:
+        p, k, a = self._p, adm.key_id, adm.account_id
+        return (
+            f"{p}rl:{k}:tpm",
+            f"{p}rl:{k}:streams",
+            f"{p}hold:{adm.job_id}",
+            self._holds_key,
+            f"{p}bal:{a}",
+            f"{p}inflight:{a}",
+            f"{p}seq:{a}",
+            adm.job_id,
+            adm.tpm_bucket,
+            adm.tokens_reserved,
+            used_tokens,
+            cost,
+            mode,
+        )
 
     async def settle_many(self, items: list[tuple[Admission, int, int, str]]) -> None:
-        """Settle (admission, tokens used, cost, "apply" | "durable") for a batch, in one round trip."""
+        """Settle (admission, tokens used, cost, "apply" | "durable") for a batch, in one round trip.
+
+        EVALSHA goes into the pipeline as a plain command: redis-py's Script objects in a pipeline make
+        it ask SCRIPT EXISTS first, a second round trip per batch. A NOSCRIPT reply (Redis restarted)
+        means that call did not run: the script is loaded and only those calls are sent again."""
         calls = [self._settle_call(*item) for item in items if item[0].enforced]
         if not calls:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    await self._settle(keys=keys, args=args, client=pipe)
-                await pipe.execute()
+            results = await self._settle_pipeline(calls)
+            failed = [call for call, result in zip(calls, results, strict=True) if isinstance(result, NoScriptError)]
+            if failed:
+                self._settle.sha = await self._redis.script_load(self._settle.script)
+                results = await self._settle_pipeline(failed)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
         except (RedisError, OSError) as exc:
             # Holds left behind expire (reconciler) and the mirror is resynced from the ledger.
             self._log_outage(exc)
+
+    async def _settle_pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        sha = self._settle.sha
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.execute_command("EVALSHA", sha, 7, *call)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            return results
 
     async def release_lease(self, adm: Admission) -> None:
         """Free a stream's slot now (the rest of its settlement follows with the batch)."""

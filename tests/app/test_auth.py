@@ -77,3 +77,63 @@ async def test_suspended_account_is_refused(
         return (await client.get("/v1/models", headers=tenant.headers)).status_code == 403
 
     await apoll(refused, timeout=2, message="suspended account refused")
+
+
+async def test_every_api_route_under_v1_and_at_the_root_refuses_a_missing_key(client: AsyncTestClient[Any]) -> None:
+    """All routes, as mounted: the key check is a router-level before_request hook, which a handler's
+    own hook would replace, so no handler may set one."""
+    import re
+
+    from litestar.routes import HTTPRoute
+
+    from app.main import API_HANDLERS
+
+    assert all(getattr(handler, "before_request", None) is None for handler in API_HANDLERS)
+    checked = 0
+    for route in client.app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/v1/"):
+            continue
+        for path in (route.path, route.path.removeprefix("/v1")):
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+                response = await client.request(method, concrete, json={} if method == "POST" else None)
+                assert response.status_code == 401, (method, concrete, response.text)
+                assert response.json()["error"]["code"] == "missing_api_key", (method, concrete)
+                checked += 1
+    assert checked >= 2 * 20
+
+
+async def test_openapi_schema_lists_the_v1_routes_only(client: AsyncTestClient[Any]) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/v1/chat/completions" in paths and "/v1/embeddings" in paths
+    assert "/chat/completions" not in paths
+
+
+async def test_concurrent_requests_of_an_uncached_key_share_one_lookup(
+    sessionmaker: SessionMaker, tenant: Tenant
+) -> None:
+    import asyncio
+
+    from app.accounts.auth import KeyAuthenticator
+    from app.limits.policy import Limits
+
+    auth = KeyAuthenticator(sessionmaker, ttl_seconds=60, default_limits=Limits(1, 1, 1, 1))
+    loads: list[str] = []
+    real = auth._load
+
+    async def counted(digest: str) -> Any:
+        loads.append(digest)
+        return await real(digest)
+
+    auth._load = counted  # type: ignore[method-assign]
+    bearer = f"Bearer {tenant.key}"
+    principals = await asyncio.gather(*(auth.authenticate(bearer) for _ in range(20)))
+    assert len(loads) == 1
+    assert {p.key_id for p in principals} == {tenant.key_id}
+    await auth.authenticate(bearer)  # cached now
+    assert len(loads) == 1
+    auth.forget(bearer)
+    await auth.authenticate(bearer)
+    assert len(loads) == 2

@@ -89,3 +89,26 @@ async def test_bad_keys_and_streams(client: AsyncTestClient[Any], tenant: Tenant
     )
     assert streamed.status_code == 400
     assert streamed.json()["error"]["code"] == "idempotency_not_supported"
+
+
+async def test_no_key_no_fingerprint(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    add_channel: AddChannel,
+    mock_upstream: MockUpstream,
+    monkeypatch: Any,
+) -> None:
+    """Without an Idempotency-Key the body is not re-encoded to fingerprint it (hot path)."""
+    from app.idempotency import service as idempotency
+
+    model = await priced_model(client, add_channel, mock_upstream, PRICE)
+    await topup(client, tenant, 100_000)
+    calls: list[str] = []
+    real = idempotency.fingerprint
+    monkeypatch.setattr(idempotency, "fingerprint", lambda *a: calls.append("fp") or real(*a))
+    plain = await client.post("/v1/chat/completions", headers=tenant.headers, json=chat(model))
+    assert plain.status_code == 200 and "idempotent-replayed" not in plain.headers
+    assert calls == []
+    keyed = await client.post("/v1/chat/completions", headers={**tenant.headers, **key()}, json=chat(model))
+    assert keyed.status_code == 200
+    assert calls == ["fp"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import DataError
 
 from app.accounts.auth import Principal
 from app.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
@@ -181,3 +182,40 @@ async def test_unreachable_redis_is_a_quick_503(settings: Settings) -> None:
             await opened.admit(principal(), job(), hold=10)
     finally:
         await redis.aclose()
+
+
+async def test_scripts_missing_from_redis_are_loaded_and_run(gate: Gate) -> None:
+    """After a Redis restart its script cache is empty (NOSCRIPT): admission and the settle pipeline
+    load their script and run the call, once. Simulated with unknown SHA1s, so the shared Redis's
+    script cache is left alone."""
+    who = principal(rpm=0, tpm=100_000)
+    real_admit, real_settle = gate._admit.sha, gate._settle.sha
+    gate._admit.sha = "0" * 40
+    first = await gate.admit(who, job(), tokens=5000)
+    assert gate._admit.sha == real_admit
+    second = await gate.admit(who, job(), tokens=5000)
+    gate._settle.sha = "0" * 40
+    await gate.settle_many([(first, 18, 0, "apply"), (second, 20, 0, "apply")])
+    assert gate._settle.sha == real_settle
+    headers = dict(await gate.admit_read(who))
+    assert headers[b"x-ratelimit-remaining-tokens"] == str(100_000 - 38).encode()
+
+
+def test_commands_are_packed_by_hiredis_byte_for_byte_as_redis_py_would(settings: Settings) -> None:
+    from redis.asyncio.connection import Connection
+
+    redis = create_redis(settings)
+    fast = redis.connection_pool.make_connection()
+    plain = Connection()
+    assert type(fast).pack_command is not Connection.pack_command
+    for command in [
+        ("EVALSHA", "ab" * 20, 2, "k:é", b"\x00raw", 7, -3, 1.5, "x" * 7000),
+        ("SCRIPT EXISTS", "a"),
+        ("SET", bytearray(b"k"), memoryview(b"v")),
+    ]:
+        assert b"".join(fast.pack_command(*command)) == b"".join(plain.pack_command(*command))
+    for unsupported in (None, object()):
+        with pytest.raises(DataError):
+            fast.pack_command("SET", "k", unsupported)
+        with pytest.raises(DataError):
+            plain.pack_command("SET", "k", unsupported)
