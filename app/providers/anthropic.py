@@ -8,7 +8,7 @@ content_block_start/delta/stop, message_delta, message_stop, ping, error) become
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -86,7 +86,7 @@ def stream_error(error: Any) -> ProviderError:
 
 
 class AnthropicChatStream(TranslatedStream):
-    async def _events(self) -> AsyncIterator[StreamEvent | None]:
+    async def _events(self) -> AsyncGenerator[StreamEvent | None]:
         splitter, stats = SSESplitter(), self.stats
         tools: dict[int, int] = {}  # content block index → tool call index
         usage: dict[str, Any] = {}

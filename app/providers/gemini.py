@@ -13,7 +13,7 @@ import base64
 import sys
 import uuid
 from array import array
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -100,7 +100,7 @@ def from_gemini(response: dict[str, Any], call: ChatCall, model: str) -> ChatRes
 
 
 class GeminiChatStream(TranslatedStream):
-    async def _events(self) -> AsyncIterator[StreamEvent | None]:
+    async def _events(self) -> AsyncGenerator[StreamEvent | None]:
         splitter, stats = SSESplitter(), self.stats
         usage: Any = None
         tools: dict[int, int] = {}  # candidate index → tool calls sent so far

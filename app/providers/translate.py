@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -152,13 +152,14 @@ class TranslatedStream:
             self.stats.content_chars += chars
             self.stats.content_chunks += 1
 
-    def _events(self) -> AsyncIterator[StreamEvent | None]:
+    def _events(self) -> AsyncGenerator[StreamEvent | None]:
         raise NotImplementedError
 
     async def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         batch: list[StreamEvent] = []
+        events = self._events()
         try:
-            async for event in self._events():
+            async for event in events:
                 if event is not None:
                     batch.append(event)
                 elif batch:
@@ -168,6 +169,8 @@ class TranslatedStream:
             if batch:
                 yield batch  # what came before the error still reaches the client
             raise
+        finally:
+            await events.aclose()
         if self.stats.finished:
             batch.append(DONE)
         if batch:
