@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import hiredis
 import httpx
 from litestar.datastructures import State
@@ -22,7 +23,7 @@ from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
-from app.http import create_upstream_client
+from app.http import create_upstream_client, create_upstream_session
 from app.jobs.recorder import JobRecorder
 from app.limits.policy import Limits
 from app.limits.service import Gate
@@ -109,7 +110,10 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     redis: Redis
+    upstream: aiohttp.ClientSession
+    """Chat and embeddings upstream calls (the hot path)."""
     http: httpx.AsyncClient
+    """The media adapters' client."""
     catalog: CatalogCache
     auth: KeyAuthenticator
     recorder: JobRecorder
@@ -133,6 +137,7 @@ class Resources:
     async def open(cls, settings: Settings) -> Resources:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
+        upstream = create_upstream_session(settings)
         http = create_upstream_client(settings)
         catalog = CatalogCache(sessionmaker, settings)
         await catalog.start()
@@ -164,6 +169,7 @@ class Resources:
             engine=engine,
             sessionmaker=sessionmaker,
             redis=redis,
+            upstream=upstream,
             http=http,
             catalog=catalog,
             auth=KeyAuthenticator(
@@ -172,7 +178,7 @@ class Resources:
                 Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
             ),
             recorder=recorder,
-            providers=build_providers(http, settings),
+            providers=build_providers(upstream, settings),
             gate=gate,
             billing_reconciler=reconciler,
             media=build_media_providers(http, settings),
@@ -190,6 +196,7 @@ class Resources:
         await self.cooldowns.stop()
         await self.recorder.stop()
         await self.gate.stop()
+        await self.upstream.close()
         await self.http.aclose()
         await self.redis.aclose()
         await self.store.close()

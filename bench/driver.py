@@ -51,11 +51,11 @@ SCENARIOS = [
     Scenario("c128-chat", "128 connections, chat (saturation)", "chat", 128),
 ]
 SPECIAL = ("startup", "jobs")
-ALL_TARGETS = ("direct", "reference", "reference-aiohttp", "gateway", "gateway-bare")
+ALL_TARGETS = ("direct", "reference", "reference-httpx", "gateway", "gateway-bare")
 TARGET_NOTES = {
     "direct": "load generator straight to the mock upstream",
-    "reference": "bench/reference.py: Litestar + httpx over httpx-aiohttp (the gateway's client), no features",
-    "reference-aiohttp": "the same with aiohttp's own client (issue #8's reference)",
+    "reference": "bench/reference.py: Litestar + aiohttp's own client (the gateway's), no features",
+    "reference-httpx": "the same with httpx over httpx-aiohttp (the gateway's client before issue #8)",
     "gateway": "the gateway with every feature on",
     "gateway-bare": "the gateway with metrics and the overhead header off (their cost)",
     "litellm": "LiteLLM proxy, 1 worker, no DB",
@@ -149,9 +149,9 @@ def start_targets(
                 targets.append(Target("direct", mock_port, mock, upstream_models))
                 continue
             port = free_port()
-            if name in ("reference", "reference-aiohttp"):
+            if name in ("reference", "reference-httpx"):
                 env = {**os.environ, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
-                env["BENCH_REFERENCE_CLIENT"] = "aiohttp" if name == "reference-aiohttp" else "httpx-aiohttp"
+                env["BENCH_REFERENCE_CLIENT"] = "httpx-aiohttp" if name == "reference-httpx" else "aiohttp"
                 proc = Proc(name, web_command(port, "bench.reference:create_app"), env, server, out / f"{name}.log")
                 targets.append(Target(name, port, proc, upstream_models))
             elif name in ("gateway", "gateway-bare"):

@@ -6,9 +6,9 @@ way the Procfile serves the gateway:
     BENCH_UPSTREAM=http://127.0.0.1:PORT/v1 uvicorn --factory --loop uvloop --http httptools \\
         --no-access-log --log-level warning --port 8001 bench.reference:create_app
 
-`BENCH_REFERENCE_CLIENT` picks the upstream client: `httpx-aiohttp` (default, the gateway's: httpx's
-API over the httpx-aiohttp transport), `aiohttp` (aiohttp's own client, as in issue #8's reference
-figures) or `httpx` (httpx's default transport).
+`BENCH_REFERENCE_CLIENT` picks the upstream client: `aiohttp` (default, the gateway's: aiohttp's own
+client, one session, keep-alive, no environment proxies), `httpx-aiohttp` (httpx's API over the
+httpx-aiohttp transport, the gateway's client before issue #8) or `httpx` (httpx's default transport).
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ def aiohttp_forwarder(upstream: str, session: aiohttp.ClientSession) -> Forward:
 
 def create_app() -> Litestar:
     upstream = os.environ["BENCH_UPSTREAM"].rstrip("/")
-    kind = os.environ.get("BENCH_REFERENCE_CLIENT", "httpx-aiohttp")
+    kind = os.environ.get("BENCH_REFERENCE_CLIENT", "aiohttp")
     forwarders: list[Forward] = []
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if kind == "aiohttp":
-            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000), trust_env=False)
             forwarders.append(aiohttp_forwarder(upstream, session))
             close: Callable[[], Awaitable[None]] = session.close
         else:

@@ -120,10 +120,10 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
     if micro:
         out.append("")
         out.append(
-            f"In isolation (bench/micro.py): the ASGI wrapper {micro['middleware_us']:.1f} µs, the timed upstream "
-            f"transport {micro['timed_transport_us']:.1f} µs, the job observer {micro['job_observer_us']:.2f} µs: "
-            f"{micro['total_us']:.1f} µs per request (for scale: one httpx post with no network at all costs "
-            f"{micro['httpx_post_no_network_us']:.0f} µs)."
+            f"In isolation (bench/micro.py): the ASGI wrapper {micro['middleware_us']:.1f} µs, the upstream-wait "
+            f"accounting {micro['upstream_timing_us']:.1f} µs (a 10-read stream), the job observer "
+            f"{micro['job_observer_us']:.2f} µs: {micro['total_us']:.1f} µs per request (for scale: reading such a "
+            f"stream with no network at all costs {micro['stream_read_no_network_us']:.0f} µs)."
         )
     ceiling = _ceiling(result)
     if ceiling:

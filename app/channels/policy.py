@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from app.errors import InvalidRequest
 from app.settings import Settings
@@ -26,7 +26,6 @@ OPTION_DEFAULTS: dict[str, tuple[str, bool]] = {
     "cooldown_seconds": ("cooldown_seconds", False),
     "cooldown_max_seconds": ("cooldown_max_seconds", False),
 }
-WRITE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +39,10 @@ class ChannelPolicy:
     cooldown_window_seconds: float = 60.0
     cooldown_seconds: float = 5.0
     cooldown_max_seconds: float = 60.0
-    http_timeout: httpx.Timeout = field(default_factory=lambda: _http_timeout(5.0, 60.0))
-    """What the transport enforces itself: connect, and a read backstop. The exact first-byte, idle and
-    total limits are enforced by app.deadlines, which the transport (aiohttp's sock_read) cannot do:
-    it has one read timeout for the response headers and every later chunk alike."""
+    http_timeout: aiohttp.ClientTimeout = field(default_factory=lambda: _http_timeout(5.0, 60.0))
+    """What the client enforces itself: connect (waiting for a pooled connection included), and a read
+    backstop. The exact first-byte, idle and total limits are enforced by app.deadlines, which aiohttp's
+    sock_read cannot do: it has one read timeout for the response headers and every later chunk alike."""
 
     @classmethod
     def build(cls, settings: Settings, options: dict[str, Any]) -> ChannelPolicy:
@@ -57,8 +56,10 @@ class ChannelPolicy:
         return cls(**values)
 
 
-def _http_timeout(connect: float, read: float) -> httpx.Timeout:
-    return httpx.Timeout(connect=connect, read=read, write=WRITE_TIMEOUT, pool=connect)
+def _http_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    # No write timeout in aiohttp: sending the request body is bounded by the deadlines (app.deadlines)
+    # like the rest of the attempt.
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read)
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:

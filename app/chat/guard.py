@@ -1,6 +1,7 @@
-"""An upstream stream opened under the channel's deadlines, its first event already in hand.
+"""An upstream stream opened under the channel's deadlines, its first events already in hand.
 
-`open_guarded` returns only once the upstream has sent its first event: until then nothing has gone
+`open_guarded` returns only once the upstream has sent its first event (with whatever else came in the
+same read): until then nothing has gone
 to the client, so a stall or an error before the first token can still fail over to another channel.
 After that, every wait for the next event is bounded by the idle timeout and the whole stream by its
 total timeout (app.deadlines), and a breach surfaces as `UpstreamTimeout` in the relay, which ends the
@@ -22,13 +23,13 @@ from app.providers.errors import UpstreamTimeout
 
 
 class GuardedStream:
-    """Iterates the upstream's events: the first one already read, each later wait watched. An async
-    iterator (not a generator) so relaying adds no generator layer per chunk."""
+    """Iterates the upstream's events, a list per upstream read: the first read already in hand, each
+    later wait watched. An async iterator (not a generator) so relaying adds no generator layer per read."""
 
     __slots__ = ("_first", "_inner", "_it", "_watch", "stats")
 
     def __init__(
-        self, inner: ChatStream, it: AsyncIterator[StreamEvent], first: StreamEvent | None, watch: Watch
+        self, inner: ChatStream, it: AsyncIterator[list[StreamEvent]], first: list[StreamEvent] | None, watch: Watch
     ) -> None:
         self._inner = inner
         self._it = it
@@ -39,7 +40,7 @@ class GuardedStream:
     def __aiter__(self) -> GuardedStream:
         return self
 
-    async def __anext__(self) -> StreamEvent:
+    async def __anext__(self) -> list[StreamEvent]:
         watch = self._watch
         first = self._first
         if first is not None:
@@ -86,7 +87,7 @@ async def open_guarded(reaper: Reaper, provider: Provider, route: Route, call: C
         try:
             stream = await provider.open_chat_stream(route, call)
             it = aiter(stream)
-            first: StreamEvent | None = await anext(it)
+            first: list[StreamEvent] | None = await anext(it)
         except StopAsyncIteration:
             first = None
         except asyncio.CancelledError:

@@ -189,16 +189,31 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
     """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
     include_usage = ctx.params.include_usage
     status, error = JobStatus.COMPLETED, None
+    ended = False
     try:
-        async for event in stream:
-            if event.usage_only:
-                if not include_usage:
+        async for batch in stream:
+            # The events of one upstream read go out in one send: never waiting for more.
+            if len(batch) == 1 and not batch[0].usage_only:
+                data = batch[0].data
+                ended = batch[0].end
+            else:
+                parts = []
+                for event in batch:
+                    if event.usage_only:
+                        if not include_usage:
+                            continue
+                        parts.append(_with_cost(event.data, ctx, stream.stats.usage))
+                    else:
+                        parts.append(event.data)
+                        ended = ended or event.end
+                if not parts:
                     continue
-                event.data = _with_cost(event.data, ctx, stream.stats.usage)
+                data = b"\n\ndata: ".join(parts)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
-            yield b"data: " + event.data + b"\n\n"
-        yield b"data: [DONE]\n\n"
+            yield b"data: " + data + b"\n\n"
+        if not ended:
+            yield b"data: [DONE]\n\n"
     except ProviderError as exc:
         # Bytes already went out: no failover, no second answer spliced in. An in-band error event
         # makes the OpenAI SDK raise instead of hanging.

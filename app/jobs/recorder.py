@@ -118,6 +118,7 @@ class JobRecorder:
         self._pending: list[JobRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._backoff = 0.0
         self.dropped = 0
         self.observer: Callable[[JobRecord], None] | None = None
@@ -144,15 +145,19 @@ class JobRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag too, not only the cancellation: on Python 3.11 `asyncio.wait_for` can swallow a
+            # cancellation that lands as its timeout fires, and the loop then ran on, `stop` waiting forever.
+            self._stopping = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self.flush()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval + self._backoff)
+                async with asyncio.timeout(self._interval + self._backoff):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

@@ -8,16 +8,16 @@ content_block_start/delta/stop, message_delta, message_stop, ping, error) become
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from app.channels.catalog import Route
 from app.providers.anthropic_request import to_anthropic
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
-from app.providers.common import open_stream, post, transport_error
+from app.providers.common import open_stream, post
 from app.providers.errors import ProviderError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from app.providers.sse import SSESplitter
 from app.providers.translate import (
@@ -86,56 +86,54 @@ def stream_error(error: Any) -> ProviderError:
 
 
 class AnthropicChatStream(TranslatedStream):
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    async def _events(self) -> AsyncGenerator[StreamEvent | None]:
         splitter, stats = SSESplitter(), self.stats
         tools: dict[int, int] = {}  # content block index → tool call index
         usage: dict[str, Any] = {}
-        try:
-            async for raw in self._response.aiter_raw():
-                for payload in splitter.feed(raw):
-                    try:
-                        event = _decode(payload)
-                    except msgspec.DecodeError:
-                        continue
-                    kind = event.get("type") if isinstance(event, dict) else None
-                    if kind == "message_start":
-                        start = event.get("message") or {}
-                        self._model = str(start.get("model") or self._model)
-                        usage.update(start.get("usage") or {})
-                        yield StreamEvent(self._chunk({"role": "assistant", "content": ""}))
-                    elif kind == "content_block_start":
-                        block = event.get("content_block") or {}
-                        if block.get("type") == "tool_use":
-                            tools[event.get("index", 0)] = n = len(tools)
-                            fn = {"name": block.get("name"), "arguments": ""}
-                            yield StreamEvent(
-                                self._chunk(
-                                    {
-                                        "tool_calls": [
-                                            {"index": n, "id": block.get("id"), "type": "function", "function": fn}
-                                        ]
-                                    }
-                                )
+        async for raw in self._response:
+            for payload in splitter.feed(raw):
+                try:
+                    event = _decode(payload)
+                except msgspec.DecodeError:
+                    continue
+                kind = event.get("type") if isinstance(event, dict) else None
+                if kind == "message_start":
+                    start = event.get("message") or {}
+                    self._model = str(start.get("model") or self._model)
+                    usage.update(start.get("usage") or {})
+                    yield StreamEvent(self._chunk({"role": "assistant", "content": ""}))
+                elif kind == "content_block_start":
+                    block = event.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        tools[event.get("index", 0)] = n = len(tools)
+                        fn = {"name": block.get("name"), "arguments": ""}
+                        yield StreamEvent(
+                            self._chunk(
+                                {
+                                    "tool_calls": [
+                                        {"index": n, "id": block.get("id"), "type": "function", "function": fn}
+                                    ]
+                                }
                             )
-                        elif block.get("type") == "text" and block.get("text"):
-                            yield StreamEvent(self._chunk({"content": block["text"]}))
-                    elif kind == "content_block_delta":
-                        delta = self._delta(event.get("delta") or {}, tools.get(event.get("index", 0)))
-                        if delta:
-                            yield StreamEvent(self._chunk(delta))
-                    elif kind == "message_delta":
-                        usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-                        reason = (event.get("delta") or {}).get("stop_reason")
-                        if reason:
-                            yield StreamEvent(self._chunk({}, FINISH.get(reason, "stop")))
-                    elif kind == "message_stop":
-                        stats.finished = True
-                        yield StreamEvent(self._usage_chunk(_usage(usage)), usage_only=True)
-                        return
-                    elif kind == "error":
-                        raise stream_error(event.get("error"))
-        except httpx.HTTPError as exc:
-            raise transport_error(exc) from exc
+                        )
+                    elif block.get("type") == "text" and block.get("text"):
+                        yield StreamEvent(self._chunk({"content": block["text"]}))
+                elif kind == "content_block_delta":
+                    delta = self._delta(event.get("delta") or {}, tools.get(event.get("index", 0)))
+                    if delta:
+                        yield StreamEvent(self._chunk(delta))
+                elif kind == "message_delta":
+                    usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+                    reason = (event.get("delta") or {}).get("stop_reason")
+                    if reason:
+                        yield StreamEvent(self._chunk({}, FINISH.get(reason, "stop")))
+                elif kind == "message_stop":
+                    stats.finished = True
+                    yield StreamEvent(self._usage_chunk(_usage(usage)), usage_only=True)
+                    return
+                elif kind == "error":
+                    raise stream_error(event.get("error"))
+            yield None  # the end of one upstream read
         raise UpstreamUnavailable("Upstream closed the stream before it finished.")
 
     @staticmethod
@@ -151,8 +149,8 @@ class AnthropicChatStream(TranslatedStream):
 
 
 class AnthropicProvider:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
 
     @staticmethod
     def _headers(route: Route) -> dict[str, str]:
@@ -166,11 +164,11 @@ class AnthropicProvider:
 
     async def chat(self, route: Route, call: ChatCall) -> ChatResult:
         body = to_anthropic(call.body, route, call.reasoning)
-        response = await post(
-            self._client, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
+        content = await post(
+            self._session, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
         )
         try:
-            msg = _decode(response.content)
+            msg = _decode(content)
         except msgspec.DecodeError as exc:
             raise UpstreamUnavailable("Upstream answered 200 with a body that is not JSON.") from exc
         if not isinstance(msg, dict) or msg.get("type") == "error":
@@ -180,7 +178,7 @@ class AnthropicProvider:
     async def open_chat_stream(self, route: Route, call: ChatCall) -> AnthropicChatStream:
         body = {**to_anthropic(call.body, route, call.reasoning), "stream": True}
         response = await open_stream(
-            self._client, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
+            self._session, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
         )
         return AnthropicChatStream(response, call, route.upstream_model)
 

@@ -1,8 +1,9 @@
 """The one protocol every upstream adapter implements, and the values it passes back.
 
 Adapters speak OpenAI to the gateway whatever they speak upstream: `chat` returns an OpenAI chat
-completion object, `open_chat_stream` yields OpenAI `chat.completion.chunk` payloads, `embed` returns
-an OpenAI embeddings response. The shared httpx client and the route are given to them per call.
+completion object, `open_chat_stream` yields OpenAI `chat.completion.chunk` payloads (the ones of one
+upstream read together, so the relay sends them in one go), `embed` returns an OpenAI embeddings
+response. The shared upstream session is given to them once, the route per call.
 
 Media adapters (`MediaProvider`) are task-style: submit → task id → poll → result files, whatever the
 upstream's own shape; the job workers drive them one short step at a time.
@@ -76,6 +77,11 @@ class StreamEvent:
     """One `chat.completion.chunk` JSON payload (without the `data: ` framing)."""
     usage_only: bool = False
     """The final usage chunk (`choices: []`), relayed only when the client asked for usage."""
+    end: bool = False
+    """The end of the stream (`data` is `[DONE]`): relayed with the events before it, in one send."""
+
+
+DONE = StreamEvent(b"[DONE]", end=True)
 
 
 @dataclass(slots=True)
@@ -90,7 +96,10 @@ class StreamStats:
 class ChatStream(Protocol):
     stats: StreamStats
 
-    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
+    def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
+        """The events of each upstream read, as soon as it arrived (never an empty list); `DONE` last
+        when the upstream ended the stream properly (else the relay adds it)."""
+        ...
 
     async def aclose(self) -> None: ...
 

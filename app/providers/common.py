@@ -1,72 +1,123 @@
-"""HTTP plumbing every HTTP adapter shares: one POST, one streamed POST, transport errors mapped once."""
+"""HTTP plumbing every chat adapter shares, over aiohttp's own client: one POST, one streamed POST,
+transport errors mapped once, and the upstream wait added to the request's timing.
+
+The wait for the upstream (until the whole answer, or each chunk of a stream) is added to
+`RequestTiming.upstream`, so `x-heytoken-overhead-ms` leaves it out (app.observability.timing).
+"""
 
 from __future__ import annotations
 
-import httpx
+from time import perf_counter
 
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from app.observability.timing import RequestTiming, current
 from app.providers.errors import UpstreamConnectError, UpstreamTimeout, UpstreamUnavailable, from_status
 
 MAX_ERROR_BODY = 64 * 1024
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+"""What aiohttp raises for a failed connection, a dropped one, a garbled answer or a timeout."""
 
 
-def _timed_out(exc: httpx.HTTPError) -> bool:
-    # httpx-aiohttp maps every aiohttp connection error (a dropped connection too) to ConnectTimeout;
-    # only a cause that is itself a timeout makes it one.
-    cause = exc.__cause__
-    return isinstance(exc, httpx.TimeoutException) and (
-        cause is None or isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__
-    )
+def transport_error(exc: BaseException) -> UpstreamUnavailable:
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return UpstreamTimeout(f"Upstream timed out connecting: {name}", reason="connect")
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"Upstream timed out: {name}", reason="read")
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        # Refused, reset, or closed before an answer (ServerDisconnectedError).
+        return UpstreamConnectError(f"Upstream connection failed: {name}")
+    return UpstreamUnavailable(f"Upstream connection failed: {name}")
 
 
-def transport_error(exc: httpx.HTTPError) -> UpstreamUnavailable:
-    cause = exc.__cause__
-    timed_out = _timed_out(exc)
-    if timed_out and isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return UpstreamTimeout(f"Upstream timed out connecting: {type(exc).__name__}", reason="connect")
-    if timed_out:
-        return UpstreamTimeout(f"Upstream timed out: {type(exc).__name__}", reason="read")
-    if isinstance(exc, httpx.ConnectError | httpx.TimeoutException):
-        return UpstreamConnectError(f"Upstream connection failed: {type(cause or exc).__name__}")
-    return UpstreamUnavailable(f"Upstream connection failed: {type(cause or exc).__name__}")
-
-
-async def read_bounded(response: httpx.Response, limit: int) -> bytes:
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     out = bytearray()
-    async for chunk in response.aiter_raw():
-        out += chunk
-        if len(out) >= limit:
+    while len(out) < limit:
+        chunk = await response.content.readany()
+        if not chunk:
             break
+        out += chunk
     return bytes(out[:limit])
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str], limits: httpx.Timeout
-) -> httpx.Response:
+    session: aiohttp.ClientSession, url: str, content: bytes, headers: dict[str, str], limits: aiohttp.ClientTimeout
+) -> bytes:
     """POST and read the whole answer; anything but a 200 raises the matching ProviderError."""
+    timing = current()
+    started = perf_counter()
     try:
-        response = await client.post(url, content=content, headers=headers, timeout=limits)
-    except httpx.HTTPError as exc:
+        async with session.post(url, data=content, headers=headers, timeout=limits, allow_redirects=False) as response:
+            if response.status != 200:
+                raise from_status(response.status, await read_bounded(response, MAX_ERROR_BODY), response.headers)
+            return await response.read()
+    except TRANSPORT_ERRORS as exc:
         raise transport_error(exc) from exc
-    if response.status_code != 200:
-        raise from_status(response.status_code, response.content, response.headers)
-    return response
+    finally:
+        if timing is not None:
+            timing.upstream += perf_counter() - started
+
+
+class UpstreamResponse:
+    """A 200 answer with its body unread: iterate it for the bytes of each read as they arrive (the
+    wait for each counted as upstream time, errors mapped), then `aclose`. An async iterator, not a
+    generator, so a chunk costs one coroutine call."""
+
+    __slots__ = ("_response", "_timing", "headers")
+
+    def __init__(self, response: aiohttp.ClientResponse, timing: RequestTiming | None) -> None:
+        self._response = response
+        self._timing = timing
+        self.headers: CIMultiDictProxy[str] = response.headers
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        timing = self._timing
+        started = perf_counter()
+        try:
+            chunk = await self._response.content.readany()
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc) from exc
+        finally:
+            if timing is not None:
+                timing.upstream += perf_counter() - started
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        """Back to the pool when the body was read to its end; otherwise the connection is closed, so
+        the upstream sees at once that nobody is reading (a client that went away)."""
+        response = self._response
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
 
 async def open_stream(
-    client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str], limits: httpx.Timeout
-) -> httpx.Response:
+    session: aiohttp.ClientSession, url: str, content: bytes, headers: dict[str, str], limits: aiohttp.ClientTimeout
+) -> UpstreamResponse:
     """POST and return once a 200 arrived, body unread (the caller owns and closes the response)."""
-    request = client.build_request("POST", url, content=content, headers=headers, timeout=limits)
+    timing = current()
+    started = perf_counter()
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
+        response = await session.post(url, data=content, headers=headers, timeout=limits, allow_redirects=False)
+    except TRANSPORT_ERRORS as exc:
         raise transport_error(exc) from exc
-    if response.status_code != 200:
+    finally:
+        if timing is not None:
+            timing.upstream += perf_counter() - started
+    if response.status != 200:
         try:
             body = await read_bounded(response, MAX_ERROR_BODY)
-        except httpx.HTTPError:
+        except TRANSPORT_ERRORS:
             body = b""
         finally:
-            await response.aclose()
-        raise from_status(response.status_code, body, response.headers)
-    return response
+            response.close()
+        raise from_status(response.status, body, response.headers)
+    return UpstreamResponse(response, timing)

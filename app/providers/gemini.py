@@ -13,15 +13,15 @@ import base64
 import sys
 import uuid
 from array import array
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from app.channels.catalog import Route
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
-from app.providers.common import open_stream, post, transport_error
+from app.providers.common import open_stream, post
 from app.providers.errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.gemini_request import to_gemini
 from app.providers.sse import SSESplitter
@@ -100,35 +100,33 @@ def from_gemini(response: dict[str, Any], call: ChatCall, model: str) -> ChatRes
 
 
 class GeminiChatStream(TranslatedStream):
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    async def _events(self) -> AsyncGenerator[StreamEvent | None]:
         splitter, stats = SSESplitter(), self.stats
         usage: Any = None
         tools: dict[int, int] = {}  # candidate index → tool calls sent so far
         started = False
-        try:
-            async for raw in self._response.aiter_raw():
-                for payload in splitter.feed(raw):
-                    try:
-                        event = _decode(payload)
-                    except msgspec.DecodeError:
-                        continue
-                    if not isinstance(event, dict):
-                        continue
-                    if event.get("error"):
-                        err = event["error"] if isinstance(event["error"], dict) else {"message": str(event["error"])}
-                        raise UpstreamUnavailable(f"Upstream error mid-stream: {err.get('message')}", error=err)
-                    check_blocked(event)
-                    usage = event.get("usageMetadata") or usage
-                    self._model = str(event.get("modelVersion") or self._model)
-                    if not started:
-                        started = True
-                        yield StreamEvent(self._chunk({"role": "assistant", "content": ""}))
-                    for i, candidate in enumerate(event.get("candidates") or []):
-                        index = candidate.get("index", i)
-                        for chunk in self._translate(candidate, index, tools):
-                            yield StreamEvent(chunk)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc) from exc
+        async for raw in self._response:
+            for payload in splitter.feed(raw):
+                try:
+                    event = _decode(payload)
+                except msgspec.DecodeError:
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                if event.get("error"):
+                    err = event["error"] if isinstance(event["error"], dict) else {"message": str(event["error"])}
+                    raise UpstreamUnavailable(f"Upstream error mid-stream: {err.get('message')}", error=err)
+                check_blocked(event)
+                usage = event.get("usageMetadata") or usage
+                self._model = str(event.get("modelVersion") or self._model)
+                if not started:
+                    started = True
+                    yield StreamEvent(self._chunk({"role": "assistant", "content": ""}))
+                for i, candidate in enumerate(event.get("candidates") or []):
+                    index = candidate.get("index", i)
+                    for chunk in self._translate(candidate, index, tools):
+                        yield StreamEvent(chunk)
+            yield None  # the end of one upstream read
         if not stats.finished:
             raise UpstreamUnavailable("Upstream closed the stream before it finished.")
         total, thoughts = _usage(usage)
@@ -153,8 +151,8 @@ class GeminiChatStream(TranslatedStream):
 
 
 class GeminiProvider:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
 
     @staticmethod
     def _headers(route: Route) -> dict[str, str]:
@@ -170,11 +168,11 @@ class GeminiProvider:
         return f"{route.base_url}/models/{route.upstream_model}:{method}"
 
     async def _post(self, route: Route, method: str, body: dict[str, Any]) -> Any:
-        response = await post(
-            self._client, self._url(route, method), _encode(body), self._headers(route), route.policy.http_timeout
+        content = await post(
+            self._session, self._url(route, method), _encode(body), self._headers(route), route.policy.http_timeout
         )
         try:
-            decoded = _decode(response.content)
+            decoded = _decode(content)
         except msgspec.DecodeError as exc:
             raise UpstreamUnavailable("Upstream answered 200 with a body that is not JSON.") from exc
         if not isinstance(decoded, dict):
@@ -188,7 +186,7 @@ class GeminiProvider:
     async def open_chat_stream(self, route: Route, call: ChatCall) -> GeminiChatStream:
         body = to_gemini(call.body, route, call.reasoning)
         url = self._url(route, "streamGenerateContent") + "?alt=sse"
-        response = await open_stream(self._client, url, _encode(body), self._headers(route), route.policy.http_timeout)
+        response = await open_stream(self._session, url, _encode(body), self._headers(route), route.policy.http_timeout)
         return GeminiChatStream(response, call, route.upstream_model)
 
     async def embed(self, route: Route, call: EmbedCall) -> EmbedResult:

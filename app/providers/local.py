@@ -205,22 +205,23 @@ class LocalChatStream:
             }
         )
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    async def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
+        """One event at a time, as a token-by-token upstream sends them."""
         stats = self.stats
-        yield StreamEvent(self._chunk({"role": "assistant", "content": ""}))
+        yield [StreamEvent(self._chunk({"role": "assistant", "content": ""}))]
         for key, pieces in (("reasoning_content", self._thoughts), ("content", self._tokens)):
             for piece in pieces:
                 if self._delay:
                     await asyncio.sleep(self._delay)
                 stats.content_chars += len(piece)
                 stats.content_chunks += 1
-                yield StreamEvent(self._chunk({key: piece}))
-        yield StreamEvent(self._chunk({}, self._finish))
+                yield [StreamEvent(self._chunk({key: piece}))]
+        yield [StreamEvent(self._chunk({}, self._finish))]
         completion = len(self._tokens) + len(self._thoughts)
         usage = _usage(self._prompt, completion, len(self._thoughts))
         stats.usage = usage
         stats.finished = True
-        yield StreamEvent(
+        usage_event = StreamEvent(
             _encode(
                 {
                     "id": self._call.response_id,
@@ -234,6 +235,7 @@ class LocalChatStream:
             ),
             usage_only=True,
         )
+        yield [usage_event]
 
     async def aclose(self) -> None:
         return None

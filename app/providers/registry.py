@@ -1,7 +1,9 @@
-"""Provider type → adapter instance. Adapters are built once per process around the shared client."""
+"""Provider type → adapter instance. Adapters are built once per process around the shared clients:
+the chat adapters around the aiohttp session, the media adapters around the httpx client."""
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 from app.channels.models import ProviderType
@@ -20,12 +22,12 @@ MediaKey = tuple[str, str]
 """(provider type, job kind), e.g. ("openai", "video")."""
 
 
-def build_providers(client: httpx.AsyncClient, settings: Settings) -> dict[str, Provider]:
+def build_providers(session: aiohttp.ClientSession, settings: Settings) -> dict[str, Provider]:
     return {
         ProviderType.LOCAL: LocalProvider(settings.local_token_delay_ms),
-        ProviderType.OPENAI: OpenAIProvider(client),
-        ProviderType.ANTHROPIC: AnthropicProvider(client),
-        ProviderType.GEMINI: GeminiProvider(client),
+        ProviderType.OPENAI: OpenAIProvider(session),
+        ProviderType.ANTHROPIC: AnthropicProvider(session),
+        ProviderType.GEMINI: GeminiProvider(session),
     }
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 
-from app.providers.base import ChatCall, StreamStats, Usage
-from app.providers.errors import UpstreamRejected
+from app.providers.base import DONE, ChatCall, StreamEvent, StreamStats, Usage
+from app.providers.common import UpstreamResponse
+from app.providers.errors import ProviderError, UpstreamRejected
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -107,9 +108,10 @@ def message(text: str, reasoning: str, tool_calls: list[dict[str, Any]]) -> dict
 
 
 class TranslatedStream:
-    """Owns the upstream response; subclasses turn its events into OpenAI chunks with `_chunk`."""
+    """Owns the upstream response; subclasses turn its events into OpenAI chunks with `_chunk`, yielded
+    from `_events` with None at the end of each upstream read, so the chunks of one read go on together."""
 
-    def __init__(self, response: httpx.Response, call: ChatCall, model: str) -> None:
+    def __init__(self, response: UpstreamResponse, call: ChatCall, model: str) -> None:
         self._response = response
         self._id = call.response_id
         self._model = model
@@ -149,6 +151,30 @@ class TranslatedStream:
         if chars:
             self.stats.content_chars += chars
             self.stats.content_chunks += 1
+
+    def _events(self) -> AsyncGenerator[StreamEvent | None]:
+        raise NotImplementedError
+
+    async def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
+        batch: list[StreamEvent] = []
+        events = self._events()
+        try:
+            async for event in events:
+                if event is not None:
+                    batch.append(event)
+                elif batch:
+                    yield batch
+                    batch = []
+        except ProviderError:
+            if batch:
+                yield batch  # what came before the error still reaches the client
+            raise
+        finally:
+            await events.aclose()
+        if self.stats.finished:
+            batch.append(DONE)
+        if batch:
+            yield batch
 
     async def aclose(self) -> None:
         await self._response.aclose()

@@ -54,10 +54,10 @@ class FakeStream:
         self.stats = StreamStats()
         self.closed = False
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    async def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
         for i, gap in enumerate(self.gaps):
             await asyncio.sleep(gap)
-            yield StreamEvent(str(i).encode())
+            yield [StreamEvent(str(i).encode())]
 
     async def aclose(self) -> None:
         self.closed = True
@@ -90,8 +90,8 @@ async def test_guarded_stream_first_byte_then_idle(reaper: Reaper) -> None:
     got: list[bytes] = []
 
     async def drain() -> None:
-        async for event in guarded:
-            got.append(event.data)
+        async for batch in guarded:
+            got.extend(event.data for event in batch)
 
     with pytest.raises(UpstreamTimeout) as caught:
         await drain()
@@ -102,20 +102,20 @@ async def test_guarded_stream_first_byte_then_idle(reaper: Reaper) -> None:
 async def test_guarded_stream_runs_to_the_end(reaper: Reaper) -> None:
     stream = FakeStream([0, 0.01, 0])
     guarded = await open_guarded(reaper, FakeProvider(stream), route_with(idle_timeout=5), None)  # type: ignore[arg-type]
-    assert [e.data async for e in guarded] == list(events([0, 0.01, 0]))
+    assert [e.data async for batch in guarded for e in batch] == list(events([0, 0.01, 0]))
     await guarded.aclose()
 
 
 class FailingStream(FakeStream):
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        yield StreamEvent(b"0")
+    async def __aiter__(self) -> AsyncIterator[list[StreamEvent]]:
+        yield [StreamEvent(b"0")]
         raise UpstreamUnavailable("Upstream closed the stream before it finished.")
 
 
 async def test_an_upstream_error_stops_the_watch(reaper: Reaper) -> None:
     """After the stream raised, a late sweep must not cancel the task wherever it has gone since."""
     guarded = await open_guarded(reaper, FakeProvider(FailingStream([])), route_with(idle_timeout=0.02), None)  # type: ignore[arg-type]
-    assert (await anext(guarded)).data == b"0"
+    assert [e.data for e in await anext(guarded)] == [b"0"]
     with pytest.raises(UpstreamUnavailable):
         await anext(guarded)
     await asyncio.sleep(0.1)  # several idle timeouts and sweeps later: still not cancelled

@@ -150,4 +150,4 @@ def test_channel_options_override_the_defaults() -> None:
     policy = ChannelPolicy.build(Settings(_env_file=None), {"idle_timeout": 2, "cooldown_failures": 9})  # type: ignore[call-arg]
     assert policy.idle_timeout == 2.0 and policy.cooldown_failures == 9
     assert policy.first_byte_timeout == DEFAULT_POLICY.first_byte_timeout
-    assert policy.http_timeout.connect == 5.0 and policy.http_timeout.read == 61.0
+    assert policy.http_timeout.connect == 5.0 and policy.http_timeout.sock_read == 61.0

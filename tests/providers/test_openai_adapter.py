@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 from tests.app.test_chat_local import sse_payloads
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model
 from tests.fakes.upstream import MockUpstream, Reply, chunk, usage_chunk
+from tests.routing_support import job_of
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -121,6 +122,36 @@ async def test_stream_relayed_chunk_for_chunk(
         assert {k: v for k, v in got.items() if k != "id"} == {k: v for k, v in sent.items() if k != "id"}
     # the gateway always asks for usage upstream
     assert mock_upstream.requests[-1].body["stream_options"] == {"include_usage": True}
+
+
+async def test_stream_of_many_events_in_one_read_relayed_and_counted(
+    client: AsyncTestClient[Any], tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream
+) -> None:
+    """The events of one upstream read go on together (one send); each still arrives whole, counted,
+    the usage chunk with its cost, and `[DONE]` once at the end."""
+    model = await _channel(client, add_channel, mock_upstream)
+    items = [chunk(role="assistant", content=""), chunk("Hel"), chunk("lo"), chunk(finish="stop"), usage_chunk(20, 2)]
+    one_write = b"".join(b"data: " + json.dumps(i).encode() + b"\n\n" for i in items) + b"data: [DONE]\n\n"
+    mock_upstream.script(CHAT_PATH, Reply(raw=one_write))
+    response = await client.post(
+        CHAT_PATH,
+        headers=tenant.headers,
+        json={
+            "model": model,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "x"}],
+        },
+    )
+    payloads = sse_payloads(response.text)
+    assert payloads[-1] == "[DONE]" and payloads.count("[DONE]") == 1
+    relayed = [json.loads(p) for p in payloads[:-1]]
+    assert len(relayed) == len(items)
+    assert all(r["id"] == response.headers["x-request-id"] for r in relayed)
+    assert "".join((r["choices"][0]["delta"].get("content") or "") for r in relayed[:-1]) == "Hello"
+    assert relayed[-1]["usage"] == {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22, "cost": 0}
+    job = await job_of(client, tenant, response.headers["x-request-id"])
+    assert job["status"] == "completed" and job["usage"]["total_tokens"] == 22
 
 
 async def test_stream_usage_chunk_relayed_when_asked(
