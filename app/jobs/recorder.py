@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
@@ -79,7 +79,8 @@ class JobRecord:
             "latency_ms": self.latency_ms,
             "ttft_ms": self.ttft_ms,
             "http_status": self.http_status,
-            "error_code": self.error_code,
+            # Upstreams send error codes as numbers too (Gemini: 400); the column is text.
+            "error_code": None if self.error_code is None else str(self.error_code),
             "error_message": self.error_message,
             "attempts_log": self.attempts_log,
             "created_at": self.created_at,
@@ -165,30 +166,52 @@ class JobRecorder:
         while self._pending:
             batch = self._pending[: self._batch_size]
             del self._pending[: len(batch)]
-            if not await self._write(batch):
+            unwritten = await self._write(batch)
+            if unwritten:
                 # Back to the front, in order: a database outage delays rows, it does not lose them.
-                self._pending[:0] = batch
+                self._pending[:0] = unwritten
                 self._backoff = min(self.MAX_BACKOFF, max(0.2, self._backoff * 2))
                 return
             self._backoff = 0.0
 
-    async def _write(self, batch: list[JobRecord]) -> bool:
+    async def _write(self, batch: list[JobRecord]) -> list[JobRecord]:
+        """Write a batch; what comes back is still to be written (the database did not answer)."""
         try:
             await self._insert(batch)
-        except IntegrityError:
-            for rec in batch:
+        except Exception as exc:
+            if not isinstance(exc, IntegrityError) and not await self._database_answers():
+                log.warning("jobs.recorder.batch_failed rows=%d (will retry)", len(batch), exc_info=True)
+                return batch
+            # The database answers but refused the batch: one row it will never take must not hold up
+            # the others forever, so each goes alone and a refused one is dropped with a log line.
+            written: list[JobRecord] = []
+            for i, rec in enumerate(batch):
                 try:
                     await self._insert([rec])
-                except IntegrityError as exc:
-                    log.error("jobs.recorder.row_refused id=%s error=%s", rec.id, exc.orig)
-        except Exception:
-            log.warning("jobs.recorder.batch_failed rows=%d (will retry)", len(batch), exc_info=True)
-            return False
-        if self._after_write is not None:
+                except Exception as row_exc:
+                    if not isinstance(row_exc, IntegrityError) and not await self._database_answers():
+                        await self._settle(written)
+                        return batch[i:]
+                    log.error("jobs.recorder.row_refused id=%s error=%s", rec.id, getattr(row_exc, "orig", row_exc))
+                else:
+                    written.append(rec)
+            batch = written
+        await self._settle(batch)
+        return []
+
+    async def _settle(self, batch: list[JobRecord]) -> None:
+        if self._after_write is not None and batch:
             try:
                 await self._after_write(batch)
             except Exception:
                 log.exception("jobs.recorder.after_write_failed rows=%d", len(batch))
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
         return True
 
     async def _insert(self, batch: list[JobRecord]) -> None:
