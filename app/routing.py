@@ -14,8 +14,8 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.channels.catalog import Catalog, Route, Tier
 from app.channels.cooldowns import CooldownBoard
@@ -30,6 +30,9 @@ PASS_THROUGH = frozenset({400, 404, 409, 413, 415, 422})
 # 4xx statuses about the channel itself (its key, its account): another channel may well succeed.
 CHANNEL_FAULTS = frozenset({401, 402, 403})
 BACKOFF_CAP = 2.0
+T = TypeVar("T")
+GiveUp = Callable[[Route | None, GatewayError, str], GatewayError]
+"""Records the failed job and returns the error to raise: (channel tried last, error, detail)."""
 OVERLOADED = "The model is currently experiencing high traffic. Try again in a few seconds."
 
 
@@ -229,6 +232,24 @@ class Plan:
             also = f" ({tried} channels tried)" if tried > 1 else ""
             return UpstreamFailed(f"Upstream provider is temporarily unavailable: {self._failures[-1].message}{also}")
         return overloaded(self._retry_hint or 1)
+
+    async def run(self, attempt: Callable[[Route], Awaitable[T]], give_up: GiveUp) -> tuple[Route, T]:
+        """Try the channels in turn until one answers: `attempt(route)` raises ProviderError to move on
+        (or to answer with the error now); `give_up` records the failed job when nothing is left."""
+        while (route := await self.next()) is not None:
+            try:
+                result = await attempt(route)
+            except ProviderError as exc:
+                if (error := self.failed(route, exc)) is None:
+                    continue
+                raise give_up(route, error, exc.message) from exc
+            except BaseException:
+                self.abandon(route)
+                raise
+            self.succeeded(route)
+            return route, result
+        error = self.exhausted()
+        raise give_up(self.last, error, error.message)
 
 
 def report_failure(board: CooldownBoard, route: Route, exc: ProviderError) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -27,7 +28,7 @@ from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
 from app.limits.service import Admission
-from app.providers.base import ChatCall, ChatStream, StreamStats, Usage
+from app.providers.base import ChatCall, ChatResult, ChatStream, StreamStats, Usage
 from app.providers.errors import ProviderError
 from app.resources import Resources
 from app.routing import new_plan, report_failure
@@ -127,45 +128,25 @@ def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: Gatew
 
 
 async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> dict[str, Any]:
-    plan = new_plan(res, ctx.params.model, ctx.attempts)
-    while (route := await plan.next()) is not None:
-        try:
-            with res.reaper.bounded(route.policy.total_timeout, "total"):
-                result = await res.providers[route.provider].chat(route, _call(ctx, body, route))
-        except ProviderError as exc:
-            if (error := plan.failed(route, exc)) is None:
-                continue
-            raise _give_up(res, ctx, route, error, exc.message) from exc
-        except BaseException:
-            plan.abandon(route)
-            raise
-        plan.succeeded(route)
-        _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
-        if isinstance(result.completion.get("usage"), dict):
-            result.completion["usage"]["cost"] = ctx.cost(result.usage)
-        return result.completion
-    error = plan.exhausted()
-    raise _give_up(res, ctx, plan.last, error, error.message)
+    async def attempt(route: Route) -> ChatResult:
+        with res.reaper.bounded(route.policy.total_timeout, "total"):
+            return await res.providers[route.provider].chat(route, _call(ctx, body, route))
+
+    route, result = await new_plan(res, ctx.params.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
+    _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
+    if isinstance(result.completion.get("usage"), dict):
+        result.completion["usage"]["cost"] = ctx.cost(result.usage)
+    return result.completion
 
 
 async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> tuple[Route, ChatStream]:
     """Open the upstream stream and read its first event before any byte goes to the client, so a
     failure here is still an ordinary HTTP error response, or a failover to the next channel."""
-    plan = new_plan(res, ctx.params.model, ctx.attempts)
-    while (route := await plan.next()) is not None:
-        try:
-            stream = await open_guarded(res.reaper, res.providers[route.provider], route, _call(ctx, body, route))
-        except ProviderError as exc:
-            if (error := plan.failed(route, exc)) is None:
-                continue
-            raise _give_up(res, ctx, route, error, exc.message) from exc
-        except BaseException:
-            plan.abandon(route)
-            raise
-        plan.succeeded(route)
-        return route, stream
-    error = plan.exhausted()
-    raise _give_up(res, ctx, plan.last, error, error.message)
+
+    def attempt(route: Route) -> Awaitable[ChatStream]:
+        return open_guarded(res.reaper, res.providers[route.provider], route, _call(ctx, body, route))
+
+    return await new_plan(res, ctx.params.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
 
 
 def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usage:

@@ -16,8 +16,7 @@ from app.embeddings.schemas import EmbeddingParams
 from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
-from app.providers.base import EmbedCall, Usage
-from app.providers.errors import ProviderError
+from app.providers.base import EmbedCall, EmbedResult, Usage
 from app.resources import Resources
 from app.routing import new_plan
 
@@ -97,31 +96,21 @@ async def embed(
             error,
         )
 
-    def failed(route: Route | None, gateway_error: GatewayError, detail: str) -> None:
+    def give_up(route: Route | None, gateway_error: GatewayError, detail: str) -> GatewayError:
         record(
             route, JobStatus.FAILED, None, gateway_error.status_code, (gateway_error.code or "upstream_error", detail)
         )
         gateway_error.headers["x-request-id"] = job_id
+        return gateway_error
 
-    while (route := await plan.next()) is not None:
+    async def attempt(route: Route) -> EmbedResult:
         call = EmbedCall({**body, "model": route.upstream_model}, params.model)
-        try:
-            with res.reaper.bounded(route.policy.total_timeout, "total"):
-                result = await res.providers[route.provider].embed(route, call)
-        except ProviderError as exc:
-            if (gateway_error := plan.failed(route, exc)) is None:
-                continue
-            failed(route, gateway_error, exc.message)
-            raise gateway_error from exc
-        except BaseException:
-            plan.abandon(route)
-            raise
-        plan.succeeded(route)
-        cost = record(route, JobStatus.COMPLETED, result.usage, 200)
-        return with_usage_cost(result.body, cost)
-    gateway_error = plan.exhausted()
-    failed(plan.last, gateway_error, gateway_error.message)
-    raise gateway_error
+        with res.reaper.bounded(route.policy.total_timeout, "total"):
+            return await res.providers[route.provider].embed(route, call)
+
+    route, result = await plan.run(attempt, give_up)
+    cost = record(route, JobStatus.COMPLETED, result.usage, 200)
+    return with_usage_cost(result.body, cost)
 
 
 _USAGE = re.compile(rb'"usage"\s*:\s*\{\s*(\}?)')

@@ -17,7 +17,7 @@ import msgspec
 from app.channels.catalog import Route
 from app.providers.anthropic_request import to_anthropic
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
-from app.providers.common import open_stream, post
+from app.providers.common import json_headers, open_stream, post
 from app.providers.errors import ProviderError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from app.providers.sse import SSESplitter
 from app.providers.translate import (
@@ -154,13 +154,7 @@ class AnthropicProvider:
 
     @staticmethod
     def _headers(route: Route) -> dict[str, str]:
-        headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-        if route.api_key:
-            headers["x-api-key"] = route.api_key
-        extra = route.options.get("headers")
-        if isinstance(extra, dict):
-            headers.update({str(k): str(v) for k, v in extra.items()})
-        return headers
+        return json_headers(route, "x-api-key", fixed={"anthropic-version": API_VERSION})
 
     async def chat(self, route: Route, call: ChatCall) -> ChatResult:
         body = to_anthropic(call.body, route, call.reasoning)

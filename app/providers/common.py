@@ -12,6 +12,7 @@ from time import perf_counter
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from app.channels.catalog import Route
 from app.observability.timing import RequestTiming, current
 from app.providers.errors import UpstreamConnectError, UpstreamTimeout, UpstreamUnavailable, from_status
 
@@ -30,6 +31,20 @@ def transport_error(exc: BaseException) -> UpstreamUnavailable:
         # Refused, reset, or closed before an answer (ServerDisconnectedError).
         return UpstreamConnectError(f"Upstream connection failed: {name}")
     return UpstreamUnavailable(f"Upstream connection failed: {name}")
+
+
+def json_headers(
+    route: Route, key_header: str, key_prefix: str = "", fixed: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A JSON request's headers: the vendor's `fixed` ones, the channel's key (when it has one) in
+    `key_header`, then the channel's own `headers` option, which wins."""
+    headers = {"content-type": "application/json", **(fixed or {})}
+    if route.api_key:
+        headers[key_header] = key_prefix + route.api_key
+    extra = route.options.get("headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    return headers
 
 
 async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -21,7 +21,7 @@ import msgspec
 
 from app.channels.catalog import Route
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
-from app.providers.common import open_stream, post
+from app.providers.common import json_headers, open_stream, post
 from app.providers.errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.gemini_request import to_gemini
 from app.providers.sse import SSESplitter
@@ -156,13 +156,7 @@ class GeminiProvider:
 
     @staticmethod
     def _headers(route: Route) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        if route.api_key:
-            headers["x-goog-api-key"] = route.api_key
-        extra = route.options.get("headers")
-        if isinstance(extra, dict):
-            headers.update({str(k): str(v) for k, v in extra.items()})
-        return headers
+        return json_headers(route, "x-goog-api-key")
 
     def _url(self, route: Route, method: str) -> str:
         return f"{route.base_url}/models/{route.upstream_model}:{method}"

@@ -15,7 +15,7 @@ import msgspec
 
 from app.channels.catalog import Route
 from app.providers.base import DONE, ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, StreamStats, Usage
-from app.providers.common import UpstreamResponse, open_stream, post
+from app.providers.common import UpstreamResponse, json_headers, open_stream, post
 from app.providers.errors import ProviderError, UpstreamUnavailable
 from app.providers.sse import SSESplitter
 from app.tokens import estimate_prompt_tokens, estimate_text_tokens
@@ -53,13 +53,7 @@ class OpenAIProvider:
 
     @staticmethod
     def _headers(route: Route) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        if route.api_key:
-            headers["authorization"] = f"Bearer {route.api_key}"
-        extra = route.options.get("headers")
-        if isinstance(extra, dict):
-            headers.update({str(k): str(v) for k, v in extra.items()})
-        return headers
+        return json_headers(route, "authorization", "Bearer ")
 
     async def _post(self, route: Route, path: str, body: dict[str, Any]) -> bytes:
         return await post(
