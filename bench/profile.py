@@ -1,0 +1,121 @@
+"""Profile the gateway under load: `python -m bench.profile [--kind chat|stream|embed] [--seconds N]`.
+
+Starts the mock and the gateway as `make bench` does (pinned the same way), drives one scenario at 32
+connections and has py-spy (`pip install py-spy`) sample the gateway's web process meanwhile. Prints
+the functions with the most samples, by own time and with their callees, and leaves the collapsed
+stacks (for flamegraph tools) next to the run's logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench import features as feature_registry
+from bench.driver import CHAT, EMBED_INPUT, EMBEDDINGS, PROMPT, pick_cpus
+from bench.gateway import prepare
+from bench.procs import BIN, ROOT, Proc, free_port, start_mock, web_command
+
+
+def summarize(collapsed: Path, top: int) -> str:
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        total += count
+        # One entry per function, not per line: py-spy names a frame "func (file:line)".
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"{total} samples"]
+    for title, counter in (("own time", own), ("with callees", inclusive)):
+        lines.append(f"\n-- {title} --")
+        for frame, count in counter.most_common(top):
+            lines.append(f"{100 * count / total:6.1f}%  {frame}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kind", choices=["chat", "stream", "embed"], default="chat")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway (repeatable)")
+    args = parser.parse_args(argv)
+    spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("py-spy is not installed: pip install py-spy")
+
+    out = Path(tempfile.mkdtemp(prefix="heytoken-profile-"))
+    server, tools, _ = pick_cpus(True)
+    mock, mock_port = start_mock(tools, out / "mock.log", 10)
+    procs = [mock]
+    try:
+        gateway = prepare(out / "var", f"http://127.0.0.1:{mock_port}/v1")
+        values = {"account": gateway.account_id, "key_id": gateway.key_id}
+        models = ["bench-chat", "bench-slow", "bench-embedding"]
+        for warning in feature_registry.run_setup(feature_registry.detect(), gateway.env, BIN, values, models):
+            print(f"profile: WARNING {warning}")
+        env = {**gateway.env, **dict(item.split("=", 1) for item in args.env)}
+        port = free_port()
+        web = Proc("gateway", web_command(port), env, server, out / "gateway.log")
+        procs.append(web)
+        web.wait_http(port)
+        body: dict[str, object]
+        if args.kind == "embed":
+            path, body = EMBEDDINGS, {"model": "bench-embedding", "input": EMBED_INPUT}
+        else:
+            path, body = CHAT, {"model": "bench-chat", "messages": PROMPT, "stream": args.kind == "stream"}
+        spec = {
+            "host": "127.0.0.1",
+            "port": port,
+            "path": path,
+            "body": json.dumps(body, separators=(",", ":")),
+            "headers": {"content-type": "application/json", **gateway.headers},
+            "connections": args.connections,
+            "duration": args.seconds,
+            "warmup": 2.0,
+            "rate": 0,
+            "pids": [web.pid],
+            "cpus": sorted(tools) if tools else [],
+        }
+        load = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        time.sleep(2.0)  # the load generator's warm-up: sample steady state only
+        collapsed = out / f"{args.kind}.collapsed"
+        record = [spy, "record", "--pid", str(web.pid), "--duration", str(int(args.seconds) - 1)]
+        record += ["--rate", "250", "--format", "raw", "--output", str(collapsed), "--nonblocking"]
+        if args.native:
+            record.append("--native")
+        subprocess.run(record, check=True, capture_output=True)
+        stdout, _ = load.communicate(timeout=args.seconds + 60)
+        result = json.loads(stdout)
+        cpu = result["cpu_s"][str(web.pid)]
+        print(
+            f"{args.kind}: {result['rps']:.0f} req/s, {1000 * cpu / max(result['requests'], 1):.3f} ms CPU/request,"
+            f" {result['errors']} errors"
+        )
+        print(summarize(collapsed, args.top))
+        print(f"\ncollapsed stacks: {collapsed}")
+        return 0
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
