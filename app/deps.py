@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.connection import ASGIConnection
 
 from app.accounts.auth import Principal
+from app.calls import RATE_HEADERS, Call, Reply
 from app.errors import AuthenticationFailed
 from app.resources import Resources, get_resources
+from app.streaming import ClosingStream
 
-RATE_HEADERS = "heytoken.rate_headers"
+SSE_MEDIA_TYPE = "text/event-stream"
 
 
 async def require_api_key(request: Request[Any, Any, Any]) -> None:
@@ -51,3 +53,21 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
 
 def resources_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Resources:
     return get_resources(connection.app.state)
+
+
+def call_of(request: Request[Any, Any, Any]) -> Call:
+    """The route functions' view of a Litestar request (app.calls)."""
+    return Call(
+        resources_of(request),
+        principal_of(request),
+        request.scope,
+        request.method,
+        request.url.path,
+        request.headers.get("idempotency-key"),
+    )
+
+
+def to_response(reply: Reply) -> Response[Any]:
+    if reply.stream is not None:
+        return ClosingStream(reply.stream, status_code=reply.status, media_type=SSE_MEDIA_TYPE, headers=reply.headers)
+    return Response(content=reply.body, status_code=reply.status, media_type="application/json", headers=reply.headers)

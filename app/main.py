@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from app.admin.routes import admin_router
 from app.billing.routes import list_ledger, redeem_code, retrieve_account, retrieve_usage
@@ -22,6 +22,7 @@ from app.chat.routes import create_chat_completion
 from app.deps import add_rate_headers, require_api_key
 from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
+from app.fastpath import FastPath, Gateway
 from app.files.routes import download_blob
 from app.images.routes import create_image, retrieve_image_generation
 from app.jobs.routes import retrieve_job
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if metrics is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         extra.append(metrics_handler(metrics, token))
-    app = Litestar(
+    app = Gateway(
         route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, *extra],
         lifespan=[lifespan],
         exception_handlers={
@@ -102,9 +103,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
         debug=False,
     )
-    if metrics is not None or settings.overhead_header:
-        # Wrapped once around routing rather than given as route middleware: Litestar would then build
-        # a middleware stack with an extra exception-handling layer into every route (measured: it
-        # cost more than the timing itself).
-        app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, metrics, settings.overhead_header)
+    def observe(inner: ASGIApp) -> ASGIApp:
+        if metrics is None and not settings.overhead_header:
+            return inner
+        return ObservabilityMiddleware(inner, metrics, settings.overhead_header)
+
+    # Wrapped once around routing rather than given as route middleware: Litestar would then build a
+    # middleware stack with an extra exception-handling layer into every route (measured: it cost more
+    # than the timing itself).
+    app.asgi_handler = observe(app.asgi_handler)
+    if settings.fast_path:
+        app.fast = observe(FastPath(app.state, settings.max_body_bytes))
     return app

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     """Bearer token GET /metrics asks for. Empty: /metrics answers anyone (keep it off the public network)."""
     overhead_header: bool = True
     """Send `x-heytoken-overhead-ms`: time spent in the gateway, excluding the upstream wait."""
+    fast_path: bool = True
+    """Serve POST chat/completions and embeddings without Litestar's per-request machinery (app.fastpath).
+    Off: the Litestar routes serve them, with the same answers."""
 
     storage_url: str = ""
     """`s3://bucket[/prefix]` for S3, or a directory path for the local backend. Empty: `var_dir/storage`."""

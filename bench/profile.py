@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench import features as feature_registry
 from bench.driver import CHAT, EMBED_INPUT, EMBEDDINGS, PROMPT, pick_cpus
@@ -27,6 +28,7 @@ from bench.procs import BIN, ROOT, Proc, free_port, start_mock, web_command
 
 def summarize(collapsed: Path, top: int) -> str:
     own: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
@@ -36,27 +38,38 @@ def summarize(collapsed: Path, top: int) -> str:
         # One entry per function, not per line: py-spy names a frame "func (file:line)".
         frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]
         own[frames[-1]] += count
+        where = re.search(r"\(([^/)]+)", frames[-1])
+        by_package[where.group(1) if where else "?"] += count
         for frame in set(frames):
             inclusive[frame] += count
     lines = [f"{total} samples"]
-    for title, counter in (("own time", own), ("with callees", inclusive)):
+    sections = (("own time by package", by_package), ("own time", own), ("with callees", inclusive))
+    for title, counter in sections:
         lines.append(f"\n-- {title} --")
         for frame, count in counter.most_common(top):
             lines.append(f"{100 * count / total:6.1f}%  {frame}")
     return "\n".join(lines)
 
 
+def cpu_ms(result: dict[str, Any], pid: int) -> float:
+    if result["errors"]:
+        raise SystemExit(f"{result['errors']} requests failed: {result['statuses']}")
+    return 1000 * result["cpu_s"][str(pid)] / max(result["requests"], 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", choices=["gateway", "reference"], default="gateway")
     parser.add_argument("--kind", choices=["chat", "stream", "embed"], default="chat")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--no-spy", action="store_true", help="measure CPU per request only, no sampling")
     parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway (repeatable)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
-    if spy is None:
+    if spy is None and not args.no_spy:
         raise SystemExit("py-spy is not installed: pip install py-spy")
 
     out = Path(tempfile.mkdtemp(prefix="heytoken-profile-"))
@@ -71,20 +84,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile: WARNING {warning}")
         env = {**gateway.env, **dict(item.split("=", 1) for item in args.env)}
         port = free_port()
-        web = Proc("gateway", web_command(port), env, server, out / "gateway.log")
+        headers = gateway.headers
+        models = {"chat": "bench-chat", "embed": "bench-embedding"}
+        if args.target == "reference":
+            env = {**env, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
+            headers, models = {}, {"chat": "mock-chat", "embed": "mock-embedding"}
+            web = Proc("reference", web_command(port, "bench.reference:create_app"), env, server, out / "ref.log")
+        else:
+            web = Proc("gateway", web_command(port), env, server, out / "gateway.log")
         procs.append(web)
         web.wait_http(port)
         body: dict[str, object]
         if args.kind == "embed":
-            path, body = EMBEDDINGS, {"model": "bench-embedding", "input": EMBED_INPUT}
+            path, body = EMBEDDINGS, {"model": models["embed"], "input": EMBED_INPUT}
         else:
-            path, body = CHAT, {"model": "bench-chat", "messages": PROMPT, "stream": args.kind == "stream"}
+            path, body = CHAT, {"model": models["chat"], "messages": PROMPT, "stream": args.kind == "stream"}
         spec = {
             "host": "127.0.0.1",
             "port": port,
             "path": path,
             "body": json.dumps(body, separators=(",", ":")),
-            "headers": {"content-type": "application/json", **gateway.headers},
+            "headers": {"content-type": "application/json", **headers},
             "connections": args.connections,
             "duration": args.seconds,
             "warmup": 2.0,
@@ -95,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         load = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=ROOT
         )
+        if args.no_spy:
+            stdout, _ = load.communicate(timeout=args.seconds + 60)
+            result = json.loads(stdout)
+            print(f"{args.kind}: {result['rps']:.0f} req/s, {cpu_ms(result, web.pid):.3f} ms CPU/request")
+            return 0
         time.sleep(2.0)  # the load generator's warm-up: sample steady state only
+        assert spy is not None
         collapsed = out / f"{args.kind}.collapsed"
         record = [spy, "record", "--pid", str(web.pid), "--duration", str(int(args.seconds) - 1)]
         record += ["--rate", "250", "--format", "raw", "--output", str(collapsed), "--nonblocking"]
@@ -104,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(record, check=True, capture_output=True)
         stdout, _ = load.communicate(timeout=args.seconds + 60)
         result = json.loads(stdout)
-        cpu = result["cpu_s"][str(web.pid)]
-        print(
-            f"{args.kind}: {result['rps']:.0f} req/s, {1000 * cpu / max(result['requests'], 1):.3f} ms CPU/request,"
-            f" {result['errors']} errors"
-        )
+        print(f"{args.kind}: {result['rps']:.0f} req/s, {cpu_ms(result, web.pid):.3f} ms CPU/request (sampled)")
         print(summarize(collapsed, args.top))
         print(f"\ncollapsed stacks: {collapsed}")
         return 0

@@ -20,8 +20,9 @@ from litestar import Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
+from app.calls import Call, Reply
 from app.db import SessionMaker, unit_of_work, utcnow
-from app.deps import principal_of, resources_of
+from app.deps import call_of, to_response
 from app.errors import Conflict, InvalidRequest, Unprocessable
 from app.idempotency.models import IdempotencyRecord, IdempotencyState
 
@@ -175,19 +176,21 @@ async def run_idempotent(
     return outcome, False
 
 
-async def idempotent_response(request: Request[Any, Any, Any], body: Any,
-                              work: Callable[[], Awaitable[Outcome]]) -> Response[bytes]:
+async def idempotent_reply(call: Call, body: Any, work: Callable[[], Awaitable[Outcome]]) -> Reply:
     """Run a work-creating route under its `Idempotency-Key` (if any) and answer with the outcome."""
-    key = request.headers.get(HEADER)
+    key = call.idempotency_key
     if key is None:
         # The common case: no key, nothing to claim, so no fingerprint (a sorted re-encode of the body).
         outcome, replayed = await work(), False
     else:
-        res = resources_of(request)
-        fp = fingerprint(request.method, request.url.path, body)
-        ttl = dt.timedelta(hours=res.settings.idempotency_ttl_hours)
-        account_id = principal_of(request).account_id
-        outcome, replayed = await run_idempotent(res.sessionmaker, ttl, account_id, key, fp, work)
+        fp = fingerprint(call.method, call.path, body)
+        ttl = dt.timedelta(hours=call.res.settings.idempotency_ttl_hours)
+        outcome, replayed = await run_idempotent(call.res.sessionmaker, ttl, call.principal.account_id, key, fp, work)
     headers = {**outcome.headers, REPLAYED: "true"} if replayed else outcome.headers
     headers.pop("content-length", None)
-    return Response(content=outcome.body, status_code=outcome.status, media_type="application/json", headers=headers)
+    return Reply(outcome.status, outcome.body, headers)
+
+
+async def idempotent_response(request: Request[Any, Any, Any], body: Any,
+                              work: Callable[[], Awaitable[Outcome]]) -> Response[Any]:
+    return to_response(await idempotent_reply(call_of(request), body, work))
