@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import shutil
 import ssl
 import subprocess
@@ -27,8 +28,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.limits.pipelined import Endpoint, PipelinedRedis, UnsupportedURL
-from app.resources import create_redis
+from app.limits.service import Gate, LimiterUnavailable
+from app.resources import create_pipelined_redis, create_redis
 from app.settings import Settings
+from tests.limits.test_gate import job, principal
 from tests.support import free_port, poll
 
 
@@ -366,3 +369,100 @@ async def test_tls_with_the_certificate_checked() -> None:
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- through the Gate -------------------------------------------------------------------------------
+async def test_the_gate_reloads_scripts_flushed_from_redis(settings: Settings, private_redis: PrivateRedis) -> None:
+    settings = settings.model_copy(update={"redis_url": private_redis.url})
+    redis, client, admin = create_redis(settings), create_pipelined_redis(settings), private_redis.client()
+    assert client is not None
+    try:
+        gate = Gate(redis, settings, client)
+        who = principal(rpm=0, tpm=100_000)
+        first = await gate.admit(who, job(), tokens=5000)
+        await admin.script_flush()
+        second = await gate.admit(who, job(), tokens=5000)
+        await admin.script_flush()
+        await gate.settle_many([(first, 18, 0, "apply"), (second, 20, 0, "apply")])
+        headers = dict(await gate.admit_read(who))
+        assert headers[b"x-ratelimit-remaining-tokens"] == str(100_000 - 38).encode()
+        assert await admin.script_exists(gate._admit.sha, gate._settle.sha) == [True, True]
+    finally:
+        await client.aclose()
+        await redis.aclose()
+        await admin.aclose()
+
+
+async def test_after_a_redis_restart_the_gate_reconnects_and_reloads_its_script(
+    settings: Settings, private_redis: PrivateRedis
+) -> None:
+    settings = settings.model_copy(update={"redis_url": private_redis.url})
+    redis, client = create_redis(settings), create_pipelined_redis(settings)
+    assert client is not None
+    try:
+        gate = Gate(redis, settings, client)
+        await gate.admit(principal(), job())
+        private_redis.stop()
+        with pytest.raises(LimiterUnavailable):
+            await gate.admit(principal(), job())
+        private_redis.start()
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            try:
+                admission = await gate.admit(principal(), job())
+                break
+            except LimiterUnavailable:
+                assert asyncio.get_running_loop().time() < deadline, "no admission after the restart"
+        assert admission.enforced and admission.headers
+    finally:
+        await client.aclose()
+        await redis.aclose()
+
+
+async def test_a_silent_redis_is_a_503_within_the_timeout(settings: Settings, silent: Silent) -> None:
+    quiet = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{silent.port}/0"})
+    client = PipelinedRedis.from_url(quiet.redis_url, timeout=0.5, connect_timeout=2)
+    redis = create_redis(quiet)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(LimiterUnavailable):
+            await Gate(redis, quiet, client).admit(principal(), job())
+        assert loop.time() - started < 1.5
+    finally:
+        await client.aclose()
+        await redis.aclose()
+
+
+async def test_an_unreachable_redis_is_a_quick_503_and_fails_open_when_told(settings: Settings) -> None:
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    client = create_pipelined_redis(dead)
+    assert client is not None
+    redis = create_redis(dead)
+    try:
+        with pytest.raises(RedisConnectionError):
+            await client.execute("PING")
+        with pytest.raises(LimiterUnavailable):
+            await asyncio.wait_for(Gate(redis, dead, client).admit(principal(), job()), timeout=5)
+        opened = Gate(redis, dead.model_copy(update={"limits_fail_open": True}), client)
+        assert (await opened.admit(principal(), job())).enforced is False
+        with pytest.raises(LimiterUnavailable):
+            await opened.admit(principal(), job(), hold=10)
+    finally:
+        await client.aclose()
+        await redis.aclose()
+
+
+async def test_a_url_it_does_not_speak_leaves_the_gate_on_redis_py(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = settings.model_copy(update={"redis_url": settings.redis_url + "?health_check_interval=30"})
+    with caplog.at_level(logging.WARNING, logger="heytoken.app"):
+        assert create_pipelined_redis(odd) is None
+    assert "limits.pipelined_redis_off" in caplog.text and "health_check_interval" in caplog.text
+    assert create_pipelined_redis(settings.model_copy(update={"redis_pipeline_connections": 0})) is None
+    redis = create_redis(odd)
+    try:
+        assert (await Gate(redis, odd, None).admit(principal(), job())).enforced
+    finally:
+        await redis.aclose()
