@@ -283,6 +283,8 @@ class PipelinedRedis:
             task = self._connecting[index]
             if task is None:
                 task = self._connecting[index] = asyncio.create_task(self._connect(index))
+                # Its callers may all have given up (cancelled) before it fails: never "never retrieved".
+                task.add_done_callback(_retrieve)
             # Shielded: a caller giving up does not cancel the connection the others are waiting for.
             try:
                 await asyncio.shield(task)
@@ -341,6 +343,11 @@ class PipelinedRedis:
             if conn is not None:
                 conn.fail(RedisConnectionError("The Redis client is closed."))
         self._slots = [None] * len(self._slots)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _pack(args: tuple[Any, ...]) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import ipaddress
 import logging
 import shutil
@@ -245,6 +246,34 @@ async def test_a_redis_that_never_answers_fails_the_calls_within_the_timeout(sil
             await client.execute("PING")
         assert len(silent.accepted) == 2  # the timed-out connection was dropped: its replies could not be matched
     finally:
+        await client.aclose()
+
+
+async def test_a_handshake_never_answered_times_out_even_when_nobody_waits_any_more(silent: Silent) -> None:
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    client = PipelinedRedis.from_url(f"redis://:pw@127.0.0.1:{silent.port}/0", timeout=5, connect_timeout=0.3)
+    try:
+        started = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(client.execute("PING"), 5)  # AUTH is never answered
+        assert loop.time() - started < 1.5
+        abandoned = asyncio.ensure_future(client.execute("PING"))
+        deadline = loop.time() + 5
+        while len(silent.accepted) < 2:
+            assert loop.time() < deadline, "no second connection"
+            await asyncio.sleep(0.01)
+        connecting = client._connecting[0]
+        assert connecting is not None
+        abandoned.cancel()
+        await asyncio.wait([connecting], timeout=5)
+        assert connecting.done() and not connecting.cancelled()
+        del connecting, abandoned  # their last references: a failed task nobody read would log now
+        gc.collect()
+        assert unhandled == []
+    finally:
+        loop.set_exception_handler(None)
         await client.aclose()
 
 
