@@ -25,6 +25,7 @@ from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
 from app.http import create_upstream_client, create_upstream_session
 from app.jobs.recorder import JobRecorder
+from app.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.limits.policy import Limits
 from app.limits.service import Gate
 from app.providers.base import MediaProvider, Provider
@@ -63,19 +64,41 @@ def create_url_guard(settings: Settings) -> UrlGuard:
     return UrlGuard(policy)
 
 
+REDIS_TIMEOUT = 5.0
+"""Longest wait for a Redis reply (or, for redis-py, a free connection) before the call fails."""
+REDIS_CONNECT_TIMEOUT = 2.0
+
+
 def create_redis(settings: Settings) -> Redis:
     # A blocking pool: a burst beyond `redis_max_connections` waits for a free connection (up to the
     # socket timeout) instead of failing at once, as redis-py's default pool does past its limit.
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=5,
+        timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
         health_check_interval=30,
     )
     pool.connection_class = _hiredis_packing(pool.connection_class)
     return Redis(connection_pool=pool)
+
+
+def create_pipelined_redis(settings: Settings) -> PipelinedRedis | None:
+    """The admission's pipelining client, or None: switched off, or a URL it does not speak (then the
+    Gate uses redis-py, as correct and a little slower)."""
+    if settings.redis_pipeline_connections <= 0:
+        return None
+    try:
+        return PipelinedRedis.from_url(
+            settings.redis_url,
+            timeout=REDIS_TIMEOUT,
+            connect_timeout=REDIS_CONNECT_TIMEOUT,
+            connections=settings.redis_pipeline_connections,
+        )
+    except UnsupportedURL as exc:
+        log.warning("limits.pipelined_redis_off reason=%r: admission goes through redis-py", str(exc))
+        return None
 
 
 def _hiredis_packing(cls: type[Any]) -> type[Any]:
@@ -110,6 +133,8 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     redis: Redis
+    pipelined_redis: PipelinedRedis | None
+    """The Gate's client for admission and settlement (None: the Gate uses `redis`)."""
     upstream: aiohttp.ClientSession
     """Chat and embeddings upstream calls (the hot path)."""
     http: httpx.AsyncClient
@@ -142,7 +167,8 @@ class Resources:
         catalog = CatalogCache(sessionmaker, settings)
         await catalog.start()
         redis = create_redis(settings)
-        gate = Gate(redis, settings)
+        pipelined_redis = create_pipelined_redis(settings)
+        gate = Gate(redis, settings, pipelined_redis)
         await gate.start()
         recorder = JobRecorder(
             engine,
@@ -169,6 +195,7 @@ class Resources:
             engine=engine,
             sessionmaker=sessionmaker,
             redis=redis,
+            pipelined_redis=pipelined_redis,
             upstream=upstream,
             http=http,
             catalog=catalog,
@@ -199,6 +226,8 @@ class Resources:
         await self.upstream.close()
         await self.http.aclose()
         await self.redis.aclose()
+        if self.pipelined_redis is not None:
+            await self.pipelined_redis.aclose()
         await self.store.close()
         self.sender.close()
         await self.engine.dispose()

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = 512
     """Connections per process to Redis; a burst beyond waits for a free one."""
+    redis_pipeline_connections: int = 1
+    """Connections per process of the admission's pipelining client (app/limits/pipelined.py), each
+    carrying every concurrent call; 0 sends admission through redis-py's pool like everything else."""
     redis_prefix: str = "ht:"
     """Prefix of every Redis key the gateway writes (lets several deployments or test runs share one Redis)."""
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from app.errors import AuthenticationFailed, GatewayError, InsufficientQuota, PermissionDenied, RateLimited
 from app.limits.headers import rate_headers
+from app.limits.pipelined import PipelinedRedis
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,8 +64,13 @@ class Admission:
 class Gate:
     KEY_CACHE_SIZE = 10_000
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings, pipelined: PipelinedRedis | None = None) -> None:
+        """`pipelined` carries admission and settlement (the hot path); the rest goes through `redis`."""
         self._redis = redis
+        self._pipelined = pipelined
+        self._execute: Callable[..., Awaitable[Any]] = (
+            pipelined.execute if pipelined is not None else redis.execute_command
+        )
         self._settings = settings
         self._p = settings.redis_prefix
         self._admit = redis.register_script(load_script("admit.lua"))
@@ -185,14 +192,10 @@ class Gate:
         """EVALSHA straight through the client (redis-py's Script object rebuilds its argument tuples on
         every call); after a Redis restart the script cache is empty: load it once and run again."""
         try:
-            return await self._redis.execute_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", script.sha, numkeys, *keys_and_args
-            )
+            return await self._execute("EVALSHA", script.sha, numkeys, *keys_and_args)
         except NoScriptError:
             script.sha = await self._redis.script_load(script.script)
-            return await self._redis.execute_command(  # type: ignore[no-untyped-call]
-                "EVALSHA", script.sha, numkeys, *keys_and_args
-            )
+            return await self._execute("EVALSHA", script.sha, numkeys, *keys_and_args)
 
     async def _run(self, principal: Principal, job_id: str, args: list[Any], *, free: bool) -> list[Any] | None:
         keys = self._admit_keys(principal.key_id, principal.account_id)
@@ -295,6 +298,8 @@ class Gate:
 
     async def _settle_pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         sha = self._settle.sha
+        if self._pipelined is not None:
+            return await self._pipelined.execute_many([("EVALSHA", sha, 7, *call) for call in calls])
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
                 pipe.execute_command("EVALSHA", sha, 7, *call)

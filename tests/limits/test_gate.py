@@ -15,16 +15,22 @@ from app.accounts.auth import Principal
 from app.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
 from app.limits.policy import Limits
 from app.limits.service import Gate, LimiterUnavailable
-from app.resources import create_redis
+from app.resources import create_pipelined_redis, create_redis
 from app.settings import Settings
 from tests.support import free_port
 
 
-@pytest.fixture
-async def gate(settings: Settings) -> AsyncIterator[Gate]:
+@pytest.fixture(params=["pipelined", "redis-py"])
+async def gate(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Gate]:
+    """The Gate as the web app makes it (admission over the pipelining client) and as the worker and the
+    CLI do (everything over redis-py): the same answers either way."""
     redis = create_redis(settings)
-    yield Gate(redis, settings)
+    pipelined = create_pipelined_redis(settings) if request.param == "pipelined" else None
+    assert pipelined is not None or request.param == "redis-py"
+    yield Gate(redis, settings, pipelined)
     await redis.aclose()
+    if pipelined is not None:
+        await pipelined.aclose()
 
 
 def principal(**limits: int) -> Principal:
