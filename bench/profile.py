@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_spy:
             stdout, _ = load.communicate(timeout=args.seconds + 60)
             result = json.loads(stdout)
-            print(f"{args.kind}: {result['rps']:.0f} req/s, {cpu_ms(result, web.pid):.3f} ms CPU/request")
+            print(
+                f"{args.kind}: {result['rps']:.0f} req/s, {cpu_ms(result, web.pid):.3f} ms CPU/request,"
+                f" peak RSS {web.peak_rss_mb():.0f} MB"
+            )
             return 0
         time.sleep(2.0)  # the load generator's warm-up: sample steady state only
         assert spy is not None
