@@ -109,8 +109,7 @@ async def _insert_new(conn: AsyncConnection, sql: DriverSQL, entries: list[dict[
                 e["reason"],
                 timestamp(e["created_at"]),
             )
-        result = await conn.exec_driver_sql(_insert_sql(sql, len(chunk)), tuple(params))
-        inserted.update(result.scalars().all())
+        inserted.update(row[0] for row in await sql.run(conn, _insert_sql(sql, len(chunk)), tuple(params)))
     return inserted
 
 
@@ -121,14 +120,12 @@ async def _move_balances(conn: AsyncConnection, sql: DriverSQL, deltas: dict[str
     if not moves:
         return
     if not guard:
-        await conn.exec_driver_sql(_move_sql(sql), moves)
+        await sql.run(conn, _move_sql(sql), moves)
         return
     for delta, account_id in moves:
         if delta > 0:
-            await conn.exec_driver_sql(_move_sql(sql), (delta, account_id))
-            continue
-        result = await conn.exec_driver_sql(_move_sql(sql, guarded=True), (delta, account_id, -delta))
-        if result.rowcount != 1:
+            await sql.run(conn, _move_sql(sql), (delta, account_id))
+        elif not await sql.run(conn, _move_sql(sql, guarded=True), (delta, account_id, -delta)):
             raise InsufficientQuota(
                 f"Insufficient balance: this request may cost up to {format_usd(-delta)}. Top up your credits."
             )
@@ -136,11 +133,12 @@ async def _move_balances(conn: AsyncConnection, sql: DriverSQL, deltas: dict[str
 
 @functools.lru_cache(maxsize=8)
 def _move_sql(sql: DriverSQL, *, guarded: bool = False) -> str:
-    """`balance += ?` for one account; guarded, only if the balance covers the (negative) delta."""
+    """`balance += ?` for one account; guarded, only if the balance covers the (negative) delta, and
+    then it returns the account's id when it moved it."""
     balance = sql.quote("balance")
     stmt = f"UPDATE {sql.quote(ACCOUNTS.name)} SET {balance} = {balance} + {sql.param(1)}"
     stmt += f" WHERE {sql.quote('id')} = {sql.param(2)}"
-    return f"{stmt} AND {balance} >= {sql.param(3)}" if guarded else stmt
+    return f"{stmt} AND {balance} >= {sql.param(3)} RETURNING {sql.quote('id')}" if guarded else stmt
 
 
 async def post(session: AsyncSession, row: dict[str, Any]) -> bool:

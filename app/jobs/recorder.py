@@ -246,6 +246,6 @@ class JobRecorder:
         # dicts)`) spent more CPU per row on SQLAlchemy's parameter processing than the database took.
         rows = [rec.values(self._sql) for rec in batch]
         async with self._engine.begin() as conn:
-            await conn.exec_driver_sql(self._insert_jobs, rows)
+            await self._sql.run(conn, self._insert_jobs, rows)
             if self._on_write is not None:
                 await self._on_write(conn, batch)
