@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, event
@@ -162,19 +162,25 @@ def driver_sql(dialect: Dialect) -> DriverSQL:
 
 
 _UTC_BIND = UTCDateTime().process_bind_param
-_SQLITE_DATETIME_LENGTH = len("2024-01-01 00:00:00.000000")
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""SQLAlchemy's SQLite DATETIME storage format, as a tuple format: a dict per value costs more."""
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # UTCDateTime's own conversion (it refuses naive datetimes), skipped for those already in UTC.
+    return value if value.tzinfo is dt.UTC else cast(dt.datetime, _UTC_BIND(value, None))
 
 
 def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
-    return _UTC_BIND(value, None)
+    return None if value is None else _utc(value)
 
 
 def _sqlite_timestamp(value: dt.datetime | None) -> str | None:
-    """UTCDateTime, then SQLAlchemy's SQLite DATETIME storage format ("%Y-%m-%d %H:%M:%S.%f", always six
-    fractional digits), by isoformat: the same string for several times less CPU. The offset that
-    isoformat appends to the aware datetime is cut off, as the DATETIME processor never writes one."""
-    value = _UTC_BIND(value, None)
-    return None if value is None else value.isoformat(" ", "microseconds")[:_SQLITE_DATETIME_LENGTH]
+    """What SQLAlchemy binds for a UTCDateTime on SQLite: the UTC wall time, six fractional digits."""
+    if value is None:
+        return None
+    v = _utc(value)
+    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -14,6 +14,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -283,6 +284,7 @@ async def test_rows_match_the_core_path_in_the_database_the_orm_and_the_api(
         dt.datetime(2026, 3, 1, 0, 0, 0, tzinfo=dt.UTC),
         dt.datetime(2026, 3, 1, 0, 0, 0, 1, tzinfo=dt.timezone(dt.timedelta(hours=-7))),
         dt.datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 25, 2, 30, 0, 500, tzinfo=ZoneInfo("Europe/Paris")),
         None,
     ],
 )
