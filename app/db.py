@@ -7,14 +7,18 @@ never at import. One unit of work = one session = one commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import functools
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, event
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,6 +70,117 @@ def json_dumps(value: Any) -> str:
 
 json_loads = msgspec.json.decode
 JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
+
+
+class DriverSQL:
+    """SQL text handed to the driver as it is (`run`) with plain tuples of values, for the job log's hot
+    path: SQLAlchemy's Core path costs tens of µs of Python per row (a dict per row, then per-row,
+    per-column parameter processing); this costs what the driver costs.
+
+    The price: values must arrive in the form the columns' types would have bound them, which this
+    class knows for the two drivers the app runs on. On SQLite (aiosqlite) a UTCDateTime is the UTC
+    wall time as SQLAlchemy's DATETIME string; on PostgreSQL (asyncpg) the aware datetime itself. JSON
+    goes through the engine's own serializer on both (SQLAlchemy's asyncpg dialect registers a jsonb
+    codec that takes the serialized text), and None becomes JSON 'null', not SQL NULL, as SQLAlchemy's
+    JSON type (none_as_null=False) stores it. Booleans go as they are: sqlite3 binds them as 0/1.
+    """
+
+    DRIVERS = frozenset({("sqlite", "aiosqlite"), ("postgresql", "asyncpg")})
+
+    def __init__(self, dialect: Dialect) -> None:
+        if (dialect.name, dialect.driver) not in self.DRIVERS:
+            name = f"{dialect.name}+{dialect.driver}"
+            raise ValueError(f"unsupported database driver {name}: use sqlite+aiosqlite or postgresql+asyncpg")
+        self.sqlite = dialect.name == "sqlite"
+        self.quote: Callable[[str], str] = dialect.identifier_preparer.quote
+        self._dialect = dialect
+        # What a JSON column's bind processor calls (the engine's `json_serializer`, else json.dumps).
+        self.json: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        self.timestamp: Callable[[dt.datetime | None], Any] = _sqlite_timestamp if self.sqlite else _utc_or_none
+
+    @property
+    def max_parameters(self) -> int:
+        """Per statement; read late, as the SQLite dialect lowers it on connecting to an old library."""
+        return self._dialect.insertmanyvalues_max_parameters
+
+    def names(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(name) for name in columns)
+
+    def param(self, n: int) -> str:
+        """The placeholder of the statement's `n`th value (from 1)."""
+        return "?" if self.sqlite else f"${n}"
+
+    def params(self, count: int, first: int = 1) -> str:
+        return ", ".join(self.param(n) for n in range(first, first + count))
+
+    def values(self, width: int, rows: int) -> str:
+        """`VALUES (…), (…)` for a multi-row insert of `rows` rows of `width` values."""
+        return "VALUES " + ", ".join(f"({self.params(width, 1 + i * width)})" for i in range(rows))
+
+    def insert(self, table: str, columns: Sequence[str]) -> str:
+        """A one-row INSERT, for executemany."""
+        return f"INSERT INTO {self.quote(table)} ({self.names(columns)}) {self.values(len(columns), 1)}"
+
+    async def run(
+        self, conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+    ) -> list[Any]:
+        """Execute `statement` in `conn`'s transaction with one tuple of values, or once per tuple of a
+        list (executemany); returns the rows it returned (RETURNING), as tuples."""
+        if isinstance(params, list) and len(params) == 1:
+            params = params[0]
+        if self.sqlite:
+            return await _run_on_aiosqlite(conn, statement, params)
+        result = await conn.exec_driver_sql(statement, params)
+        return list(result.all()) if result.returns_rows else []
+
+
+async def _run_on_aiosqlite(
+    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+) -> list[Any]:
+    # Straight on the aiosqlite connection: every call is a hop to its thread and back (a queue put,
+    # a wake-up through the event loop's self-pipe: tens of µs of CPU, more on a busy machine), and
+    # SQLAlchemy's adapter makes three or four per statement (cursor, execute, fetch, close); this makes
+    # one (two for executemany). The transaction is the same: sqlite3 opens it implicitly before the
+    # first write, whoever sends it, and SQLAlchemy's commit or rollback ends it. (asyncpg needs no such
+    # thing: it runs in the event loop, and its adapter must see the statements to open the transaction.)
+    driver: Any = (await conn.get_raw_connection()).driver_connection  # an aiosqlite.Connection
+    try:
+        if isinstance(params, list):
+            cursor = await driver.executemany(statement, params)
+            await cursor.close()
+            return []
+        return list(await driver.execute_fetchall(statement, params))
+    except sqlite3.Error as exc:
+        # As SQLAlchemy would raise it: callers tell a refused row (IntegrityError) from the rest by class.
+        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+
+
+@functools.cache
+def driver_sql(dialect: Dialect) -> DriverSQL:
+    """One per engine's dialect (the statements built from it are cached against it too)."""
+    return DriverSQL(dialect)
+
+
+_UTC_BIND = UTCDateTime().process_bind_param
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""SQLAlchemy's SQLite DATETIME storage format, as a tuple format: a dict per value costs more."""
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # UTCDateTime's own conversion (it refuses naive datetimes), skipped for those already in UTC.
+    return value if value.tzinfo is dt.UTC else cast(dt.datetime, _UTC_BIND(value, None))
+
+
+def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _sqlite_timestamp(value: dt.datetime | None) -> str | None:
+    """What SQLAlchemy binds for a UTCDateTime on SQLite: the UTC wall time, six fractional digits."""
+    if value is None:
+        return None
+    v = _utc(value)
+    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=["chat", "stream", "embed"], default="chat")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate", type=float, default=0, help="requests/s, paced (default: closed loop, as fast as it answers)"
+    )
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--no-spy", action="store_true", help="measure CPU per request only, no sampling")
     parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "duration": args.seconds,
             "warmup": 2.0,
-            "rate": 0,
+            "rate": args.rate,
             "pids": [web.pid],
             "cpus": sorted(tools) if tools else [],
         }

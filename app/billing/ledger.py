@@ -8,12 +8,12 @@ Functions take a connection or session and never commit: the caller's unit of wo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from typing import Any
 
 import sqlmodel
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.accounts.models import Account
 from app.billing.models import EntryKind, LedgerEntry
 from app.billing.money import format_usd
-from app.db import utcnow
+from app.db import DriverSQL, driver_sql, utcnow
 from app.errors import InsufficientQuota, InvalidRequest
 
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]
@@ -58,36 +58,87 @@ async def post_entries(
     With `guard`, a debit the balance cannot cover raises InsufficientQuota (the caller rolls back)."""
     if not entries:
         return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(LEDGER)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LEDGER.c.idempotency_key)
-    )
-    # "INSERT … ON CONFLICT DO NOTHING RETURNING idempotency_key" names exactly the rows that went in.
-    # All rows in one call: SQLAlchemy's "insertmanyvalues" sends them as multi-row INSERTs (one
-    # statement per ~thousands of rows), where a statement per row cost a database round trip each
-    # (with aiosqlite, a thread hop each) on every job-log batch.
-    result = await conn.execute(stmt, entries)
-    inserted: set[str] = set(result.scalars().all())
-    posted = [e for e in entries if e["idempotency_key"] in inserted]
+    sql = driver_sql(conn.dialect)
+    inserted = await _insert_new(conn, sql, entries)
+    posted: list[dict[str, Any]] = []
+    for e in entries:
+        # discard, not a lookup: a key twice in one batch went in once (the first), so counts once.
+        if e["idempotency_key"] in inserted:
+            inserted.discard(e["idempotency_key"])
+            posted.append(e)
     deltas: dict[str, int] = defaultdict(int)
     for e in posted:
         deltas[e["account_id"]] += e["amount"]
-    # Sorted, so concurrent batches lock account rows in the same order (no deadlocks).
-    for account_id in sorted(deltas):
-        delta = deltas[account_id]
-        if not delta:
-            continue
-        stmt = update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(balance=ACCOUNTS.c.balance + delta)
-        if guard and delta < 0:
-            stmt = stmt.where(ACCOUNTS.c.balance >= -delta)
-        result = await conn.execute(stmt)
-        if guard and delta < 0 and result.rowcount != 1:
+    await _move_balances(conn, sql, deltas, guard)
+    return posted
+
+
+ENTRY_COLUMNS = ("account_id", "kind", "amount", "idempotency_key", "job_id", "model", "reason", "created_at")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(sql: DriverSQL, rows: int) -> str:
+    # "INSERT … ON CONFLICT DO NOTHING RETURNING idempotency_key" names exactly the rows that went in.
+    key = sql.quote("idempotency_key")
+    return (
+        f"INSERT INTO {sql.quote(LEDGER.name)} ({sql.names(ENTRY_COLUMNS)}) {sql.values(len(ENTRY_COLUMNS), rows)}"
+        f" ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
+
+
+async def _insert_new(conn: AsyncConnection, sql: DriverSQL, entries: list[dict[str, Any]]) -> set[str]:
+    """Insert the entries whose keys are free; returns those keys.
+
+    Multi-row INSERTs, as SQLAlchemy's "insertmanyvalues" sent them (a statement per row would cost a
+    round trip each, with aiosqlite a thread hop each), but with the values flattened into one tuple
+    for the driver: the Core path's per-row, per-column parameter processing is skipped."""
+    timestamp = sql.timestamp
+    per_statement = sql.max_parameters // len(ENTRY_COLUMNS)
+    inserted: set[str] = set()
+    for start in range(0, len(entries), per_statement):
+        chunk = entries[start : start + per_statement]
+        params: list[Any] = []
+        for e in chunk:
+            params += (
+                e["account_id"],
+                e["kind"],
+                e["amount"],
+                e["idempotency_key"],
+                e["job_id"],
+                e["model"],
+                e["reason"],
+                timestamp(e["created_at"]),
+            )
+        inserted.update(row[0] for row in await sql.run(conn, _insert_sql(sql, len(chunk)), tuple(params)))
+    return inserted
+
+
+async def _move_balances(conn: AsyncConnection, sql: DriverSQL, deltas: dict[str, int], guard: bool) -> None:
+    # Sorted, so concurrent batches lock account rows in the same order (no deadlocks); executemany
+    # runs them in that order.
+    moves = [(delta, account_id) for account_id, delta in sorted(deltas.items()) if delta]
+    if not moves:
+        return
+    if not guard:
+        await sql.run(conn, _move_sql(sql), moves)
+        return
+    for delta, account_id in moves:
+        if delta > 0:
+            await sql.run(conn, _move_sql(sql), (delta, account_id))
+        elif not await sql.run(conn, _move_sql(sql, guarded=True), (delta, account_id, -delta)):
             raise InsufficientQuota(
                 f"Insufficient balance: this request may cost up to {format_usd(-delta)}. Top up your credits."
             )
-    return posted
+
+
+@functools.lru_cache(maxsize=8)
+def _move_sql(sql: DriverSQL, *, guarded: bool = False) -> str:
+    """`balance += ?` for one account; guarded, only if the balance covers the (negative) delta, and
+    then it returns the account's id when it moved it."""
+    balance = sql.quote("balance")
+    stmt = f"UPDATE {sql.quote(ACCOUNTS.name)} SET {balance} = {balance} + {sql.param(1)}"
+    stmt += f" WHERE {sql.quote('id')} = {sql.param(2)}"
+    return f"{stmt} AND {balance} >= {sql.param(3)} RETURNING {sql.quote('id')}" if guarded else stmt
 
 
 async def post(session: AsyncSession, row: dict[str, Any]) -> bool:

@@ -3,6 +3,8 @@ committed with the job row, then the Redis hold is settled."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.billing import ledger
@@ -12,8 +14,12 @@ from app.limits.service import Gate
 
 
 async def capture_records(conn: AsyncConnection, records: list[JobRecord]) -> None:
+    await ledger.post_entries(conn, captures(records))
+
+
+def captures(records: list[JobRecord]) -> list[dict[str, Any]]:
     """One capture per request that cost something, keyed by its job id (so never twice)."""
-    entries = [
+    return [
         ledger.entry(
             rec.account_id,
             EntryKind.CAPTURE,
@@ -29,7 +35,6 @@ async def capture_records(conn: AsyncConnection, records: list[JobRecord]) -> No
         for rec in records
         if rec.cost
     ]
-    await ledger.post_entries(conn, entries)
 
 
 def settler(gate: Gate) -> SettleHook:

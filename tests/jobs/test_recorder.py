@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.billing.ledger import ACCOUNTS, LEDGER
+from app.billing.sync import capture_records
 from app.db import create_engine
 from app.ids import new_id
 from app.jobs.models import Job, JobKind, JobStatus
-from app.jobs.recorder import JobRecord, JobRecorder
+from app.jobs.recorder import JOBS, JobRecord, JobRecorder
 from app.settings import Settings
 from tests.conftest import Tenant
 
@@ -53,3 +57,40 @@ async def test_a_refused_row_is_dropped_alone_and_the_others_are_written(setting
         await engine.dispose()
     assert dict(rows) == {first.id: "400", last.id: "upstream_error"}
     assert settled == [first.id, last.id]
+
+
+async def test_a_row_refused_mid_batch_leaves_no_half_written_batch(settings: Settings, tenant: Tenant) -> None:
+    """The database refuses the middle row (no such account) after taking the first: the batch's
+    transaction, captures included, is undone and the rows go again one by one, so each good row and
+    its capture land exactly once and the balance moves by exactly their cost."""
+    engine = create_engine(settings)
+    settled: list[str] = []
+
+    async def after_write(batch: list[JobRecord]) -> None:
+        settled.extend(rec.id for rec in batch)
+
+    recorder = JobRecorder(
+        engine, flush_ms=60_000, batch_size=100, max_pending=100, on_write=capture_records, after_write=after_write
+    )
+    first, last = _record(tenant, cost=300, hold_amount=500), _record(tenant, cost=40, hold_amount=500)
+    orphan = dataclasses.replace(_record(tenant, cost=7), account_id="acct_gone")
+    try:
+        before = await _balance(engine, tenant.account_id)
+        for rec in (first, orphan, last):
+            recorder.record(rec)
+        await recorder.flush()
+        assert recorder.pending == 0
+        async with engine.connect() as conn:
+            jobs = await conn.execute(select(JOBS.c.id).where(JOBS.c.id.in_([first.id, orphan.id, last.id])))
+            keys = await conn.execute(select(LEDGER.c.idempotency_key).where(LEDGER.c.account_id == tenant.account_id))
+            assert sorted(jobs.scalars()) == sorted([first.id, last.id])
+            assert sorted(keys.scalars()) == sorted([f"{first.id}:capture", f"{last.id}:capture"])
+        assert await _balance(engine, tenant.account_id) == before - 340
+    finally:
+        await engine.dispose()
+    assert settled == [first.id, last.id]
+
+
+async def _balance(engine: AsyncEngine, account_id: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(ACCOUNTS.c.balance).where(ACCOUNTS.c.id == account_id))).scalar_one())
