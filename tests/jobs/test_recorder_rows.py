@@ -303,3 +303,11 @@ def test_a_naive_timestamp_is_refused_as_before() -> None:
 
     with pytest.raises(ValueError, match="naive"):
         DriverSQL(aiosqlite()).timestamp(dt.datetime(2026, 1, 1))
+
+
+def test_other_drivers_are_refused_at_start_up() -> None:
+    """Values are prepared for aiosqlite and asyncpg only; another driver would store other forms."""
+    from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg
+
+    with pytest.raises(ValueError, match="postgresql\\+asyncpg"):
+        DriverSQL(psycopg())
