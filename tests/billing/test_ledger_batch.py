@@ -36,3 +36,18 @@ async def test_batch_posts_only_new_keys_and_moves_the_balance_by_them(
         assert account is not None
         await session.refresh(account)
         assert account.balance == before + 100 + 10 - 3
+
+
+async def test_a_key_twice_in_one_batch_moves_the_balance_once(sessionmaker: SessionMaker, tenant: Tenant) -> None:
+    key = f"{uuid.uuid4().hex}:twice"
+    acct = tenant.account_id
+    async with unit_of_work(sessionmaker) as session:
+        before = (await session.get(Account, acct)).balance  # type: ignore[union-attr]
+        conn = await session.connection()
+        twice = [ledger.entry(acct, EntryKind.ADJUSTMENT, 7, key), ledger.entry(acct, EntryKind.ADJUSTMENT, 7, key)]
+        posted = await ledger.post_entries(conn, twice)
+        assert posted == twice[:1]
+    async with unit_of_work(sessionmaker) as session:
+        balance = await ledger.balance(session, acct)
+        assert balance == before + 7
+        assert await ledger.ledger_sum(session, acct) == balance  # the cached balance is its ledger's sum
