@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +22,8 @@ from typing import Any
 from bench import features as feature_registry
 from bench.driver import CHAT, EMBED_INPUT, EMBEDDINGS, PROMPT, pick_cpus
 from bench.gateway import prepare
-from bench.procs import BIN, ROOT, Proc, free_port, start_mock, web_command
+from bench.procs import BIN, Proc, free_port, start_mock, web_command
+from bench.soak import loadgen
 
 
 def summarize(collapsed: Path, top: int) -> str:
@@ -102,22 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             path, body = EMBEDDINGS, {"model": models["embed"], "input": EMBED_INPUT}
         else:
             path, body = CHAT, {"model": models["chat"], "messages": PROMPT, "stream": args.kind == "stream"}
-        spec = {
-            "host": "127.0.0.1",
-            "port": port,
-            "path": path,
-            "body": json.dumps(body, separators=(",", ":")),
-            "headers": {"content-type": "application/json", **headers},
-            "connections": args.connections,
-            "duration": args.seconds,
-            "warmup": 2.0,
-            "rate": args.rate,
-            "pids": [web.pid],
-            "cpus": sorted(tools) if tools else [],
-        }
-        load = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen", json.dumps(spec)], stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
+        load = loadgen(port, path, body, headers, args.connections, args.rate, args.seconds, 2.0, tools, web.pid)
         if args.no_spy:
             stdout, _ = load.communicate(timeout=args.seconds + 60)
             result = json.loads(stdout)
