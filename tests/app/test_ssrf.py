@@ -3,7 +3,6 @@ real TLS connection pinned to the checked address with the name in SNI and Host.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import ssl
 import threading
@@ -13,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.http import create_webhook_client
 from app.settings import Settings
 from app.ssrf import Policy, RefusedUrl, UrlGuard, address_refusal, parse_url
 from app.webhooks import delivery
+from tests.support import write_self_signed
 from tests.webhooks.support import SocketSpy
 
 STRICT = Policy()
@@ -162,27 +158,7 @@ async def test_the_system_resolver_is_used_through_getaddrinfo(monkeypatch: pyte
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return folder / "cert.pem", folder / "key.pem"
+    return write_self_signed(tmp_path_factory.mktemp("tls"), "hooks.test")
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ the rest of the suite shares must not see that.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gc
-import ipaddress
 import logging
 import shutil
 import ssl
@@ -33,7 +31,7 @@ from app.limits.service import Gate, LimiterUnavailable
 from app.resources import create_pipelined_redis, create_redis
 from app.settings import Settings
 from tests.limits.test_gate import job, principal
-from tests.support import free_port, poll
+from tests.support import free_port, poll, write_self_signed
 
 
 class PrivateRedis:
@@ -340,40 +338,9 @@ async def test_auth_select_and_unix_sockets() -> None:
         shutil.rmtree(server.dir, ignore_errors=True)
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(private, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_file, key_file
-
-
 async def test_tls_with_the_certificate_checked() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="htr"))
-    cert, private_key = _self_signed(workdir)
+    cert, private_key = write_self_signed(workdir, "127.0.0.1")
     tls_port = free_port()
     server = PrivateRedis(
         "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(private_key),
