@@ -181,14 +181,17 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return error_response(status, body, headers)
 
 
+INTERNAL_ERROR_BODY: dict[str, Any] = {
+    "error": {
+        "message": "The server had an error while processing your request.",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }
+}
+"""What an unexpected failure answers: nothing of its cause reaches the client (the log has it)."""
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("http.unhandled_error path=%s", request.url.path, exc_info=exc)
-    body = {
-        "error": {
-            "message": "The server had an error while processing your request.",
-            "type": "server_error",
-            "param": None,
-            "code": "internal_error",
-        }
-    }
-    return error_response(500, body)
+    return error_response(500, INTERNAL_ERROR_BODY)

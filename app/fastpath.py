@@ -12,7 +12,6 @@ exception middleware cost the framework more CPU per request than these few step
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,10 +24,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app.calls import RATE_HEADERS, Call, Reply
 from app.chat.routes import chat_completion
 from app.embeddings.routes import embedding
-from app.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from app.errors import INTERNAL_ERROR_BODY, GatewayError, InvalidRequest, PayloadTooLarge
+from app.errors import log as errors_log
 from app.resources import get_resources
-
-log = logging.getLogger("heytoken.errors")
 
 Route = Callable[[Call, bytes], Awaitable[Reply]]
 ROUTES: dict[str, Route] = {
@@ -40,16 +38,7 @@ ROUTES: dict[str, Route] = {
 _ENCODE = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
-_INTERNAL = _ENCODE(
-    {
-        "error": {
-            "message": "The server had an error while processing your request.",
-            "type": "server_error",
-            "param": None,
-            "code": "internal_error",
-        }
-    }
-)
+_INTERNAL = _ENCODE(INTERNAL_ERROR_BODY)
 
 
 class _ClientGone(Exception):
@@ -88,7 +77,7 @@ class FastPath:
             await _send_json(send, scope, exc.status_code, _ENCODE(exc.body()), exc.headers)
             return
         except Exception:
-            log.exception("http.unhandled_error path=%s", scope["path"])
+            errors_log.exception("http.unhandled_error path=%s", scope["path"])
             await _send_json(send, scope, 500, _INTERNAL, {})
             return
         if reply.stream is None:
