@@ -272,6 +272,11 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         if command is None:
             return jobs.JobsOutcome(skipped="the Procfile has no worker: line").as_dict()
         worker = Proc("jobs-worker", command, env, server, out / "jobs-worker.log")
+        cpu0: list[float] = []
+
+        def batch_starts() -> None:
+            cpu0[:] = [web.group_cpu_seconds(), worker.group_cpu_seconds()]
+
         outcome = asyncio.run(
             jobs.run_jobs(
                 base,
@@ -283,9 +288,17 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
                 gateway.settings.resolved_database_url(),
                 gateway.account_id,
                 _worker_processes(command),
+                on_batch_start=batch_starts,
             )
         )
+        cpu1 = (web.group_cpu_seconds(), worker.group_cpu_seconds())
         result = outcome.as_dict()
+        # From the end of the warm-up job; includes the watcher's reads of the jobs table (SQLite: none
+        # in these processes) and whatever the worker does while idle.
+        if outcome.submitted and cpu0:
+            result["web_cpu_ms_per_job"] = 1000 * (cpu1[0] - cpu0[0]) / outcome.submitted
+        if outcome.completed and cpu0:
+            result["worker_cpu_ms_per_job"] = 1000 * (cpu1[1] - cpu0[1]) / outcome.completed
         result["zero_delay_settings"] = sorted(zero)
         result["model"] = model
         return result

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ class JobsOutcome:
     submitted: int = 0
     submit_errors: int = 0
     submit_rate: float = 0.0
+    submit_latency_ms: dict[str, float] | None = None
     completed: int = 0
     failed: int = 0
     unfinished: int = 0
@@ -68,6 +70,7 @@ async def run_jobs(
     database_url: str,
     account_id: str,
     workers: int = 1,
+    on_batch_start: Callable[[], None] | None = None,
 ) -> JobsOutcome:
     """Submit `count` jobs at `rate` through the API; watch them in the jobs table (no polling load on
     the web process): when each left `queued`, when it finished."""
@@ -84,6 +87,7 @@ async def run_jobs(
     finished: dict[str, str] = {}
     submitting = True
     batch: set[str] = set()
+    latencies: list[float] = []
 
     async def watch() -> None:
         stmt = select(jobs.c.id, jobs.c.status).where(
@@ -106,9 +110,11 @@ async def run_jobs(
 
         async def submit(i: int) -> None:
             body = {"model": model, "prompt": f"bench job {i}", "seconds": "4"}
+            sent = time.perf_counter()
             try:
                 async with session.post(f"{base}/v1/videos", json=body) as response:
                     data = await response.json(content_type=None)
+                    latencies.append((time.perf_counter() - sent) * 1000)
                     if response.status == 200 and isinstance(data, dict) and "id" in data:
                         ids.append(data["id"])
                         batch.add(data["id"])
@@ -118,6 +124,8 @@ async def run_jobs(
                 outcome.submit_errors += 1
 
         await warm_up(session, base, model, poll_seconds)
+        if on_batch_start is not None:
+            on_batch_start()
         watcher = asyncio.create_task(watch())
         started = time.perf_counter()
         tasks = []
@@ -128,6 +136,7 @@ async def run_jobs(
             tasks.append(asyncio.create_task(submit(i)))
         await asyncio.gather(*tasks)
         outcome.submit_rate = count / (time.perf_counter() - started)
+        outcome.submit_latency_ms = _percentiles(latencies)
         outcome.submitted = len(ids)
         submitting = False
         with contextlib.suppress(TimeoutError):
@@ -151,10 +160,7 @@ async def run_jobs(
             waits.append((_utc(row.started_at) - created).total_seconds() * 1000)
         elif row.id in started_seen:
             waits.append((started_seen[row.id] - created.timestamp()) * 1000)
-    if waits:
-        waits.sort()
-        n = len(waits)
-        outcome.queue_to_start_ms = {"p50": waits[n // 2], "p99": waits[min(n - 1, int(0.99 * n))], "max": waits[-1]}
+    outcome.queue_to_start_ms = _percentiles(waits)
     outcome.queue_to_start_note = (
         "(from the jobs table's started_at)"
         if has_started_at
@@ -179,6 +185,14 @@ async def warm_up(session: aiohttp.ClientSession, base: str, model: str, wait_se
             if (await response.json(content_type=None)).get("status") in TERMINAL:
                 return
         await asyncio.sleep(0.05)
+
+
+def _percentiles(samples: list[float]) -> dict[str, float] | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    n = len(ordered)
+    return {"p50": ordered[n // 2], "p99": ordered[min(n - 1, int(0.99 * n))], "max": ordered[-1]}
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -123,6 +123,22 @@ class Proc:
             return None
         return None
 
+    def group_cpu_seconds(self) -> float:
+        """utime + stime of every live process of this one's session (a Dramatiq worker's children too)."""
+        from bench.loadgen import cpu_seconds
+
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+                if int(fields[3]) == self.pid:  # the session id (each Proc starts a session of its own)
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
     def tail(self, lines: int = 30) -> str:
         self._out.flush()
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""

@@ -147,12 +147,16 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
             out.append(f"skipped: {jobs['skipped']}")
         else:
             q = jobs.get("queue_to_start_ms") or {}
+            s = jobs.get("submit_latency_ms") or {}
             out.append(
-                f"submitted {jobs['submitted']} at {jobs['submit_rate']:.0f}/s ({jobs['submit_errors']} errors); "
+                f"submitted {jobs['submitted']} at {jobs['submit_rate']:.0f}/s ({jobs['submit_errors']} errors; "
+                f"answered in p50 {_f(s.get('p50'))} ms, p99 {_f(s.get('p99'))} ms); "
                 f"completed {jobs['completed']}, failed {jobs['failed']}, unfinished {jobs['unfinished']}; "
                 f"queue-to-start p50 {_f(q.get('p50'))} ms, p99 {_f(q.get('p99'))} ms "
                 f"{jobs.get('queue_to_start_note', '')}; "
-                f"completed per second per worker process {_f(jobs.get('completed_per_s_per_worker'), 1)}"
+                f"completed per second per worker process {_f(jobs.get('completed_per_s_per_worker'), 1)}; "
+                f"CPU per job: web {_f(jobs.get('web_cpu_ms_per_job'))} ms, "
+                f"worker {_f(jobs.get('worker_cpu_ms_per_job'))} ms"
             )
     return "\n".join(out)
 
