@@ -151,23 +151,32 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
         await _retry_later(deps, job, ActorName.JOB_SUBMIT, exc, provider.min_poll_seconds(route))
         return
     async with transaction(deps.sessionmaker, deps.sender) as session:
-        fresh = await service.load_job(session, job.id)
-        if fresh is None or fresh.version != job.version:
-            await discard_if_orphaned(deps, fresh, assets)
-            return
         if submission.task_id is None:
             # The answer held the files, already stored: straight to completed.
-            if await service.transition(session, fresh, Stage.STORING, progress=99):
-                await complete(deps, session, fresh, assets)
-            return
-        delay = submission.poll_after
-        if delay is None:
-            delay = max(deps.settings.job_poll_initial_seconds, provider.min_poll_seconds(route))
-        due = utcnow() + dt.timedelta(seconds=delay)
-        if await service.transition(
-            session, fresh, Stage.SUBMITTED, upstream_id=submission.task_id, attempts=0, next_poll_at=due
-        ):
-            defer(ActorName.JOB_POLL, job.id, delay_seconds=delay)
+            moved = await service.transition(session, job, Stage.STORING, progress=99)
+            if moved:
+                await complete(deps, session, job, assets)
+        else:
+            delay = submission.poll_after
+            if delay is None:
+                delay = max(deps.settings.job_poll_initial_seconds, provider.min_poll_seconds(route))
+            due = utcnow() + dt.timedelta(seconds=delay)
+            moved = await service.transition(
+                session, job, Stage.SUBMITTED, upstream_id=submission.task_id, attempts=0, next_poll_at=due
+            )
+            if moved:
+                defer(ActorName.JOB_POLL, job.id, delay_seconds=delay)
+    if not moved:
+        await _lost(deps, job.id, assets)
+
+
+async def _lost(deps: JobDeps, job_id: str, assets: list[dict[str, Any]]) -> None:
+    """The step's final compare-and-set lost: another writer changed the job while the step worked.
+    (The steps write through the row they claimed; its version is the check, so no re-read first.)"""
+    if assets:
+        async with deps.sessionmaker() as session:
+            fresh = await service.load_job(session, job_id)
+        await discard_if_orphaned(deps, fresh, assets)
 
 
 async def poll_job(deps: JobDeps, job_id: str) -> None:
@@ -190,10 +199,7 @@ async def poll_job(deps: JobDeps, job_id: str) -> None:
         await _retry_later(deps, job, ActorName.JOB_POLL, exc, floor)
         return
     async with transaction(deps.sessionmaker, deps.sender) as session:
-        fresh = await service.load_job(session, job.id)
-        if fresh is None or fresh.version != job.version:
-            return
-        await _apply_status(deps, session, fresh, status, floor)
+        await _apply_status(deps, session, job, status, floor)
 
 
 async def _apply_status(deps: JobDeps, session: Any, job: Job, status: TaskStatus, floor: float) -> None:
@@ -247,11 +253,9 @@ async def store_job(deps: JobDeps, job_id: str) -> None:
         renewal.cancel()
         await asyncio.gather(renewal, return_exceptions=True)
     async with transaction(deps.sessionmaker, deps.sender) as session:
-        fresh = await service.load_job(session, job.id)
-        if fresh is None or fresh.version != job.version:
-            await discard_if_orphaned(deps, fresh, assets)
-            return
-        await complete(deps, session, fresh, assets)
+        moved = await complete(deps, session, job, assets)
+    if not moved:
+        await _lost(deps, job.id, assets)
 
 
 async def _renew_lease(deps: JobDeps, job: Job, lease: float) -> None:

@@ -45,9 +45,9 @@ class StepFailed(Exception):
         self.retry_after = retry_after
 
 
-async def complete(deps: JobDeps, session: Any, job: Job, assets: list[dict[str, Any]]) -> None:
+async def complete(deps: JobDeps, session: Any, job: Job, assets: list[dict[str, Any]]) -> bool:
     now = utcnow()
-    await service.transition(
+    return await service.transition(
         session,
         job,
         Stage.COMPLETED,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.auth import Principal
@@ -38,15 +38,15 @@ class InvalidTransition(Exception):
     """A stage change the table does not allow: a bug in the caller, not a race."""
 
 
+JOBS = SQLModel.metadata.tables[Job.__tablename__]
+
+
 async def _compare_and_set(session: AsyncSession, job: Job, values: dict[str, Any]) -> bool:
     values = {**values, "version": job.version + 1}
-    stmt = (
-        update(Job)
-        .where(col(Job.id) == job.id, col(Job.version) == job.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.exec(stmt)
+    # On the table, not the entity: the ORM's bulk-update path (its options, its cache key over the
+    # entity) cost more than the statement, and the session's copy is set below anyway.
+    stmt = update(JOBS).where(JOBS.c.id == job.id, JOBS.c.version == job.version).values(**values)
+    result = await (await session.connection()).execute(stmt)
     if result.rowcount != 1:
         return False
     for name, value in values.items():
