@@ -60,5 +60,17 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
     jobs = result["jobs"]
     if jobs["skipped"] is None:
         assert jobs["submitted"] == 5 and jobs["completed"] == 5, jobs
+        assert jobs["submit_latency_ms"]["p50"] > 0, jobs
+        assert jobs["web_cpu_ms_per_job"] > 0 and jobs["worker_cpu_ms_per_job"] > 0, jobs
     else:
         assert "videos" in jobs["skipped"] or "worker" in jobs["skipped"] or "video model" in jobs["skipped"]
+
+
+def test_job_steps_bench_smoke(settings: Settings) -> None:
+    command = [sys.executable, "-m", "bench.jobsteps", "--jobs=3", "--rounds=1"]
+    if not settings.is_sqlite():
+        command.append(f"--database-url={settings.resolved_database_url()}")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for step in ("create (web)", "job.submit", "job.poll", "job.store"):
+        assert step in done.stdout, done.stdout
