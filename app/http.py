@@ -10,12 +10,14 @@ against 5.8k over aiohttp).
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def create_upstream_session(settings: Settings) -> aiohttp.ClientSession:
@@ -38,6 +40,11 @@ def create_upstream_session(settings: Settings) -> aiohttp.ClientSession:
 
 def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
     """The httpx client of the media adapters (images, videos): httpx's API over aiohttp's transport."""
+    # Imported here: only the workers build httpx clients, and the web process imports this module
+    # for the session above (httpx and its CLI's dependencies cost every web process ~6 MB).
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
     limits = httpx.Limits(max_connections=settings.upstream_max_connections, max_keepalive_connections=None)
     timeout = httpx.Timeout(
         connect=settings.upstream_connect_timeout,
@@ -61,6 +68,8 @@ def create_webhook_client(settings: Settings, verify: ssl.SSLContext | bool = Tr
     documented one. No keep-alive, so a connection opened for one host name is never reused for
     another that shares its address; no environment proxies; redirects are never followed.
     """
+    import httpx  # here, not at the top: see create_upstream_client
+
     budget = settings.webhook_timeout_seconds
     return httpx.AsyncClient(
         transport=httpx.AsyncHTTPTransport(

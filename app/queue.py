@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -91,11 +92,29 @@ class Mirror(Protocol):
 
 class BrokerSender:
     """Sends through a Dramatiq broker (the worker's own, or a producer-only one in the web process),
-    and moves the Redis balance mirror (`mirror`, the billing Gate) after commits that released money."""
+    and moves the Redis balance mirror (`mirror`, the billing Gate) after commits that released money.
 
-    def __init__(self, broker: Any, mirror: Mirror | None = None) -> None:
-        self.broker = broker
+    Give `broker`, or `connect` to build it at the first send (see create_producer)."""
+
+    def __init__(
+        self, broker: Any = None, mirror: Mirror | None = None, connect: Callable[[], Any] | None = None
+    ) -> None:
+        if broker is None and connect is None:
+            raise ValueError("BrokerSender needs a broker or a way to connect one")
+        self._broker = broker
+        self._connect = connect
+        self._lock = threading.Lock()
         self.mirror = mirror
+
+    @property
+    def broker(self) -> Any:
+        if self._broker is None:
+            # Sends run in worker threads (asyncio.to_thread): two first sends must not build two.
+            with self._lock:
+                if self._broker is None:
+                    assert self._connect is not None
+                    self._broker = self._connect()
+        return self._broker
 
     async def credit(self, credits: list[Credit]) -> None:
         if self.mirror is None:
@@ -123,17 +142,24 @@ class BrokerSender:
             self.broker.enqueue(message, delay=item.delay_ms)
 
     def close(self) -> None:
-        self.broker.close()
+        if self._broker is not None:
+            self._broker.close()
 
 
 def create_producer(settings: Settings, mirror: Mirror | None = None) -> BrokerSender:
-    """A broker for sending only (no middleware, no consumers): what the web process needs."""
-    from dramatiq.brokers.redis import RedisBroker
+    """A broker for sending only (no middleware, no consumers): what the web process needs.
 
-    broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
-    )
-    return BrokerSender(broker, mirror)
+    Built at the first send, not at start-up: a web process that serves only chat and embeddings never
+    sends a message, and then never loads Dramatiq (a little resident memory and start-up time)."""
+
+    def connect() -> Any:
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(  # type: ignore[no-untyped-call]
+            url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
+        )
+
+    return BrokerSender(mirror=mirror, connect=connect)
 
 
 _outbox: ContextVar[list[Send | Credit] | None] = ContextVar("heytoken_outbox", default=None)

@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import hiredis
-import httpx
 from litestar.datastructures import State
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import DataError
@@ -23,14 +22,14 @@ from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
-from app.http import create_upstream_client, create_upstream_session
+from app.http import create_upstream_session
 from app.jobs.recorder import JobRecorder
 from app.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.limits.policy import Limits
 from app.limits.service import Gate
-from app.providers.base import MediaProvider, Provider
+from app.providers.base import Provider
 from app.providers.local import LOCAL_MODELS
-from app.providers.registry import MediaKey, build_media_providers, build_providers
+from app.providers.registry import build_providers
 from app.queue import BrokerSender, create_producer
 from app.settings import Settings
 from app.ssrf import Policy, UrlGuard
@@ -136,16 +135,14 @@ class Resources:
     pipelined_redis: PipelinedRedis | None
     """The Gate's client for admission and settlement (None: the Gate uses `redis`)."""
     upstream: aiohttp.ClientSession
-    """Chat and embeddings upstream calls (the hot path)."""
-    http: httpx.AsyncClient
-    """The media adapters' client."""
+    """Chat and embeddings upstream calls (the hot path). The media adapters and their httpx client
+    are the workers' (workers/middleware.py): no web request calls them."""
     catalog: CatalogCache
     auth: KeyAuthenticator
     recorder: JobRecorder
     providers: dict[str, Provider]
     gate: Gate
     billing_reconciler: BillingReconciler
-    media: dict[MediaKey, MediaProvider]
     sender: BrokerSender
     store: ObjectStore
     url_guard: UrlGuard
@@ -163,7 +160,6 @@ class Resources:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         upstream = create_upstream_session(settings)
-        http = create_upstream_client(settings)
         catalog = CatalogCache(sessionmaker, settings)
         await catalog.start()
         redis = create_redis(settings)
@@ -197,7 +193,6 @@ class Resources:
             redis=redis,
             pipelined_redis=pipelined_redis,
             upstream=upstream,
-            http=http,
             catalog=catalog,
             auth=KeyAuthenticator(
                 sessionmaker,
@@ -208,7 +203,6 @@ class Resources:
             providers=build_providers(upstream, settings),
             gate=gate,
             billing_reconciler=reconciler,
-            media=build_media_providers(http, settings),
             sender=create_producer(settings, mirror=gate),
             store=create_object_store(settings),
             url_guard=create_url_guard(settings),
@@ -224,7 +218,6 @@ class Resources:
         await self.recorder.stop()
         await self.gate.stop()
         await self.upstream.close()
-        await self.http.aclose()
         await self.redis.aclose()
         if self.pipelined_redis is not None:
             await self.pipelined_redis.aclose()

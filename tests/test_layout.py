@@ -42,12 +42,14 @@ def test_dependency_rule(package: str, forbidden: tuple[str, ...]) -> None:
     assert offenders == []
 
 
-def test_web_process_leaves_media_libraries_unloaded() -> None:
-    """Pillow and PyAV are only for workers drawing local-provider files: the web process never
-    imports them (each costs resident memory in every web process)."""
+def test_web_process_leaves_worker_libraries_unloaded() -> None:
+    """Pillow and PyAV (local-provider files), httpx (media adapters, webhook delivery) and Dramatiq's
+    own package are for the workers: the web process never imports them (each costs resident memory
+    and start-up time in every web process)."""
+    worker_only = {"PIL", "av", "boto3", "botocore", "httpx", "httpx_aiohttp", "dramatiq"}
     code = (
         "import sys; from app.main import create_app; create_app(); "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PIL', 'av', 'boto3', 'botocore'}))"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {worker_only!r}))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

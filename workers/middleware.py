@@ -21,7 +21,7 @@ from app.http import create_upstream_client, create_webhook_client
 from app.jobs.pipeline import JobDeps
 from app.jobs.reconciler import run_reconciler
 from app.limits.service import Gate
-from app.providers.registry import build_media_providers
+from app.providers.media_registry import build_media_providers
 from app.queue import BrokerSender
 from app.resources import create_object_store, create_redis, create_url_guard
 from app.settings import Settings

@@ -11,7 +11,6 @@ from app.db import to_unix
 from app.errors import InvalidRequest
 from app.jobs.models import Job
 from app.jobs.schemas import error_of, parse_metadata, parse_prompt, parse_webhook
-from app.providers.openai_images import is_gpt_image
 from app.validation import optional_int, wrong_type
 from storage import ObjectStore
 from storage.base import read_all
@@ -35,6 +34,13 @@ KNOWN = {
     "webhook_url",
     "webhook_events",
 }
+
+
+def is_gpt_image(model: str) -> bool:
+    """GPT image models answer with bytes and an `output_format`; DALL·E with links by default. Here
+    rather than in the OpenAI adapter (which uses it too) so the web process does not load the
+    adapter's httpx."""
+    return model.startswith(("gpt-image", "chatgpt-image"))
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
 from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs
 from app.providers.base import MediaProvider, Output, TaskState, TaskStatus
 from app.providers.errors import ProviderError, UpstreamRejected
-from app.providers.registry import MediaKey
+from app.providers.media_registry import MediaKey
 from app.queue import ActorName, Sender, defer, transaction
 from app.settings import Settings
 from storage import ObjectStore

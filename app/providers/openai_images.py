@@ -15,15 +15,12 @@ from typing import Any
 import httpx
 
 from app.channels.catalog import Route
+from app.images.schemas import is_gpt_image
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskStatus
 from app.providers.errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.media_http import call, json_object, stream_download
 
 TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-def is_gpt_image(model: str) -> bool:
-    return model.startswith(("gpt-image", "chatgpt-image"))
 
 
 def _headers(route: Route) -> dict[str, str]:

@@ -20,8 +20,8 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,6 +39,9 @@ from app.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("heytoken.webhooks")
 
@@ -153,6 +156,10 @@ async def _claim(deps: WebhookDeps, delivery_id: str) -> Claim | None:
 async def attempt(deps: WebhookDeps, claim: Claim) -> Outcome:
     """One POST, within `webhook_timeout_seconds` all told: check the URL and resolve it once, then
     connect to the checked address (the name goes in Host and TLS SNI). Never raises."""
+    # Imported here: the web process imports this module (app.webhooks.service) but never delivers,
+    # and httpx would cost every web process ~6 MB.
+    import httpx
+
     outcome = Outcome()
     started = time.monotonic()
     try:

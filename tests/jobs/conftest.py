@@ -18,7 +18,7 @@ from app.db import SessionMaker
 from app.jobs import pipeline, service
 from app.jobs.models import Job, JobKind
 from app.limits.policy import Limits
-from app.providers.registry import build_media_providers
+from app.providers.media_registry import build_media_providers
 from app.queue import ActorName, Credit, Send, transaction
 from app.settings import Settings
 from storage.local import LocalStore

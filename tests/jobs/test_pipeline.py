@@ -195,7 +195,7 @@ async def test_started_at_is_the_first_claim_of_the_submit_step(deps, tenant: Te
 async def test_local_provider_tiny_profile_makes_16px_files(deps, tenant: Tenant) -> None:
     import av
 
-    from app.providers.registry import build_media_providers
+    from app.providers.media_registry import build_media_providers
 
     tiny = deps.settings.model_copy(update={"local_media_tiny": True})
     async with httpx.AsyncClient() as http:

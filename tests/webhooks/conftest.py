@@ -21,7 +21,7 @@ from app.http import create_webhook_client
 from app.jobs import pipeline, service
 from app.jobs.models import Job, JobKind
 from app.limits.policy import Limits
-from app.providers.registry import build_media_providers
+from app.providers.media_registry import build_media_providers
 from app.queue import ActorName, Send, transaction
 from app.settings import Settings
 from app.ssrf import Policy, UrlGuard
