@@ -33,7 +33,7 @@ from app.db import create_engine, create_sessionmaker
 from app.jobs import pipeline, service
 from app.jobs.models import JobKind
 from app.limits.policy import Limits
-from app.providers.registry import build_media_providers
+from app.providers.media_registry import build_media_providers
 from app.queue import ActorName, Credit, Send, transaction
 from app.resources import create_object_store
 from app.runner import migrate
