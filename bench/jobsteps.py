@@ -63,7 +63,8 @@ async def run(settings: Settings, jobs: int, rounds: int) -> dict[str, float]:
     sessionmaker = create_sessionmaker(engine)
     account_id = f"acct_{uuid.uuid4().hex[:12]}"
     async with engine.begin() as conn:
-        await conn.execute(insert(ACCOUNTS).values(id=account_id, name=account_id, balance=10**12))
+        # The local models are free: no hold, so no balance (and none the ledger does not explain).
+        await conn.execute(insert(ACCOUNTS).values(id=account_id, name=account_id, balance=0))
     principal = Principal("key_bench", account_id, "active", "default", Limits(0, 0, 0, 0))
     catalog = CatalogCache(sessionmaker, settings)
     await catalog.refresh()
