@@ -227,8 +227,8 @@ class InlineConnection(aiosqlite.Connection):
 
     aiosqlite hands every call (cursor, execute, fetch, close, commit: SQLAlchemy's adapter makes four
     or five per statement) to its thread and back through the event loop's self-pipe: about 70 µs of
-    CPU a hop, where the SQLite work of a small statement is 5-20 µs. Measured on the job worker, those
-    hops were ~40 % of its CPU per job. So the calls run here, at once. What the thread gave in return
+    CPU a hop, where the SQLite work of a small statement is 5-20 µs. In a profile of the job worker,
+    those hops were ~40 % of the samples. So the calls run here, at once. What the thread gave in return
     was that a writer waiting for another process's write lock did not block the loop; here the lock is
     tried without waiting (busy_timeout 0) and the wait is an `asyncio.sleep` between tries, so the
     loop never blocks on a lock. What still runs on the loop is SQLite's own work, which on this
@@ -240,8 +240,8 @@ class InlineConnection(aiosqlite.Connection):
     refused with it leaves the transaction open to commit again (SQLite's documented behaviour).
     SQLITE_BUSY_SNAPSHOT (a read snapshot gone stale) is not retried: it can never succeed.
 
-    Overrides aiosqlite's private `_execute` (aiosqlite is pinned in constraints.txt; a test runs the
-    whole suite through this class). The thread still opens and closes the sqlite3 connection, so it
+    Overrides aiosqlite's private `_execute` (aiosqlite is pinned in constraints.txt; on SQLite the whole
+    test suite runs through this class). The thread still opens and closes the sqlite3 connection, so it
     is made with check_same_thread=False."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
