@@ -21,6 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.loadgen import percentiles
+
 TERMINAL = {"completed", "failed", "cancelled"}
 WATCH_INTERVAL = 0.01
 
@@ -136,7 +138,7 @@ async def run_jobs(
             tasks.append(asyncio.create_task(submit(i)))
         await asyncio.gather(*tasks)
         outcome.submit_rate = count / (time.perf_counter() - started)
-        outcome.submit_latency_ms = _percentiles(latencies)
+        outcome.submit_latency_ms = percentiles(latencies)
         outcome.submitted = len(ids)
         submitting = False
         with contextlib.suppress(TimeoutError):
@@ -160,7 +162,7 @@ async def run_jobs(
             waits.append((_utc(row.started_at) - created).total_seconds() * 1000)
         elif row.id in started_seen:
             waits.append((started_seen[row.id] - created.timestamp()) * 1000)
-    outcome.queue_to_start_ms = _percentiles(waits)
+    outcome.queue_to_start_ms = percentiles(waits)
     outcome.queue_to_start_note = (
         "(from the jobs table's started_at)"
         if has_started_at
@@ -185,14 +187,6 @@ async def warm_up(session: aiohttp.ClientSession, base: str, model: str, wait_se
             if (await response.json(content_type=None)).get("status") in TERMINAL:
                 return
         await asyncio.sleep(0.05)
-
-
-def _percentiles(samples: list[float]) -> dict[str, float] | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    n = len(ordered)
-    return {"p50": ordered[n // 2], "p99": ordered[min(n - 1, int(0.99 * n))], "max": ordered[-1]}
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
