@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 def create_upstream_session(settings: Settings) -> aiohttp.ClientSession:
     """The one pooled session per web process for chat and embeddings (call inside the event loop).
 
-    Keep-alive, at most `upstream_max_connections` connections, no environment proxies, no redirects
-    (each request passes `allow_redirects=False`). Each adapter passes its channel's own timeouts per
+    Keep-alive, at most `upstream_max_connections` connections, no environment proxies, no cookies, no
+    redirects (each request passes `allow_redirects=False`). Each adapter passes its channel's own timeouts per
     request (app.channels.policy); these defaults bound any other call, with no read longer than a
     whole stream may last.
     """
@@ -35,7 +35,11 @@ def create_upstream_session(settings: Settings) -> aiohttp.ClientSession:
         sock_connect=settings.upstream_connect_timeout,
         sock_read=settings.upstream_stream_total_timeout,
     )
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+    # No cookie jar: the session is shared by every tenant, so a cookie an upstream sets (Cloudflare's
+    # `__cf_bm` in front of api.openai.com) must not ride along on other requests.
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 def create_upstream_client(settings: Settings) -> httpx.AsyncClient:

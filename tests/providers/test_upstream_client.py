@@ -12,11 +12,13 @@ import aiohttp
 import pytest
 
 from app.channels.policy import ChannelPolicy
+from app.http import create_upstream_session
 from app.observability.timing import begin, end
 from app.providers.base import StreamEvent
 from app.providers.common import MAX_ERROR_BODY, open_stream, post
 from app.providers.errors import UpstreamConnectError, UpstreamUnavailable
 from app.providers.openai import OpenAIChatStream
+from app.settings import Settings
 from tests.fakes.upstream import MockUpstream, Reply, chunk, usage_chunk
 from tests.support import apoll, free_port
 
@@ -119,6 +121,21 @@ async def test_a_finished_stream_goes_back_to_the_pool(
         await response.aclose()
     connector = session.connector  # one idle keep-alive connection, reused each time
     assert connector is not None and sum(len(c) for c in connector._conns.values()) == 1
+
+
+async def test_the_shared_session_keeps_no_upstream_cookie(settings: Settings, mock_upstream: MockUpstream) -> None:
+    """One session serves every tenant: a cookie set on one answer must not go out with the next request."""
+    mock_upstream.script(CHAT_PATH, Reply(headers={"set-cookie": "__cf_bm=tenant-a; Path=/"}), Reply())
+    # By name: aiohttp's default jar would ignore a cookie set by an IP address.
+    url = mock_upstream.base_url.replace("127.0.0.1", "localhost") + "/chat/completions"
+    session = create_upstream_session(settings)
+    try:
+        for _ in range(2):
+            await post(session, url, b"{}", {}, TIMEOUT)
+    finally:
+        await session.close()
+    first, second = mock_upstream.calls(CHAT_PATH)
+    assert first.headers.get("Cookie") is None and "cookie" not in {k.lower() for k in second.headers}
 
 
 async def test_errors_are_mapped_and_the_error_body_is_bounded(
