@@ -1,11 +1,12 @@
 """`python -m bench.soak`: the gateway, every feature on, at about half its measured maximum for a while.
 
 It starts the mock upstream and one gateway web process (the Procfile's line, pinned as in `python -m
-bench`), measures the gateway's closed-loop maximum (32 connections, chat) unless `--rate` is given,
-then drives a paced mix of chat, streams and embeddings (a third of the rate each) at `--load` of that
-maximum for `--warmup` + `--duration` seconds, sampling the web process's RSS every `--sample`
-seconds. It reports the RSS after the warm-up (start), at the end and the peak, the growth from start
-to end, the requests, their errors and latency. Samples and the result go to bench/out/soak-*/.
+bench`), measures the gateway's closed-loop maximum for the mix (chat, streams and embeddings at once,
+11 connections each) unless `--rate` is given, then drives that mix paced (a third of the rate each)
+at `--load` of that maximum for `--warmup` + `--duration` seconds, sampling the web process's RSS
+every `--sample` seconds. It reports the RSS after the warm-up (start), at the end and the peak, the
+growth from start to end, the requests, their errors and latency. Samples and the result go to
+bench/out/soak-*/.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MIX = (
     ("stream", CHAT, {"model": "bench-chat", "messages": PROMPT, "stream": True}),
     ("embed", EMBEDDINGS, {"model": "bench-embedding", "input": EMBED_INPUT}),
 )
+PROBE_CONNECTIONS = 11
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -114,11 +116,18 @@ def main(argv: list[str] | None = None) -> int:
 
         rate = args.rate
         if not rate:
-            probe = finish(loadgen(port, CHAT, MIX[0][2], gateway.headers, 32, 0, 5, 1, tools, web.pid), 120)
-            peak_rps = probe["requests"] / probe["elapsed"]
+            # The maximum of the mix itself, all three kinds at once: streams cost more than chat, so half
+            # of chat's maximum would run the mix near saturation, not at half load.
+            probes = [
+                loadgen(port, path, body, gateway.headers, PROBE_CONNECTIONS, 0, 5, 1, tools, web.pid)
+                for _, path, body in MIX
+            ]
+            peak_rps = sum(r["requests"] / r["elapsed"] for r in (finish(p, 120) for p in probes))
             rate = args.load * peak_rps
             print(
-                f"soak: maximum {peak_rps:,.0f} req/s (32 connections, chat); soaking at {rate:,.0f} req/s", flush=True
+                f"soak: maximum {peak_rps:,.0f} req/s (the mix, {PROBE_CONNECTIONS} connections per kind, closed loop);"
+                f" soaking at {rate:,.0f} req/s",
+                flush=True,
             )
 
         samples: list[tuple[float, float]] = []
