@@ -81,6 +81,8 @@ class Gate:
         self._holds_key = self.key("holds")
         self._key_cache: dict[tuple[str, str], tuple[str, ...]] = {}
         self._leases: dict[str, str] = {}
+        self._seeding: dict[str, asyncio.Future[None]] = {}
+        """Mirror loads in flight: account id → the one database read its requests wait on."""
         """Live stream leases of this process: job id → key id (refreshed in the background)."""
         self._task: asyncio.Task[None] | None = None
         self._last_outage_log = 0.0
@@ -102,7 +104,7 @@ class Gate:
         lease: bool = False,
         hold: int = 0,
         hold_ttl_ms: int | None = None,
-        load_balance: Any = None,
+        load_balance: Callable[[str], Awaitable[int]] | None = None,
     ) -> Admission:
         """Admit a work request or raise 401/402/403/429/503. `load_balance(account_id)` returns the
         database balance when the Redis mirror is missing (first request after a Redis start)."""
@@ -127,7 +129,7 @@ class Gate:
         if result is None:
             return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
         if result[0] == NO_MIRROR and load_balance is not None:
-            await self.load_mirror(principal.account_id, await load_balance(principal.account_id))
+            await self._seed_mirror(principal.account_id, load_balance)
             result = await self._run(principal, job_id, args, free=hold == 0)
             if result is None:
                 return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
@@ -317,6 +319,25 @@ class Gate:
             self._log_outage(exc)
 
     # -- money mirror -----------------------------------------------------------------------------
+    async def _seed_mirror(self, account_id: str, load_balance: Callable[[str], Awaitable[int]]) -> None:
+        """One database read per account however many requests find its mirror missing at once: after a
+        Redis restart every in-flight request of an account would otherwise read the same balance, each
+        on a database connection of its own (a pool of 15 opened for one account at 128 connections)."""
+        task = self._seeding.get(account_id)
+        if task is None:
+            task = self._seeding[account_id] = asyncio.ensure_future(self._load_and_seed(account_id, load_balance))
+            task.add_done_callback(lambda done: self._seeded(account_id, done))
+        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
+        await asyncio.shield(task)
+
+    async def _load_and_seed(self, account_id: str, load_balance: Callable[[str], Awaitable[int]]) -> None:
+        await self.load_mirror(account_id, await load_balance(account_id))
+
+    def _seeded(self, account_id: str, task: asyncio.Future[None]) -> None:
+        self._seeding.pop(account_id, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone (no "never retrieved" log)
+
     async def load_mirror(self, account_id: str, balance: int) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self.balance_key(account_id), balance, nx=True)

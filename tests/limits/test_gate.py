@@ -152,6 +152,46 @@ async def test_hold_needs_a_mirror_and_enough_balance(gate: Gate) -> None:
     assert len(loads) == 1
 
 
+async def test_a_missing_mirror_is_read_once_however_many_requests_find_it(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a Redis restart, the in-flight requests of an account share one balance read; the one that
+    started it may go away (client disconnect) without failing the others."""
+    who = principal()
+    loads: list[str] = []
+    release, all_checked = asyncio.Event(), asyncio.Event()
+    checked = 0
+    run = gate._run
+
+    async def counted_run(*args: Any, **kwargs: Any) -> Any:
+        nonlocal checked
+        result = await run(*args, **kwargs)
+        checked += 1  # the caller goes on to the balance read in this same step
+        if checked == 21:
+            all_checked.set()
+        return result
+
+    monkeypatch.setattr(gate, "_run", counted_run)
+
+    async def slow_load(account_id: str) -> int:
+        loads.append(account_id)
+        await release.wait()
+        return 1000
+
+    first = asyncio.ensure_future(gate.admit(who, job(), hold=10, load_balance=slow_load))
+    others = [
+        asyncio.ensure_future(bounded(gate.admit(who, job(), hold=10, load_balance=slow_load))) for _ in range(20)
+    ]
+    # Every request has found the mirror missing and is waiting for a balance.
+    await asyncio.wait_for(all_checked.wait(), timeout=10)
+    first.cancel()
+    release.set()
+    admitted = await asyncio.gather(*others)
+    assert loads == [who.account_id]
+    assert [a.hold for a in admitted] == [10] * 20
+    assert first.cancelled()
+
+
 async def test_refused_checks_count_nothing(gate: Gate) -> None:
     who = principal(rpm=2)
 
