@@ -101,6 +101,21 @@ class DriverSQL:
         self.json: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
         self.timestamp: Callable[[dt.datetime | None], Any] = _sqlite_timestamp if self.sqlite else _utc_or_none
 
+    INLINE_ROWS = 16
+    """Rows per statement where statements run on the event loop (SQLite: InlineConnection): a batch
+    goes in slices, the loop served between two (`pause`), so no request waits behind a whole batch."""
+
+    def rows_per_statement(self, width: int) -> int:
+        """How many rows of `width` values one multi-row statement may carry."""
+        most = self.max_parameters // width
+        return min(most, self.INLINE_ROWS) if self.sqlite else most
+
+    async def pause(self) -> None:
+        """Between two slices of a batch: let the loop serve others (SQLite only; a PostgreSQL
+        statement's round trip yields anyway)."""
+        if self.sqlite:
+            await asyncio.sleep(0)
+
     @property
     def max_parameters(self) -> int:
         """Per statement; read late, as the SQLite dialect lowers it on connecting to an old library."""
