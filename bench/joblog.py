@@ -4,7 +4,8 @@ their billing captures, as the gateway wires it), no server, no network.
     python -m bench.joblog [--database-url URL] [--rows N] [--batch B ...]
 
 CPU is the whole process's (`time.process_time`: the event loop and aiosqlite's worker thread), so
-the figures hold on a busy machine where wall-clock ones do not. Without `--database-url` it runs on
+the figures hold on a busy machine where wall-clock ones do not. A last round per batch size measures
+the longest the event loop was held at a time during the flush (wall clock). Without `--database-url` it runs on
 a fresh SQLite file; a PostgreSQL URL must name a database it may migrate and write into.
 """
 
@@ -78,12 +79,37 @@ async def run(settings: Settings, rows: int, batches: list[int], rounds: int) ->
                 best = min(best, time.process_time() - started)
                 assert recorder.pending == 0
             flushes = -(-rows // batch)
+            stall = await longest_stall(recorder, [chat_record(account_id, "key_bench", n) for n in range(rows)])
             print(
                 f"batch {batch:4d}: {1e6 * best / rows:7.1f} µs CPU/row"
-                f"  ({1e6 * best / flushes:8.1f} µs CPU/flush, best of {rounds})"
+                f"  ({1e6 * best / flushes:8.1f} µs CPU/flush, best of {rounds});"
+                f" the loop held at most {1e3 * stall:.2f} ms at a time"
             )
     finally:
         await engine.dispose()
+
+
+async def longest_stall(recorder: JobRecorder, records: list[JobRecord]) -> float:
+    """The longest the event loop went without running another task while `records` were flushed:
+    what a request arriving during a flush waits before it is even read (wall clock, so noisier)."""
+    longest, done = 0.0, False
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    for rec in records:
+        recorder.record(rec)
+    await recorder.flush()
+    done = True
+    await task
+    return longest
 
 
 def main(argv: list[str] | None = None) -> int:
