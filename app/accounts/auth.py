@@ -6,7 +6,6 @@ process. A revoked key is therefore refused on every process within `key_cache_t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from app.billing.models import Tier
 from app.db import SessionMaker
 from app.errors import AuthenticationFailed, PermissionDenied
 from app.limits.policy import Limits, resolve_limits
+from app.singleflight import SingleFlight
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class KeyAuthenticator:
         self._ttl = ttl_seconds
         self._defaults = default_limits
         self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
+        self._loading: SingleFlight[str, Principal | None] = SingleFlight()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -78,17 +78,7 @@ class KeyAuthenticator:
     async def _load_once(self, digest: str) -> Principal | None:
         """One database lookup per key however many requests find its entry expired at once: under load
         every in-flight request of a key would otherwise run the same query when the TTL ends."""
-        task = self._loading.get(digest)
-        if task is None:
-            task = self._loading[digest] = asyncio.ensure_future(self._load_and_cache(digest))
-            task.add_done_callback(lambda done: self._loaded(digest, done))
-        # Shielded: a caller that goes away (client disconnect) does not cancel the others' lookup.
-        return await asyncio.shield(task)
-
-    def _loaded(self, digest: str, task: asyncio.Future[Principal | None]) -> None:
-        self._loading.pop(digest, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here too: every waiter may have gone (no "never retrieved" log)
+        return await self._loading.run(digest, lambda: self._load_and_cache(digest))
 
     async def _load_and_cache(self, digest: str) -> Principal | None:
         principal = await self._load(digest)

@@ -26,6 +26,7 @@ from app.errors import AuthenticationFailed, GatewayError, InsufficientQuota, Pe
 from app.limits.headers import rate_headers
 from app.limits.pipelined import PipelinedRedis
 from app.settings import Settings
+from app.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from app.accounts.auth import Principal
@@ -81,9 +82,9 @@ class Gate:
         self._holds_key = self.key("holds")
         self._key_cache: dict[tuple[str, str], tuple[str, ...]] = {}
         self._leases: dict[str, str] = {}
-        self._seeding: dict[str, asyncio.Future[None]] = {}
-        """Mirror loads in flight: account id → the one database read its requests wait on."""
         """Live stream leases of this process: job id → key id (refreshed in the background)."""
+        self._seeding: SingleFlight[str, None] = SingleFlight()
+        """Mirror loads in flight, by account: the one database read its requests wait on."""
         self._task: asyncio.Task[None] | None = None
         self._last_outage_log = 0.0
 
@@ -323,20 +324,11 @@ class Gate:
         """One database read per account however many requests find its mirror missing at once: after a
         Redis restart every in-flight request of an account would otherwise read the same balance, each
         on a database connection of its own (a pool of 15 opened for one account at 128 connections)."""
-        task = self._seeding.get(account_id)
-        if task is None:
-            task = self._seeding[account_id] = asyncio.ensure_future(self._load_and_seed(account_id, load_balance))
-            task.add_done_callback(lambda done: self._seeded(account_id, done))
-        # Shielded: a caller that goes away (client disconnect) does not cancel the others' read.
-        await asyncio.shield(task)
 
-    async def _load_and_seed(self, account_id: str, load_balance: Callable[[str], Awaitable[int]]) -> None:
-        await self.load_mirror(account_id, await load_balance(account_id))
+        async def seed() -> None:
+            await self.load_mirror(account_id, await load_balance(account_id))
 
-    def _seeded(self, account_id: str, task: asyncio.Future[None]) -> None:
-        self._seeding.pop(account_id, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here too: every waiter may have gone (no "never retrieved" log)
+        await self._seeding.run(account_id, seed)
 
     async def load_mirror(self, account_id: str, balance: int) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
