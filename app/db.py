@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import msgspec
@@ -75,6 +75,9 @@ json_loads = msgspec.json.decode
 JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
 
 
+T = TypeVar("T")
+
+
 class DriverSQL:
     """SQL text handed to the driver as it is (`run`) with plain tuples of values, for the job log's hot
     path: SQLAlchemy's Core path costs tens of µs of Python per row (a dict per row, then per-row,
@@ -103,18 +106,20 @@ class DriverSQL:
 
     INLINE_ROWS = 16
     """Rows per statement where statements run on the event loop (SQLite: InlineConnection): a batch
-    goes in slices, the loop served between two (`pause`), so no request waits behind a whole batch."""
+    goes in slices with a turn of the loop between two, so no request waits behind a whole batch."""
 
-    def rows_per_statement(self, width: int) -> int:
-        """How many rows of `width` values one multi-row statement may carry."""
-        most = self.max_parameters // width
-        return min(most, self.INLINE_ROWS) if self.sqlite else most
-
-    async def pause(self) -> None:
-        """Between two slices of a batch: let the loop serve others (SQLite only; a PostgreSQL
-        statement's round trip yields anyway)."""
+    async def slices(self, rows: Sequence[T], width: int | None = None) -> AsyncIterator[Sequence[T]]:
+        """`rows` in the slices to send one statement each: a multi-row statement of `width` values a
+        row stays under the driver's parameter limit; on SQLite a slice is at most INLINE_ROWS and the
+        loop serves others between two (a PostgreSQL statement's round trip yields anyway). Without
+        `width` (executemany) there is no parameter limit."""
+        step = max(1, len(rows)) if width is None else self.max_parameters // width
         if self.sqlite:
-            await asyncio.sleep(0)
+            step = min(step, self.INLINE_ROWS)
+        for start in range(0, len(rows), step):
+            if start:
+                await asyncio.sleep(0)
+            yield rows[start : start + step]
 
     @property
     def max_parameters(self) -> int:

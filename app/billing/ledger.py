@@ -93,12 +93,8 @@ async def _insert_new(conn: AsyncConnection, sql: DriverSQL, entries: list[dict[
     round trip each, with aiosqlite a thread hop each), but with the values flattened into one tuple
     for the driver: the Core path's per-row, per-column parameter processing is skipped."""
     timestamp = sql.timestamp
-    per_statement = sql.rows_per_statement(len(ENTRY_COLUMNS))
     inserted: set[str] = set()
-    for start in range(0, len(entries), per_statement):
-        if start:
-            await sql.pause()
-        chunk = entries[start : start + per_statement]
+    async for chunk in sql.slices(entries, len(ENTRY_COLUMNS)):
         params: list[Any] = []
         for e in chunk:
             params += (

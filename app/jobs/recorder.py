@@ -245,13 +245,10 @@ class JobRecorder:
         # Plain tuples straight to the driver's executemany: the Core path (`conn.execute(insert(JOBS),
         # dicts)`) spent more CPU per row on SQLAlchemy's parameter processing than the database took.
         # On SQLite in slices, the loop served between two: a batch of 50 in one piece held the loop
-        # ~3 ms, and every request that arrived meanwhile waited that long (DriverSQL.rows_per_statement).
+        # ~3 ms, and every request that arrived meanwhile waited that long (DriverSQL.slices).
         sql = self._sql
-        step = sql.rows_per_statement(1) if sql.sqlite else len(batch)
         async with self._engine.begin() as conn:
-            for start in range(0, len(batch), step):
-                if start:
-                    await sql.pause()
-                await sql.run(conn, self._insert_jobs, [rec.values(sql) for rec in batch[start : start + step]])
+            async for part in sql.slices(batch):
+                await sql.run(conn, self._insert_jobs, [rec.values(sql) for rec in part])
             if self._on_write is not None:
                 await self._on_write(conn, batch)

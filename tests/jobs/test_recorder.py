@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.billing.ledger import ACCOUNTS, LEDGER
 from app.billing.sync import capture_records
-from app.db import create_engine
+from app.db import DriverSQL, create_engine
 from app.ids import new_id
 from app.jobs.models import Job, JobKind, JobStatus
 from app.jobs.recorder import JOBS, JobRecord, JobRecorder
@@ -138,5 +138,5 @@ async def test_a_large_batch_lets_the_event_loop_serve_others_while_it_is_writte
         await ticker
         await engine.dispose()
     assert len(written) == 200
-    # 200 job rows and 200 captures in slices of 16: the other task ran between the slices.
-    assert turns_before_commit[0] - started >= 2 * (200 // 16) - 2
+    # 200 job rows and 200 captures in slices: the other task ran between the slices.
+    assert turns_before_commit[0] - started >= 2 * (200 // DriverSQL.INLINE_ROWS) - 2
