@@ -20,9 +20,8 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import insert
-from sqlmodel import SQLModel
 
-from app.accounts.models import Account
+from app.billing.ledger import ACCOUNTS
 from app.billing.sync import capture_records
 from app.db import create_engine
 from app.ids import new_id
@@ -30,8 +29,6 @@ from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord, JobRecorder
 from app.runner import migrate
 from app.settings import Settings
-
-ACCOUNTS = SQLModel.metadata.tables[Account.__tablename__]
 
 
 def chat_record(account_id: str, key_id: str, n: int) -> JobRecord:

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import insert
-from sqlmodel import SQLModel
 
 from app.accounts.auth import Principal
-from app.accounts.models import Account
+from app.billing.ledger import ACCOUNTS
 from app.channels.catalog import CatalogCache
 from app.db import create_engine, create_sessionmaker
 from app.jobs import pipeline, service
@@ -39,7 +38,6 @@ from app.resources import create_object_store
 from app.runner import migrate
 from app.settings import Settings
 
-ACCOUNTS = SQLModel.metadata.tables[Account.__tablename__]
 STEPS: dict[ActorName, Callable[[pipeline.JobDeps, str], Awaitable[None]]] = {
     ActorName.JOB_SUBMIT: pipeline.submit_job,
     ActorName.JOB_POLL: pipeline.poll_job,

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import SQLModel
 
 from app.billing import ledger
 from app.billing.models import EntryKind
-from app.jobs.models import Job
+from app.jobs.models import JOBS
 
-JOBS = SQLModel.metadata.tables[Job.__tablename__]
 HELD, CAPTURED, RELEASED = "held", "captured", "released"
 
 

@@ -15,7 +15,7 @@ from app.billing.money import format_usd
 from app.db import to_unix
 from app.deps import principal_of, resources_of
 from app.errors import InvalidRequest
-from app.jobs.recorder import JOBS
+from app.jobs.models import JOBS
 from app.validation import parse_json_object, require_str
 
 MAX_USAGE_DAYS = 366

@@ -155,6 +155,10 @@ class Job(SQLModel, table=True):
     """Bumped by every write of a media job; writes are compare-and-set on it."""
 
 
+JOBS = SQLModel.metadata.tables[Job.__tablename__]
+"""The jobs table itself, for Core statements on the hot paths (no ORM objects built)."""
+
+
 def stage_of(job: Job) -> Stage:
     if job.stage is None:
         raise ValueError(f"job {job.id} ({job.kind}) has no stage: not a media job")

@@ -21,12 +21,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import SQLModel
 
 from app.db import DriverSQL, driver_sql, utcnow
-from app.jobs.models import Job
+from app.jobs.models import JOBS
 
-JOBS = SQLModel.metadata.tables[Job.__tablename__]
 JOB_COLUMNS = (
     "id",
     "kind",

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.auth import Principal
@@ -22,7 +22,17 @@ from app.channels.models import ProviderType
 from app.db import utcnow
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.ids import new_id
-from app.jobs.models import STAGE_TRANSITIONS, STATUS_OF, TERMINAL_STAGES, Job, JobKind, JobStatus, Stage, stage_of
+from app.jobs.models import (
+    JOBS,
+    STAGE_TRANSITIONS,
+    STATUS_OF,
+    TERMINAL_STAGES,
+    Job,
+    JobKind,
+    JobStatus,
+    Stage,
+    stage_of,
+)
 from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
 from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
 from app.queue import ActorName, defer, defer_credit
@@ -36,9 +46,6 @@ MEDIA_KINDS = (JobKind.IMAGE.value, JobKind.VIDEO.value)
 
 class InvalidTransition(Exception):
     """A stage change the table does not allow: a bug in the caller, not a race."""
-
-
-JOBS = SQLModel.metadata.tables[Job.__tablename__]
 
 
 async def _compare_and_set(session: AsyncSession, job: Job, values: dict[str, Any]) -> bool:

@@ -13,8 +13,8 @@ from app.billing.ledger import ACCOUNTS, LEDGER
 from app.billing.sync import capture_records
 from app.db import DriverSQL, create_engine
 from app.ids import new_id
-from app.jobs.models import Job, JobKind, JobStatus
-from app.jobs.recorder import JOBS, JobRecord, JobRecorder
+from app.jobs.models import JOBS, Job, JobKind, JobStatus
+from app.jobs.recorder import JobRecord, JobRecorder
 from app.settings import Settings
 from tests.conftest import Tenant
 

@@ -28,8 +28,8 @@ from app.billing.models import LedgerEntry
 from app.billing.sync import capture_records, captures
 from app.db import DriverSQL, UTCDateTime, create_engine, create_sessionmaker, utcnow
 from app.ids import new_id
-from app.jobs.models import Job, JobKind, JobStatus
-from app.jobs.recorder import JOBS, JobRecord, JobRecorder
+from app.jobs.models import JOBS, Job, JobKind, JobStatus
+from app.jobs.recorder import JobRecord, JobRecorder
 from app.settings import Settings
 from tests.conftest import Tenant
 
