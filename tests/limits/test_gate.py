@@ -50,6 +50,12 @@ async def bounded(call: Any) -> Any:
         return await call
 
 
+def duration_ms(text: str) -> float:
+    """A Go duration of minutes and seconds, as the rate headers carry them ("1m0.825s", "51s")."""
+    minutes, _, seconds = text.rpartition("m")
+    return (int(minutes or 0) * 60 + float(seconds.removesuffix("s"))) * 1000
+
+
 def job() -> str:
     return f"job_{uuid.uuid4().hex}"
 
@@ -190,6 +196,32 @@ async def test_a_missing_mirror_is_read_once_however_many_requests_find_it(
     assert loads == [who.account_id]
     assert [a.hold for a in admitted] == [10] * 20
     assert first.cancelled()
+
+
+async def test_a_window_spread_over_the_minute_frees_its_oldest_seconds_first(gate: Gate) -> None:
+    """Counts laid out in seconds of the last minute (by Redis's clock, the script's): a refusal waits
+    for just enough of the oldest seconds to leave the window, a second older than the window counts
+    nothing and is dropped, and the reset is when the newest second leaves."""
+    who = principal(rpm=6)
+    key = f"{gate._p}rl:{who.key_id}:rpm"
+    seconds, _ = await gate._redis.time()
+    # Laid out newest first, so an answer that relied on the hash's order would be wrong.
+    await gate._redis.hset(key, mapping={seconds - 10: 4, seconds - 30: 2, seconds - 50: 3, seconds - 70: 5})
+    with pytest.raises(RateLimited) as caught:
+        await gate.admit(who, job())
+    # 9 in the window: the second 50 s ago leaving frees 3 (7 > 6 still), the one 30 s ago 2 more (newest
+    # first would wrongly free the 4 of 10 s ago, at ~51 s).
+    assert 29_000 < int(caught.value.headers["retry-after-ms"]) <= 31_000
+    assert caught.value.headers["x-ratelimit-remaining-requests"] == "0"
+    reset = caught.value.headers["x-ratelimit-reset-requests"]  # the second 10 s ago leaving: ~51 s
+    assert 49_000 < duration_ms(reset) <= 51_000, reset
+    assert not await gate._redis.hexists(key, str(seconds - 70))
+
+    await gate._redis.hdel(key, str(seconds - 30), str(seconds - 50))  # 4 left in the window
+    headers = dict((await gate.admit(who, job())).headers)
+    assert headers[b"x-ratelimit-remaining-requests"] == b"1"
+    reset = headers[b"x-ratelimit-reset-requests"].decode()  # now the current second leaving
+    assert 59_000 < duration_ms(reset) <= 61_000, reset
 
 
 async def test_refused_checks_count_nothing(gate: Gate) -> None:
