@@ -217,11 +217,29 @@ async def test_a_window_spread_over_the_minute_frees_its_oldest_seconds_first(ga
     assert 49_000 < duration_ms(reset) <= 51_000, reset
     assert not await gate._redis.hexists(key, str(seconds - 70))
 
-    await gate._redis.hdel(key, str(seconds - 30), str(seconds - 50))  # 4 left in the window
-    headers = dict((await gate.admit(who, job())).headers)
+
+    # A second key: 4 in the window, and a cached sum left from an earlier second, which must not count.
+    other = principal(rpm=6)
+    key = f"{gate._p}rl:{other.key_id}:rpm"
+    await gate._redis.hset(key, mapping={seconds - 10: 4, -2: seconds - 1, -1: 99, -3: seconds - 1})
+    headers = dict((await gate.admit(other, job())).headers)
     assert headers[b"x-ratelimit-remaining-requests"] == b"1"
     reset = headers[b"x-ratelimit-reset-requests"].decode()  # now the current second leaving
     assert 59_000 < duration_ms(reset) <= 61_000, reset
+
+
+async def test_the_window_sums_stay_exact_within_a_second(gate: Gate) -> None:
+    """Admissions and settlements in quick succession (most within one second, where the windows'
+    cached sums serve): every count, reservation and reconciliation shows in the remaining figures."""
+    who = principal(rpm=50, tpm=100_000)
+    admitted = [await gate.admit(who, job(), tokens=1000) for _ in range(10)]
+    await gate.settle_many([(adm, 300, 0, "apply") for adm in admitted[:4]])  # 700 back, each
+    await gate.settle_many([(admitted[4], 1600, 0, "apply")])  # an overrun of 600
+    headers = dict(await gate.admit_read(who))
+    assert headers[b"x-ratelimit-remaining-requests"] == b"40"
+    assert headers[b"x-ratelimit-remaining-tokens"] == str(100_000 - 10_000 + 4 * 700 - 600).encode()
+    more = await gate.admit(who, job(), tokens=500)
+    assert dict(more.headers)[b"x-ratelimit-remaining-tokens"] == str(100_000 - 10_000 + 4 * 700 - 600 - 500).encode()
 
 
 async def test_refused_checks_count_nothing(gate: Gate) -> None:

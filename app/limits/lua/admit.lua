@@ -18,41 +18,69 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- A window's hash holds its buckets (field = bucket index, value = count) and a cache of their sum:
+-- field -2 the bucket it was computed in, -1 the sum, -3 the newest bucket. Within one
+-- bucket no bucket leaves the window, so the cache holds until the next one begins: a busy key reads
+-- three fields per admission instead of its 60 buckets (bench.redis_cost). The fields have negative
+-- names, so a script that predates the cache sees them as buckets long gone and deletes them.
 local function window(key, bucket_ms, buckets)
-  -- Sum of the live buckets (deleting dead ones) and the newest live bucket (nil: none), plus what
-  -- wait_for needs. No table per bucket and no sort: a key busy for a minute has 60 live buckets,
-  -- and building and sorting them on every admission took 40 % of the script's time in Redis.
-  local first = math.floor(now / bucket_ms) - buckets
+  local cur = math.floor(now / bucket_ms)
+  local w = {key = key, first = cur - buckets, cur = cur, total = 0, newest = nil, cached = false}
+  local cache = redis.call('HMGET', key, '-2', '-1', '-3')
+  if tonumber(cache[1]) == cur and cache[2] then
+    w.total, w.newest, w.cached = tonumber(cache[2]), tonumber(cache[3]), true
+    return w
+  end
+  -- Recount: sum the live buckets, delete the dead ones (and the stale cache), cache the sum.
   local fields = redis.call('HGETALL', key)
-  local total, newest, dead = 0, nil, nil
+  local dead = nil
   for i = 1, #fields, 2 do
     local idx = tonumber(fields[i])
-    if idx < first then
+    if idx < w.first then
       if dead then dead[#dead + 1] = fields[i] else dead = {fields[i]} end
     else
-      total = total + tonumber(fields[i + 1])
-      if newest == nil or idx > newest then newest = idx end
+      w.total = w.total + tonumber(fields[i + 1])
+      if w.newest == nil or idx > w.newest then w.newest = idx end
     end
   end
   if dead then redis.call('HDEL', key, unpack(dead)) end
-  return total, newest, {fields = fields, first = first}
+  if w.newest ~= nil then
+    -- Only beside live buckets: the hash keeps their expiry (a cache alone would have none).
+    redis.call('HSET', key, '-2', cur, '-1', w.total, '-3', w.newest)
+    w.cached = true
+  end
+  w.fields = fields
+  return w
 end
 
-local function wait_for(live, total, cost, limit, bucket_ms, buckets)
-  -- How long until enough old buckets leave the window for `cost` more to fit (a refusal only, so
-  -- the buckets are read by index here, oldest first, rather than sorted on every admission).
+local function add(w, n, ttl)
+  -- Count n into the current bucket and the cached sum. The expiry moves only for a new bucket: set
+  -- then, it outlives that newest bucket's stay in the window.
+  if redis.call('HINCRBY', w.key, w.cur, n) == n then redis.call('PEXPIRE', w.key, ttl) end
+  if w.cached then
+    redis.call('HINCRBY', w.key, '-1', n)
+    if w.newest ~= w.cur then redis.call('HSET', w.key, '-3', w.cur) end
+  else
+    redis.call('HSET', w.key, '-2', w.cur, '-1', w.total + n, '-3', w.cur)
+  end
+  w.total, w.newest = w.total + n, w.cur
+end
+
+local function wait_for(w, cost, limit, bucket_ms, buckets)
+  -- How long until enough old buckets leave the window for `cost` more to fit: a refusal only, so
+  -- the buckets are read here (by index, oldest first) rather than on every admission.
   local counts = {}
-  local fields = live.fields
+  local fields = w.fields or redis.call('HGETALL', w.key)
   for i = 1, #fields, 2 do
     local idx = tonumber(fields[i])
-    if idx >= live.first then counts[idx] = tonumber(fields[i + 1]) end
+    if idx >= w.first then counts[idx] = tonumber(fields[i + 1]) end
   end
   local freed = 0
-  for idx = live.first, live.first + buckets do
+  for idx = w.first, w.cur do
     local n = counts[idx]
     if n then
       freed = freed + n
-      if total - freed + cost <= limit then
+      if w.total - freed + cost <= limit then
         return (idx + buckets + 1) * bucket_ms - now
       end
     end
@@ -75,39 +103,39 @@ local account, reads = ARGV[12], tonumber(ARGV[13])
 if redis.call('EXISTS', KEYS[1]) == 1 then return {1, 'key', 0, 0, 0, 0, 0, 0, 0, 0, 0} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 'account', 0, 0, 0, 0, 0, 0, 0, 0, 0} end
 
-local rpm_total, rpm_newest, rpm_live = window(KEYS[3], 1000, 60)
-local tpm_total, tpm_newest, tpm_live = window(KEYS[5], 1000, 60)
-local tpm_bucket = math.floor(now / 1000)
+local rpm_w = window(KEYS[3], 1000, 60)
+local tpm_w = window(KEYS[5], 1000, 60)
+local tpm_bucket = tpm_w.cur
 
 local function limited(name, retry)
-  return {3, name, retry, rpm, math.max(0, rpm - rpm_total), reset_in(rpm_newest, 1000, 60),
-          tpm, math.max(0, tpm - tpm_total), reset_in(tpm_newest, 1000, 60), 0, 0}
+  return {3, name, retry, rpm, math.max(0, rpm - rpm_w.total), reset_in(rpm_w.newest, 1000, 60),
+          tpm, math.max(0, tpm - tpm_w.total), reset_in(tpm_w.newest, 1000, 60), 0, 0}
 end
 
 if mode == 'read' then
   if reads > 0 then
-    local reads_total, _, reads_live = window(KEYS[11], 1000, 60)
-    if reads_total + 1 > reads then
-      return limited('reads_per_minute', wait_for(reads_live, reads_total, 1, reads, 1000, 60))
+    local reads_w = window(KEYS[11], 1000, 60)
+    if reads_w.total + 1 > reads then
+      return limited('reads_per_minute', wait_for(reads_w, 1, reads, 1000, 60))
     end
-    redis.call('HINCRBY', KEYS[11], tpm_bucket, 1)
-    redis.call('PEXPIRE', KEYS[11], 62000)
+    add(reads_w, 1, 62000)
   end
-  return {0, '', 0, rpm, math.max(0, rpm - rpm_total), reset_in(rpm_newest, 1000, 60),
-          tpm, math.max(0, tpm - tpm_total), reset_in(tpm_newest, 1000, 60), 0, 0}
+  return {0, '', 0, rpm, math.max(0, rpm - rpm_w.total), reset_in(rpm_w.newest, 1000, 60),
+          tpm, math.max(0, tpm - tpm_w.total), reset_in(tpm_w.newest, 1000, 60), 0, 0}
 end
 
-if rpm > 0 and rpm_total + 1 > rpm then
-  return limited('requests_per_minute', wait_for(rpm_live, rpm_total, 1, rpm, 1000, 60))
+if rpm > 0 and rpm_w.total + 1 > rpm then
+  return limited('requests_per_minute', wait_for(rpm_w, 1, rpm, 1000, 60))
 end
+local rph_w = nil
 if rph > 0 then
-  local rph_total, _, rph_live = window(KEYS[4], 60000, 60)
-  if rph_total + 1 > rph then
-    return limited('requests_per_hour', wait_for(rph_live, rph_total, 1, rph, 60000, 60))
+  rph_w = window(KEYS[4], 60000, 60)
+  if rph_w.total + 1 > rph then
+    return limited('requests_per_hour', wait_for(rph_w, 1, rph, 60000, 60))
   end
 end
-if tpm > 0 and tokens > 0 and tpm_total + tokens > tpm then
-  return limited('tokens_per_minute', wait_for(tpm_live, tpm_total, tokens, tpm, 1000, 60))
+if tpm > 0 and tokens > 0 and tpm_w.total + tokens > tpm then
+  return limited('tokens_per_minute', wait_for(tpm_w, tokens, tpm, 1000, 60))
 end
 if lease == 1 and max_streams > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
@@ -125,17 +153,9 @@ if hold > 0 then
 end
 
 -- Every check passed: count, reserve, lease and hold.
-redis.call('HINCRBY', KEYS[3], tpm_bucket, 1)
-redis.call('PEXPIRE', KEYS[3], 62000)
-if rph > 0 then
-  redis.call('HINCRBY', KEYS[4], math.floor(now / 60000), 1)
-  redis.call('PEXPIRE', KEYS[4], 3720000)
-end
-if tokens > 0 then
-  redis.call('HINCRBY', KEYS[5], tpm_bucket, tokens)
-  redis.call('PEXPIRE', KEYS[5], 62000)
-  tpm_total = tpm_total + tokens
-end
+add(rpm_w, 1, 62000)
+if rph_w then add(rph_w, 1, 3720000) end
+if tokens > 0 then add(tpm_w, tokens, 62000) end
 if lease == 1 and max_streams > 0 then
   redis.call('ZADD', KEYS[6], now + lease_ttl, job)
   redis.call('PEXPIRE', KEYS[6], lease_ttl + 1000)
@@ -147,9 +167,5 @@ if hold > 0 then
   redis.call('ZADD', KEYS[9], now + hold_ttl, job)
   redis.call('INCR', KEYS[10])
 end
-rpm_total = rpm_total + 1
--- The current bucket is now the newest of the windows just counted into.
-rpm_newest = tpm_bucket
-if tokens > 0 then tpm_newest = tpm_bucket end
-return {0, '', 0, rpm, math.max(0, rpm - rpm_total), reset_in(rpm_newest, 1000, 60),
-        tpm, math.max(0, tpm - tpm_total), reset_in(tpm_newest, 1000, 60), tpm_bucket, balance}
+return {0, '', 0, rpm, math.max(0, rpm - rpm_w.total), reset_in(rpm_w.newest, 1000, 60),
+        tpm, math.max(0, tpm - tpm_w.total), reset_in(tpm_w.newest, 1000, 60), tpm_bucket, balance}

@@ -11,15 +11,32 @@ local job = ARGV[1]
 local bucket, reserved, used = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local cost, mode = tonumber(ARGV[5]), ARGV[6]
 
+local function recount(idx, n)
+  -- Keep the window's cached sum (admit.lua) true: a bucket it counts changed by n.
+  local cache = redis.call('HMGET', KEYS[1], '-2', '-3')
+  local at = tonumber(cache[1])
+  if at and idx >= at - 60 then
+    redis.call('HINCRBY', KEYS[1], '-1', n)
+    local newest = tonumber(cache[2])
+    if newest == nil or idx > newest then redis.call('HSET', KEYS[1], '-3', idx) end
+  end
+end
+
 if reserved > 0 or used > 0 then
   local delta = used - reserved
   if redis.call('HEXISTS', KEYS[1], bucket) == 1 then
-    if redis.call('HINCRBY', KEYS[1], bucket, delta) < 0 then redis.call('HSET', KEYS[1], bucket, 0) end
+    local count = redis.call('HINCRBY', KEYS[1], bucket, delta)
+    if count < 0 then
+      redis.call('HSET', KEYS[1], bucket, 0)
+      delta = delta - count
+    end
+    recount(tonumber(bucket), delta)
   elseif delta > 0 then
     -- The reservation's bucket has left the window; an overrun still counts, now.
-    local t = redis.call('TIME')
-    redis.call('HINCRBY', KEYS[1], math.floor(tonumber(t[1])), delta)
+    local now = math.floor(tonumber(redis.call('TIME')[1]))
+    redis.call('HINCRBY', KEYS[1], now, delta)
     redis.call('PEXPIRE', KEYS[1], 62000)
+    recount(now, delta)
   end
 end
 redis.call('ZREM', KEYS[2], job)
