@@ -28,6 +28,7 @@ run: $(STAMP) bytecode
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy app workers storage
 
 test-sqlite: $(STAMP)

@@ -364,6 +364,7 @@ async def channel_reset_cooldown(name_or_id: str) -> None:
     await _with_redis(settings, lambda r: cooldowns.reset(r, settings.redis_prefix, row.id))
     click.echo(row.id)
 
+
 from app import cli_money  # noqa: E402,F401  (registers the money and limits commands on `main`)
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
         debug=False,
     )
+
     def observe(inner: ASGIApp) -> ASGIApp:
         if metrics is None and not settings.overhead_header:
             return inner

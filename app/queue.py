@@ -29,6 +29,7 @@ from app.settings import Settings
 
 log = logging.getLogger("heytoken.queue")
 
+
 class QueueName(enum.StrEnum):
     JOB_STARTS = "job_starts"
     """Only the first step of a job (submit), so a new job never waits behind other jobs' polls and

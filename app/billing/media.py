@@ -31,9 +31,13 @@ async def admit_media(res: Resources, principal: Principal, job: Job, deadline_s
     """402/429 before anything is created; prices the whole job (fixed by its parameters)."""
     price = res.catalog.current.price_for(job.model)
     cost = 0 if price.is_free else media_cost(price, job.kind, job.params or {}, principal.multiplier_bp)
-    return await res.gate.admit(principal, job.id, hold=cost,
-                                hold_ttl_ms=int(deadline_seconds * 1000) + HOLD_MARGIN_MS,
-                                load_balance=res.load_balance)
+    return await res.gate.admit(
+        principal,
+        job.id,
+        hold=cost,
+        hold_ttl_ms=int(deadline_seconds * 1000) + HOLD_MARGIN_MS,
+        load_balance=res.load_balance,
+    )
 
 
 async def create_paid_job(res: Resources, job: Job, admission: Admission) -> None:
@@ -41,8 +45,13 @@ async def create_paid_job(res: Resources, job: Job, admission: Admission) -> Non
     try:
         async with transaction(res.sessionmaker, res.sender) as session:
             await service.create_media_job(session, job)
-            await job_billing.hold(await session.connection(), account_id=job.account_id, job_id=job.id,
-                                   amount=admission.hold, model=job.model)
+            await job_billing.hold(
+                await session.connection(),
+                account_id=job.account_id,
+                job_id=job.id,
+                amount=admission.hold,
+                model=job.model,
+            )
     except BaseException:
         with CancelScope(shield=True):
             await res.gate.settle_many([(admission, 0, 0, "apply")])

@@ -191,6 +191,7 @@ async def idempotent_reply(call: Call, body: Any, work: Callable[[], Awaitable[O
     return Reply(outcome.status, outcome.body, headers)
 
 
-async def idempotent_response(request: Request[Any, Any, Any], body: Any,
-                              work: Callable[[], Awaitable[Outcome]]) -> Response[Any]:
+async def idempotent_response(
+    request: Request[Any, Any, Any], body: Any, work: Callable[[], Awaitable[Outcome]]
+) -> Response[Any]:
     return to_response(await idempotent_reply(call_of(request), body, work))

@@ -62,9 +62,7 @@ async def reconcile_once(deps: JobDeps) -> Pass:
     return done
 
 
-async def run_reconciler(
-    deps: JobDeps, redis: Redis, extra: Sequence[Callable[[], Awaitable[object]]] = ()
-) -> None:
+async def run_reconciler(deps: JobDeps, redis: Redis, extra: Sequence[Callable[[], Awaitable[object]]] = ()) -> None:
     """Forever: every `reconcile_interval_seconds`, run one pass (and the `extra` passes, such as the
     webhook deliveries') if this process wins the lock."""
     interval = deps.settings.reconcile_interval_seconds
@@ -83,4 +81,3 @@ async def run_reconciler(
         except Exception:
             log.exception("jobs.reconcile_failed")
         await asyncio.sleep(interval)
-

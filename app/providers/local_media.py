@@ -41,7 +41,6 @@ TINY_FPS = 1
 
 
 class LocalMediaProvider:
-
     def __init__(self, queue_seconds: float = 0.0, render_seconds: float = 0.0, tiny: bool = False) -> None:
         self._queue = queue_seconds
         self._render = render_seconds

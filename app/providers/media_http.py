@@ -21,9 +21,7 @@ def transport_error(exc: httpx.HTTPError) -> UpstreamUnavailable:
     return UpstreamUnavailable(f"Upstream {kind}: {type(exc).__name__}")
 
 
-async def call(
-    client: httpx.AsyncClient, method: str, url: str, *, timeout_s: float, **kwargs: Any
-) -> httpx.Response:
+async def call(client: httpx.AsyncClient, method: str, url: str, *, timeout_s: float, **kwargs: Any) -> httpx.Response:
     """One request; a non-2xx answer raises the matching ProviderError (429/5xx transient, 4xx not)."""
     try:
         response = await client.request(method, url, timeout=timeout_s, **kwargs)

@@ -28,7 +28,6 @@ def _headers(route: Route) -> dict[str, str]:
 
 
 class OpenAIImagesProvider:
-
     def __init__(self, client: httpx.AsyncClient, *, timeout: float) -> None:
         self._client = client
         self._timeout = timeout

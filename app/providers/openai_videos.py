@@ -29,7 +29,6 @@ def _headers(route: Route) -> dict[str, str]:
 
 
 class OpenAIVideosProvider:
-
     def __init__(self, client: httpx.AsyncClient, *, timeout: float) -> None:
         self._client = client
         self._timeout = timeout

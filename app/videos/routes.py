@@ -81,8 +81,9 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
             await res.store.put_bytes(key, upload, content_type)
             job.params = {**(job.params or {}), "input_reference_key": key}
         await create_paid_job(res, job, admission)
-        response = _json(video_object(job, with_task_id=with_task_id), job,
-                         poll_after_ms=res.settings.client_poll_after_ms)
+        response = _json(
+            video_object(job, with_task_id=with_task_id), job, poll_after_ms=res.settings.client_poll_after_ms
+        )
         return idempotency.Outcome(200, bytes(response.content), dict(response.headers), job.id)
 
     return await idempotent_response(request, body, work)

@@ -1,15 +1,15 @@
 """The webhook API, on the caller's own account:
 
-    GET  /v1/webhooks/secret                     whether a signing secret exists (never the secret)
-    POST /v1/webhooks/secret                     show the signing secret, once (created if needed)
-    POST /v1/webhooks/secret/rotate              a new secret; the old one signs on for an overlap
-    POST /v1/webhooks/endpoints                  add an endpoint (url, events, description)
-    GET  /v1/webhooks/endpoints[/{id}]           list / read
-    POST /v1/webhooks/endpoints/{id}             change url, events, description or status
-    DELETE /v1/webhooks/endpoints/{id}
-    GET  /v1/webhooks/events[/{id}]              events with their deliveries and attempts
-    POST /v1/webhooks/events/{id}/redeliver      send again (optionally to one endpoint_id)
-    GET  /v1/jobs/{id}/events                    one job's events
+GET  /v1/webhooks/secret                     whether a signing secret exists (never the secret)
+POST /v1/webhooks/secret                     show the signing secret, once (created if needed)
+POST /v1/webhooks/secret/rotate              a new secret; the old one signs on for an overlap
+POST /v1/webhooks/endpoints                  add an endpoint (url, events, description)
+GET  /v1/webhooks/endpoints[/{id}]           list / read
+POST /v1/webhooks/endpoints/{id}             change url, events, description or status
+DELETE /v1/webhooks/endpoints/{id}
+GET  /v1/webhooks/events[/{id}]              events with their deliveries and attempts
+POST /v1/webhooks/events/{id}/redeliver      send again (optionally to one endpoint_id)
+GET  /v1/jobs/{id}/events                    one job's events
 """
 
 from __future__ import annotations

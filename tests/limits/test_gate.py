@@ -217,7 +217,6 @@ async def test_a_window_spread_over_the_minute_frees_its_oldest_seconds_first(ga
     assert 49_000 < duration_ms(reset) <= 51_000, reset
     assert not await gate._redis.hexists(key, str(seconds - 70))
 
-
     # A second key: 4 in the window, and a cached sum left from an earlier second, which must not count.
     other = principal(rpm=6)
     key = f"{gate._p}rl:{other.key_id}:rpm"
