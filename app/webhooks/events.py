@@ -15,11 +15,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import to_unix, utcnow
+from app.db import dialect_insert, to_unix, utcnow
 from app.ids import new_id
 from app.images.schemas import image_job_object
 from app.jobs.models import Job, JobKind, JobStatus
@@ -94,9 +93,9 @@ async def record_job_event(
         "data": await public_object(job, links),
     }
     conn = await session.connection()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect_insert(conn)
     inserted = await conn.execute(
-        dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["job_id", "type"]).returning(EVENTS.c.id),
+        insert(EVENTS).on_conflict_do_nothing(index_elements=["job_id", "type"]).returning(EVENTS.c.id),
         {
             "id": event_id,
             "account_id": job.account_id,

@@ -16,13 +16,12 @@ import datetime as dt
 import secrets
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks import Webhook
 
 from app import crypto
-from app.db import utcnow
+from app.db import dialect_insert, utcnow
 from app.errors import Conflict
 from app.webhooks.models import WebhookSecret
 
@@ -52,9 +51,9 @@ async def ensure_secret(session: AsyncSession, account_id: str, key: bytes) -> W
     if existing is not None:
         return existing
     conn = await session.connection()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect_insert(conn)
     values = {"account_id": account_id, "secret": crypto.encrypt(key, new_secret()), "created_at": utcnow()}
-    await conn.execute(dialect.insert(SECRETS).on_conflict_do_nothing(index_elements=["account_id"]), values)
+    await conn.execute(insert(SECRETS).on_conflict_do_nothing(index_elements=["account_id"]), values)
     row = await _current(session, account_id)
     assert row is not None
     return row
