@@ -61,7 +61,7 @@ class _JSON(TypeDecorator[Any]):
             from sqlalchemy.dialects.postgresql import JSONB
 
             return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+        return super().load_dialect_impl(dialect)
 
 
 JSONType = _JSON()

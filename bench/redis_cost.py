@@ -43,10 +43,13 @@ async def measure(settings: Settings, buckets: int, calls: int) -> tuple[float, 
     try:
         seconds, _ = await redis.time()
         if buckets:
-            p = settings.redis_prefix
-            await redis.hset(f"{p}rl:{who.key_id}:rpm", mapping={seconds - i: 10 for i in range(1, buckets + 1)})
-            await redis.hset(f"{p}rl:{who.key_id}:tpm", mapping={seconds - i: 9000 for i in range(1, buckets + 1)})
-        await redis.set(f"{settings.redis_prefix}bal:{who.account_id}", 10**15)
+            await redis.hset(
+                gate.key("rl", who.key_id, "rpm"), mapping={seconds - i: 10 for i in range(1, buckets + 1)}
+            )
+            await redis.hset(
+                gate.key("rl", who.key_id, "tpm"), mapping={seconds - i: 9000 for i in range(1, buckets + 1)}
+            )
+        await redis.set(gate.balance_key(who.account_id), 10**15)
         before = await evalsha_usec(redis)
         admissions: list[Admission] = []
         for i in range(calls):

@@ -203,7 +203,7 @@ async def test_a_window_spread_over_the_minute_frees_its_oldest_seconds_first(ga
     for just enough of the oldest seconds to leave the window, a second older than the window counts
     nothing and is dropped, and the reset is when the newest second leaves."""
     who = principal(rpm=6)
-    key = f"{gate._p}rl:{who.key_id}:rpm"
+    key = gate.key("rl", who.key_id, "rpm")
     seconds, _ = await gate._redis.time()
     # Laid out newest first, so an answer that relied on the hash's order would be wrong.
     await gate._redis.hset(key, mapping={seconds - 10: 4, seconds - 30: 2, seconds - 50: 3, seconds - 70: 5})
@@ -219,7 +219,7 @@ async def test_a_window_spread_over_the_minute_frees_its_oldest_seconds_first(ga
 
     # A second key: 4 in the window, and a cached sum left from an earlier second, which must not count.
     other = principal(rpm=6)
-    key = f"{gate._p}rl:{other.key_id}:rpm"
+    key = gate.key("rl", other.key_id, "rpm")
     await gate._redis.hset(key, mapping={seconds - 10: 4, -2: seconds - 1, -1: 99, -3: seconds - 1})
     headers = dict((await gate.admit(other, job())).headers)
     assert headers[b"x-ratelimit-remaining-requests"] == b"1"
