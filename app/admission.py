@@ -1,21 +1,31 @@
-"""Admission of synchronous requests: price the worst case, reserve tokens, then one Gate call.
+"""Admission of synchronous requests: bound the worst case, reserve tokens, then one Gate call.
 
-Runs after validation and before the upstream call; it is the request's only Redis round trip and
-makes no database round trip (prices come from the in-process catalog).
+Runs after the edge decoded the request and before the upstream call; it is the request's only Redis
+round trip (two when a request without an output cap must be fitted to a low balance) and makes no
+database round trip (prices come from the in-process catalog).
+
+The hold bounds the charge by construction: the output cap it is sized for is the one every adapter
+sends upstream (`ChatContext.cap`), and the prompt bound covers every byte of the request body
+(app.tokens.request_token_bound). Whatever an upstream bills beyond it is the house's loss
+(app.billing.sync), never the account's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.accounts.auth import Principal
-from app.billing.money import ModelPrice, token_cost
-from app.chat.schemas import ChatParams
+from app.billing.money import ModelPrice, affordable_output, token_cost
+from app.chat.schemas import output_cap
+from app.errors import InsufficientQuota
 from app.limits.service import Admission
 from app.resources import Resources
 from app.routing import resolve
-from app.tokens import estimate_prompt_tokens, input_token_bound, input_token_estimate, prompt_token_bound
+from app.tokens import estimate_prompt_tokens, input_token_bound, input_token_estimate, request_token_bound
+
+if TYPE_CHECKING:
+    from app.chat.service import ChatContext
 
 
 @dataclass(slots=True)
@@ -24,20 +34,36 @@ class Admitted:
     price: ModelPrice
 
 
-async def admit_chat(res: Resources, principal: Principal, job_id: str, params: ChatParams) -> Admitted:
+async def admit_chat(res: Resources, ctx: ChatContext, body_bytes: int) -> Admitted:
+    """Admit a chat request and decide its output cap (`ctx.cap`), which the adapters send upstream."""
+    request, principal, settings = ctx.request, ctx.principal, res.settings
     catalog = res.catalog.current
-    resolve(catalog, params.model)
-    price = catalog.price_for(params.model)
-    max_out = (params.max_tokens or price.max_output_tokens or res.settings.default_max_output_tokens) * params.n
-    tokens = estimate_prompt_tokens(params.messages) + max_out
-    hold = (
-        0
-        if price.is_free
-        else token_cost(price, prompt_token_bound(params.messages), max_out, 0, principal.multiplier_bp)
-    )
-    admission = await res.gate.admit(
-        principal, job_id, tokens=tokens, lease=params.stream, hold=hold, load_balance=res.load_balance
-    )
+    resolve(catalog, request.model)
+    price = catalog.price_for(request.model)
+    thinking = settings.thinking_budget_tokens if request.reasoning else 0
+    answer = request.client_cap or price.max_output_tokens or settings.default_max_output_tokens
+    prompt = request_token_bound(body_bytes, request.messages)
+    estimate = estimate_prompt_tokens(ctx.body["messages"])
+
+    async def admit(cap: int) -> Admission:
+        ctx.cap, ctx.thinking = cap, thinking
+        out = cap * request.n
+        hold = 0 if price.is_free else token_cost(price, prompt, out, 0, principal.multiplier_bp)
+        return await res.gate.admit(
+            principal, ctx.job_id, tokens=estimate + out, lease=request.stream, hold=hold, load_balance=res.load_balance
+        )
+
+    try:
+        admission = await admit(output_cap(request, answer, thinking))
+    except InsufficientQuota as exc:
+        if request.client_cap is not None or exc.available is None:
+            raise
+        # No cap from the client: send the most the balance affords, if that is still a useful answer.
+        afford = affordable_output(price, prompt, exc.available, principal.multiplier_bp)
+        fitted = None if afford is None else afford // request.n - thinking
+        if fitted is None or fitted < settings.min_useful_output_tokens:
+            raise
+        admission = await admit(output_cap(request, min(fitted, answer), thinking))
     return Admitted(admission, price)
 
 

@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 
 from app.accounts.auth import Principal
 from app.calls import RATE_HEADERS, Call, Reply
+from app.edge import single_header
 from app.errors import AuthenticationFailed
 from app.resources import Resources, get_resources
 from app.streaming import ClosingStream
@@ -22,7 +23,7 @@ async def require_api_key(request: Request[Any, Any, Any]) -> None:
     handler, once the body says what they may cost. A hook rather than a guard: Litestar calls every
     guard with a copy of the route handler, a measurable cost on each request."""
     resources = get_resources(request.app.state)
-    authorization = request.headers.get("authorization")
+    authorization = single_header(request.scope["headers"], b"authorization")
     principal = await resources.auth.authenticate(authorization)
     request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
     if request.scope["method"] == "GET":

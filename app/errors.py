@@ -99,6 +99,8 @@ class InsufficientQuota(GatewayError):
     status_code = 402
     type = "insufficient_quota"
     code = "insufficient_quota"
+    available: int | None = None
+    """What the account had available when refused (lets a capless chat request size its cap to it)."""
 
 
 class RateLimited(GatewayError):

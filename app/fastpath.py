@@ -1,8 +1,8 @@
-"""POST chat/completions and embeddings, served without Litestar's per-request machinery.
+"""POST chat/completions and embeddings: their one pipeline, without Litestar's per-request machinery.
 
-Litestar keeps these routes (the OpenAPI schema, any other method, a path it would normalise); this
-ASGI app answers the exact paths itself, ahead of the framework's entry point (`Gateway`), and does
-what the framework's layers do for them: read the body up to `max_body_bytes` (413 past it), check
+Litestar keeps the route declarations (the OpenAPI document, any other method); this ASGI app answers
+every POST to these paths itself, ahead of the framework's entry point (`Gateway`), and does what the
+framework's layers do for them: read the body up to `max_body_bytes` (413 past it), check
 the API key (as app.deps.require_api_key), run the same route function (app.calls), send the answer
 with the admission's rate headers (app.deps.add_rate_headers), and render errors in the OpenAI
 envelope (app.errors). Routing, the Request and Response objects, the kwargs model, the hooks and the
@@ -23,6 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.calls import RATE_HEADERS, Call, Reply
 from app.chat.routes import chat_completion
+from app.edge import single_header
 from app.embeddings.routes import embedding
 from app.errors import INTERNAL_ERROR_BODY, GatewayError, InvalidRequest, PayloadTooLarge
 from app.errors import log as errors_log
@@ -57,15 +58,14 @@ class FastPath:
         await self._serve(ROUTES[scope["path"]], scope, receive, send)
 
     async def _serve(self, route: Route, scope: Any, receive: Receive, send: Send) -> None:
-        authorization = idempotency_key = length = None
+        idempotency_key = length = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key":
+            if name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
         try:
+            authorization = single_header(scope["headers"], b"authorization")
             raw = await self._body(receive, length)
             res = get_resources(self.state)
             principal = await res.auth.authenticate(authorization)
@@ -118,9 +118,14 @@ class Gateway(Litestar):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         fast = self.fast
-        if fast is not None and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in ROUTES:
-            await fast(scope, receive, send)
-            return
+        if fast is not None and scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            if path in ROUTES or (path.endswith("/") and path.rstrip("/") in ROUTES):
+                # Every POST to these paths (with a trailing slash too, which the framework's router
+                # would take) is served here: one pipeline for them.
+                scope["path"] = path.rstrip("/")
+                await fast(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 

@@ -118,6 +118,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # middleware stack with an extra exception-handling layer into every route (measured: it cost more
     # than the timing itself).
     app.asgi_handler = observe(app.asgi_handler)
-    if settings.fast_path:
-        app.fast = observe(FastPath(app.state, settings.max_body_bytes))
+    app.fast = observe(FastPath(app.state, settings.max_body_bytes))
     return app

@@ -62,7 +62,13 @@ class Settings(BaseSettings):
     stream_lease_ttl_seconds: int = 60
     chat_hold_ttl_seconds: int = 900
     default_max_output_tokens: int = 4096
-    """Sizes a chat hold and TPM reservation when a request sets no max_tokens and the model no cap."""
+    """The output cap sent upstream (and held for) when a request sets none and the model's price row
+    has no `max_output_tokens`; lowered to what the balance affords."""
+    thinking_budget_tokens: int = Field(default=2048, ge=1024, le=1_000_000)
+    """Tokens of thinking added to the output cap of a `reasoning: true` request (Anthropic's
+    `thinking.budget_tokens`, Gemini's `thinkingBudget`; held for like any output)."""
+    min_useful_output_tokens: int = Field(default=16, ge=1)
+    """A request without an output cap whose balance affords fewer tokens than this is refused (402)."""
     idempotency_ttl_hours: int = 24
     """How long an Idempotency-Key is remembered (at least 24 h)."""
     billing_reconcile_seconds: float = 30.0
@@ -105,9 +111,6 @@ class Settings(BaseSettings):
     """Bearer token GET /metrics asks for. Empty: /metrics answers anyone (keep it off the public network)."""
     overhead_header: bool = True
     """Send `x-heytoken-overhead-ms`: time spent in the gateway, excluding the upstream wait."""
-    fast_path: bool = True
-    """Serve POST chat/completions and embeddings without Litestar's per-request machinery (app.fastpath).
-    Off: the Litestar routes serve them, with the same answers."""
 
     storage_url: str = ""
     """`s3://bucket[/prefix]` for S3, or a directory path for the local backend. Empty: `var_dir/storage`."""

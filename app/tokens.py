@@ -7,8 +7,11 @@ import math
 import re
 from typing import Any
 
+import msgspec
+
 # A word or a single punctuation mark, with the whitespace before it: joining the pieces gives back
 # the text exactly, so streamed pieces and counted tokens are the same thing.
+_encode = msgspec.json.Encoder().encode
 TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
 
 
@@ -50,30 +53,26 @@ IMAGE_PART_TOKENS = 1600
 """An upper bound for one image in a message (OpenAI's high-detail tiles stay below it at 2048 px)."""
 
 
-def prompt_token_bound(messages: list[Any]) -> int:
-    """An upper bound on a chat request's prompt tokens, for holds: a token is at least one byte of text,
-    plus a fixed bound per image and per message of framing."""
-    total = 3
+IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+FRAMING_TOKENS = 256
+"""What the gateway may add to a client's body on its way upstream (model name, default temperature,
+the cap field, Anthropic's or Gemini's wrapping of each message is smaller than OpenAI's own)."""
+
+
+def request_token_bound(body_bytes: int, messages: list[Any]) -> int:
+    """An upper bound on the prompt tokens of everything a chat request sends upstream — messages,
+    tools, response_format and every other field: one token per byte of the client's JSON body (a
+    token is at least one byte of text, and the body is at least the text it carries), except that an
+    image counts a fixed IMAGE_PART_TOKENS instead of the bytes of its URL or data."""
+    total = body_bytes + FRAMING_TOKENS
     for message in messages:
-        if not isinstance(message, dict):
-            continue
-        total += 8
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content.encode())
-        elif isinstance(content, list):
+        content = message.content
+        if isinstance(content, list):
             for part in content:
-                if not isinstance(part, dict):
-                    continue
-                if isinstance(part.get("text"), str):
-                    total += len(part["text"].encode())
-                elif part.get("type") in ("image_url", "input_image", "image"):
-                    total += IMAGE_PART_TOKENS
-                else:
-                    total += len(str(part).encode())
-        if message.get("tool_calls"):
-            total += len(str(message["tool_calls"]).encode())
-    return total
+                if part.get("type") in IMAGE_PARTS:
+                    # Re-encoded, a part is never longer than it was in the body: never subtracts too much.
+                    total += IMAGE_PART_TOKENS - len(_encode(part))
+    return max(total, FRAMING_TOKENS)
 
 
 def input_token_bound(raw_input: Any) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.billing import ledger
-from app.billing.models import EntryKind
+from app.billing.models import HOUSE_ACCOUNT_ID, EntryKind
 from app.jobs.models import JOBS
 
 HELD, CAPTURED, RELEASED = "held", "captured", "released"
@@ -54,12 +54,24 @@ async def settle(conn: AsyncConnection, job_id: str, *, cost: int | None) -> tup
     if cost == CAPTURE_HOLD:
         cost = held
     entries = [ledger.entry(account_id, EntryKind.RELEASE, held, f"{job_id}:release", job_id=job_id, model=model)]
-    if cost:
-        reason = f"overrun: {cost - held} over the hold" if cost > held else None
+    charged = min(cost or 0, held)
+    if charged:
+        entries.append(
+            ledger.entry(account_id, EntryKind.CAPTURE, -charged, f"{job_id}:capture", job_id=job_id, model=model)
+        )
+    if cost and cost > held:
+        # The account is charged at most what it held; the rest is the house's loss.
+        await conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(cost=charged))
         entries.append(
             ledger.entry(
-                account_id, EntryKind.CAPTURE, -cost, f"{job_id}:capture", job_id=job_id, model=model, reason=reason
+                HOUSE_ACCOUNT_ID,
+                EntryKind.LOSS,
+                held - cost,
+                f"{job_id}:loss",
+                job_id=job_id,
+                model=model,
+                reason=f"usage beyond the hold of {held} (account {account_id})",
             )
         )
     await ledger.post_entries(conn, entries)
-    return account_id, held - (cost or 0)
+    return account_id, held - charged

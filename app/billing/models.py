@@ -14,6 +14,10 @@ from sqlmodel import Field, SQLModel
 
 from app.db import BigIntId, JSONType, UTCDateTime, utcnow
 
+HOUSE_ACCOUNT_ID = "acct_house"
+"""The gateway's own account (migration 0009): usage an upstream billed beyond a request's hold is
+booked here as a `loss`, so a customer's balance never goes below zero and the ledger still sums."""
+
 
 class EntryKind(enum.StrEnum):
     TOPUP = "topup"
@@ -23,6 +27,8 @@ class EntryKind(enum.StrEnum):
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
     REDEMPTION = "redemption"
+    LOSS = "loss"
+    """House account only: what an upstream's usage cost beyond the hold."""
 
 
 class Tier(SQLModel, table=True):

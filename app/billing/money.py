@@ -71,6 +71,15 @@ def token_cost(price: ModelPrice, prompt: int, completion: int, cached: int = 0,
     return ceil_div(raw * multiplier_bp, UNITS_PER_USD * BP)
 
 
+def affordable_output(price: ModelPrice, prompt: int, available: int, multiplier_bp: int = BP) -> int | None:
+    """The most completion tokens whose cost, with `prompt` tokens, stays within `available`
+    (None: output is free). Exact: cost ≤ A ⟺ raw × m ≤ A × 10¹⁰ ⟺ raw ≤ ⌊A × 10¹⁰ / m⌋."""
+    if not price.output_per_mtok:
+        return None
+    budget = available * UNITS_PER_USD * BP // max(multiplier_bp, 1) - prompt * price.input_per_mtok
+    return max(budget // price.output_per_mtok, 0)
+
+
 def image_unit_price(price: ModelPrice, size: str | None, quality: str | None) -> int | None:
     table = price.per_image or {}
     for key in (f"{size}/{quality}", size, quality, "default"):

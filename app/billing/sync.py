@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.billing import ledger
-from app.billing.models import EntryKind
+from app.billing.models import HOUSE_ACCOUNT_ID, EntryKind
 from app.jobs.recorder import JobRecord, SettleHook
 from app.limits.service import Gate
 
@@ -18,23 +18,37 @@ async def capture_records(conn: AsyncConnection, records: list[JobRecord]) -> No
 
 
 def captures(records: list[JobRecord]) -> list[dict[str, Any]]:
-    """One capture per request that cost something, keyed by its job id (so never twice)."""
-    return [
-        ledger.entry(
-            rec.account_id,
-            EntryKind.CAPTURE,
-            -rec.cost,
-            f"{rec.id}:capture",
-            job_id=rec.id,
-            model=rec.model,
-            at=rec.completed_at or rec.created_at,
-            reason=None
-            if not rec.hold_amount or rec.cost <= rec.hold_amount
-            else f"overrun: {rec.cost - rec.hold_amount} over the hold",
-        )
-        for rec in records
-        if rec.cost
-    ]
+    """One capture per request that cost something, keyed by its job id (so never twice); it never
+    exceeds the hold. What the upstream's usage cost beyond the hold is a `loss` of the house."""
+    entries = []
+    for rec in records:
+        at = rec.completed_at or rec.created_at
+        if rec.cost:
+            entries.append(
+                ledger.entry(
+                    rec.account_id,
+                    EntryKind.CAPTURE,
+                    -rec.cost,
+                    f"{rec.id}:capture",
+                    job_id=rec.id,
+                    model=rec.model,
+                    at=at,
+                )
+            )
+        if rec.overrun > 0:
+            entries.append(
+                ledger.entry(
+                    HOUSE_ACCOUNT_ID,
+                    EntryKind.LOSS,
+                    -rec.overrun,
+                    f"{rec.id}:loss",
+                    job_id=rec.id,
+                    model=rec.model,
+                    at=at,
+                    reason=f"usage beyond the hold of {rec.hold_amount} (account {rec.account_id})",
+                )
+            )
+    return entries
 
 
 def settler(gate: Gate) -> SettleHook:

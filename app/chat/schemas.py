@@ -1,95 +1,78 @@
-"""Validation of `POST /v1/chat/completions` bodies. Unknown fields are kept and passed upstream."""
+"""`POST /v1/chat/completions`: the typed request, and the one normalised reading of it.
+
+The body is decoded once (app.edge.decode_object, then `ChatRequest`). Unknown fields are kept in the
+body dict and passed upstream untouched. Everything money depends on is decided here, once, and every
+later step reads it from `ChatRequest` and `output_cap` rather than from the body: the admission holds
+for it and every adapter sends exactly that cap upstream.
+
+Output cap precedence (documented in docs/api.md): `max_completion_tokens` (OpenAI's current name)
+wins over `max_tokens`; with neither, the model's maximum output (its price row, else the instance
+default), lowered at admission to what the balance affords. `reasoning: true` adds the instance's
+thinking budget to the cap: the budget is spent inside the cap upstream (Anthropic's `max_tokens`
+includes thinking; OpenAI's reasoning tokens count against `max_completion_tokens`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from app.errors import InvalidRequest
-from app.validation import optional_bool, optional_int, optional_number, require_str, wrong_type
+import msgspec
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+from app.edge import Count, Int64, Name, Text
+
 GATEWAY_ONLY_FIELDS = ("reasoning",)
+CAP_FIELDS = ("max_completion_tokens", "max_tokens")
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
 
 
-@dataclass(slots=True)
-class ChatParams:
-    model: str
-    messages: list[Any]
-    stream: bool
-    include_usage: bool
-    reasoning: bool | None
-    max_tokens: int | None
-    n: int = 1
+class ChatMessage(msgspec.Struct, kw_only=True):
+    """One message; fields OpenAI adds later (audio, refusal, …) pass through in the body dict."""
+
+    role: Role
+    content: Text | list[dict[str, Any]] | None = None
+    name: Text | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: Text | None = None
 
 
-def _check_messages(body: dict[str, Any]) -> list[Any]:
-    if body.get("messages") is None:
-        raise InvalidRequest(
-            "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
-        )
-    messages = body["messages"]
-    if not isinstance(messages, list):
-        raise wrong_type("messages", "an array", messages)
-    if not messages:
-        raise InvalidRequest("'messages' must contain at least one message.", param="messages", code="invalid_value")
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise wrong_type(where, "an object", message)
-        role = message.get("role")
-        if role is None:
-            raise InvalidRequest(
-                f"Missing required parameter: '{where}.role'.", param=f"{where}.role", code="missing_required_parameter"
-            )
-        if role not in ROLES:
-            raise InvalidRequest(
-                f"Invalid value for '{where}.role': {role!r}; expected one of {', '.join(sorted(ROLES))}.",
-                param=f"{where}.role",
-                code="invalid_value",
-            )
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise wrong_type(f"{where}.content", "a string or an array of content parts", content)
-        if content is None and role in ("user", "system", "developer"):
-            raise InvalidRequest(
-                f"Missing required parameter: '{where}.content'.",
-                param=f"{where}.content",
-                code="missing_required_parameter",
-            )
-    return messages
+class StreamOptions(msgspec.Struct, kw_only=True):
+    include_usage: bool = False
 
 
-def validate_chat(body: dict[str, Any]) -> ChatParams:
-    model = require_str(body, "model")
-    messages = _check_messages(body)
-    stream = bool(optional_bool(body, "stream"))
-    optional_number(body, "temperature", 0, 2)
-    optional_number(body, "top_p", 0, 1)
-    optional_number(body, "presence_penalty", -2, 2)
-    optional_number(body, "frequency_penalty", -2, 2)
-    n = optional_int(body, "n", 1, 128) or 1
-    max_tokens = optional_int(body, "max_tokens", 1)
-    max_completion = optional_int(body, "max_completion_tokens", 1)
-    reasoning = optional_bool(body, "reasoning")
-    include_usage = False
-    options = body.get("stream_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise wrong_type("stream_options", "an object", options)
-        if not stream:
-            raise InvalidRequest(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-                code="invalid_value",
-            )
-        include_usage = bool(optional_bool(options, "include_usage"))
-    for param, kind in (("tools", list), ("user", str), ("metadata", dict)):
-        if body.get(param) is not None and not isinstance(body[param], kind):
-            raise wrong_type(
-                param, "an array" if kind is list else "a string" if kind is str else "an object", body[param]
-            )
-    stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str | list):
-        raise wrong_type("stop", "a string or an array of strings", stop)
-    return ChatParams(model, messages, stream, include_usage, reasoning, max_tokens or max_completion, n)
+class ChatRequest(msgspec.Struct, kw_only=True):
+    model: Name
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1, max_length=100_000)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] = 1
+    max_tokens: Count | None = None
+    max_completion_tokens: Count | None = None
+    reasoning: bool | None = None
+    """Gateway field: the provider's own chain-of-thought switch (never sent as is)."""
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Text | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    stop: Text | list[Text] | None = None
+    seed: Int64 | None = None
+    user: Text | None = None
+    metadata: dict[str, Text] | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+    @property
+    def client_cap(self) -> int | None:
+        """The output cap the client set, by the documented precedence."""
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+
+def output_cap(request: ChatRequest, answer_cap: int, thinking_budget: int) -> int:
+    """Tokens one choice may produce upstream, thinking included: what is held for and sent."""
+    return answer_cap + (thinking_budget if request.reasoning else 0)

@@ -22,7 +22,7 @@ from app.accounts.auth import Principal
 from app.billing.money import FREE, ModelPrice, token_cost
 from app.channels.catalog import Route
 from app.chat.guard import open_guarded
-from app.chat.schemas import GATEWAY_ONLY_FIELDS, ChatParams
+from app.chat.schemas import CAP_FIELDS, GATEWAY_ONLY_FIELDS, ChatRequest
 from app.db import utcnow
 from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
@@ -44,7 +44,9 @@ _encode = msgspec.json.Encoder().encode
 class ChatContext:
     principal: Principal
     job_id: str
-    params: ChatParams
+    request: ChatRequest
+    body: dict[str, Any]
+    """The decoded body as the client sent it: the fields the gateway does not read pass through."""
     started: float = field(default_factory=time.perf_counter)
     created_at: Any = field(default_factory=utcnow)
     first_byte_at: float | None = None
@@ -52,27 +54,53 @@ class ChatContext:
     """The job's attempts log: one entry per channel tried or skipped, in order."""
     admission: Admission | None = None
     price: ModelPrice = FREE
+    cap: int = 0
+    """Output tokens each choice may produce upstream, thinking included: set by the admission, held
+    for, and sent by every adapter."""
+    thinking: int = 0
+    """The thinking budget inside `cap` (0 unless `reasoning: true`)."""
 
-    def cost(self, usage: Usage | None) -> int:
+    def full_cost(self, usage: Usage | None) -> int:
+        """What the upstream's usage costs at the account's prices (may exceed the hold)."""
         if usage is None or self.price.is_free:
             return 0
         return token_cost(
             self.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, self.principal.multiplier_bp
         )
 
+    def cost(self, usage: Usage | None) -> int:
+        """The charge: never more than the hold (an overrun is the house's, see app.billing.sync)."""
+        cost = self.full_cost(usage)
+        return cost if self.admission is None else min(cost, self.admission.hold)
 
-def upstream_body(body: dict[str, Any], route: Route) -> dict[str, Any]:
-    out = {k: v for k, v in body.items() if k not in GATEWAY_ONLY_FIELDS}
+
+def upstream_body(ctx: ChatContext, route: Route) -> dict[str, Any]:
+    body = ctx.body
+    out = {k: v for k, v in body.items() if k not in GATEWAY_ONLY_FIELDS and k not in CAP_FIELDS}
     out["model"] = route.upstream_model
     if "temperature" not in out:
         default = route.options.get("default_temperature", DEFAULT_TEMPERATURE)
         if default is not None and not _NO_TEMPERATURE.match(route.upstream_model):
             out["temperature"] = default
+    out[_cap_field(ctx.request, route)] = ctx.cap
     return out
 
 
-def _call(ctx: ChatContext, body: dict[str, Any], route: Route) -> ChatCall:
-    return ChatCall(upstream_body(body, route), ctx.job_id, ctx.params.model, ctx.params.reasoning)
+def _cap_field(request: ChatRequest, route: Route) -> str:
+    """The upstream reads one cap field: OpenAI's reasoning models only `max_completion_tokens`, other
+    OpenAI-compatible servers often only `max_tokens`; a channel can say (option `cap_field`)."""
+    field = route.options.get("cap_field")
+    if field in CAP_FIELDS:
+        return str(field)
+    if _NO_TEMPERATURE.match(route.upstream_model) or request.max_completion_tokens is not None:
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
+def _call(ctx: ChatContext, route: Route) -> ChatCall:
+    return ChatCall(
+        upstream_body(ctx, route), ctx.job_id, ctx.request.model, ctx.request.reasoning, ctx.cap, ctx.thinking
+    )
 
 
 def _record(
@@ -93,9 +121,9 @@ def _record(
             status=status,
             account_id=ctx.principal.account_id,
             api_key_id=ctx.principal.key_id,
-            model=ctx.params.model,
+            model=ctx.request.model,
             channel_id=None if route is None else route.channel_id,
-            stream=ctx.params.stream,
+            stream=ctx.request.stream,
             usage=usage.as_dict() if usage else None,
             latency_ms=round((now - ctx.started) * 1000),
             ttft_ms=None if ctx.first_byte_at is None else round((ctx.first_byte_at - ctx.started) * 1000),
@@ -108,6 +136,7 @@ def _record(
             completion_tokens=usage.completion_tokens if usage else None,
             hold_amount=ctx.admission.hold if ctx.admission else None,
             cost=ctx.cost(usage),
+            overrun=ctx.full_cost(usage) - ctx.cost(usage),
             admission=ctx.admission,
         )
     )
@@ -127,26 +156,26 @@ def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: Gatew
     return error
 
 
-async def complete(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> dict[str, Any]:
+async def complete(res: Resources, ctx: ChatContext) -> dict[str, Any]:
     async def attempt(route: Route) -> ChatResult:
         with res.reaper.bounded(route.policy.total_timeout, "total"):
-            return await res.providers[route.provider].chat(route, _call(ctx, body, route))
+            return await res.providers[route.provider].chat(route, _call(ctx, route))
 
-    route, result = await new_plan(res, ctx.params.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
+    route, result = await new_plan(res, ctx.request.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
     _record(res, ctx, route, JobStatus.COMPLETED, usage=result.usage, http_status=200)
     if isinstance(result.completion.get("usage"), dict):
         result.completion["usage"]["cost"] = ctx.cost(result.usage)
     return result.completion
 
 
-async def open_stream(res: Resources, ctx: ChatContext, body: dict[str, Any]) -> tuple[Route, ChatStream]:
+async def open_stream(res: Resources, ctx: ChatContext) -> tuple[Route, ChatStream]:
     """Open the upstream stream and read its first event before any byte goes to the client, so a
     failure here is still an ordinary HTTP error response, or a failover to the next channel."""
 
     def attempt(route: Route) -> Awaitable[ChatStream]:
-        return open_guarded(res.reaper, res.providers[route.provider], route, _call(ctx, body, route))
+        return open_guarded(res.reaper, res.providers[route.provider], route, _call(ctx, route))
 
-    return await new_plan(res, ctx.params.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
+    return await new_plan(res, ctx.request.model, ctx.attempts).run(attempt, partial(_give_up, res, ctx))
 
 
 def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usage:
@@ -157,18 +186,18 @@ def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usa
         return stats.usage
     if status == JobStatus.FAILED and stats.content_chunks == 0:
         return Usage(estimated=True)
-    prompt = estimate_prompt_tokens(ctx.params.messages)
+    prompt = estimate_prompt_tokens(ctx.body["messages"])
     completion = max(stats.content_chunks, estimate_text_tokens(stats.content_chars))
-    if ctx.params.max_tokens:
+    if ctx.cap:
         # An upstream cannot produce more than it was allowed: the estimate never exceeds that (nor,
         # so, the hold), whatever a misbehaving upstream or a slow disconnect let through.
-        completion = min(completion, ctx.params.max_tokens * ctx.params.n)
+        completion = min(completion, ctx.cap * ctx.request.n)
     return Usage(prompt, completion, prompt + completion, estimated=True)
 
 
 async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStream) -> AsyncIterator[bytes]:
     """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
-    include_usage = ctx.params.include_usage
+    include_usage = ctx.request.include_usage
     status, error = JobStatus.COMPLETED, None
     ended = False
     try:

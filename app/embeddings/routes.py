@@ -5,26 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
+from litestar.params import JSONBody
 
 from app.admission import admit_embeddings
+from app.api_docs import ERROR_RESPONSES
 from app.calls import Call, Reply
 from app.deps import call_of, to_response
+from app.edge import convert, decode_object
 from app.embeddings import service
-from app.embeddings.schemas import validate_embeddings
+from app.embeddings.schemas import EmbeddingRequest
 from app.ids import new_id
-from app.validation import parse_json_object
 
 
-@post("/embeddings", status_code=200, operation_id="createEmbedding")
-async def create_embedding(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/embeddings",
+    status_code=200,
+    operation_id="createEmbedding",
+    summary="Create embeddings",
+    description="OpenAI's Embeddings API; unknown fields pass through to the upstream.",
+    responses=ERROR_RESPONSES,
+)
+async def create_embedding(request: Request[Any, Any, Any], data: JSONBody[EmbeddingRequest]) -> Response[Any]:
+    # Documentation of the route: the ASGI edge (app.fastpath) serves every POST to this path.
     return to_response(await embedding(call_of(request), await request.body()))
 
 
 async def embedding(call: Call, raw: bytes) -> Reply:
-    body = parse_json_object(raw)
-    params = validate_embeddings(body)
+    body = decode_object(raw)
+    request = convert(body, EmbeddingRequest)
+    request.check()
     job_id = new_id("emb_")
-    admitted = await admit_embeddings(call.res, call.principal, job_id, params.model, body["input"])
+    admitted = await admit_embeddings(call.res, call.principal, job_id, request.model, body["input"])
     call.set_rate_headers(admitted.admission.headers)
-    content = await service.embed(call.res, call.principal, job_id, params, body, admitted)
+    content = await service.embed(call.res, call.principal, job_id, request, body, admitted)
     return Reply(200, content, {"x-request-id": job_id})

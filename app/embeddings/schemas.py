@@ -1,72 +1,47 @@
-"""Validation of `POST /v1/embeddings` bodies (OpenAI's four `input` forms)."""
+"""`POST /v1/embeddings`: the typed request (OpenAI's four `input` forms). Unknown fields pass upstream."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Literal
 
+import msgspec
+
+from app.edge import INT32_MAX, Name, NonEmptyText, Text
 from app.errors import InvalidRequest
-from app.validation import optional_int, require_str, wrong_type
 
 MAX_INPUTS = 2048
-ENCODINGS = ("float", "base64")
+Token = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]
+TokenArray = Annotated[list[Token], msgspec.Meta(min_length=1)]
+# msgspec takes one array type per union: a list's items are checked for one form in `check`.
+Input = (
+    NonEmptyText | Annotated[list[NonEmptyText | TokenArray | Token], msgspec.Meta(min_length=1, max_length=MAX_INPUTS)]
+)
 
 
-@dataclass(slots=True)
-class EmbeddingParams:
-    model: str
-    inputs: int
+class EmbeddingRequest(msgspec.Struct, kw_only=True):
+    model: Name
+    input: Input
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=65_536)] | None = None
+    user: Text | None = None
 
+    @property
+    def inputs(self) -> int:
+        """How many embeddings the request asks for."""
+        value = self.input
+        if isinstance(value, str) or isinstance(value[0], int):
+            return 1
+        return len(value)
 
-def _is_token_array(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
-
-
-def _check_input(body: dict[str, Any]) -> int:
-    if body.get("input") is None:
-        raise InvalidRequest("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
-    value = body["input"]
-    if isinstance(value, str):
-        if not value:
-            raise InvalidRequest("'input' must not be an empty string.", param="input", code="invalid_value")
-        return 1
-    if not isinstance(value, list):
-        raise wrong_type("input", "a string, an array of strings or an array of token arrays", value)
-    if not value:
-        raise InvalidRequest("'input' must not be an empty array.", param="input", code="invalid_value")
-    if len(value) > MAX_INPUTS:
-        raise InvalidRequest(
-            f"'input' may hold at most {MAX_INPUTS} items; got {len(value)}.", param="input", code="invalid_value"
-        )
-    if _is_token_array(value):
-        return 1
-    for i, item in enumerate(value):
-        if isinstance(item, str):
-            if not item:
+    def check(self) -> None:
+        """A list is one token array (integers) or a list of strings and token arrays, not a mix."""
+        value = self.input
+        if isinstance(value, str):
+            return
+        tokens = isinstance(value[0], int)
+        for i, item in enumerate(value):
+            if isinstance(item, int) != tokens:
+                expected = "an integer (a token)" if tokens else "a string or an array of integers"
                 raise InvalidRequest(
-                    f"'input[{i}]' must not be an empty string.", param=f"input[{i}]", code="invalid_value"
+                    f"Invalid type for 'input[{i}]': expected {expected}.", param=f"input[{i}]", code="invalid_type"
                 )
-        elif _is_token_array(item):
-            if not item:
-                raise InvalidRequest(
-                    f"'input[{i}]' must not be an empty token array.", param=f"input[{i}]", code="invalid_value"
-                )
-        else:
-            raise wrong_type(f"input[{i}]", "a string or an array of integers", item)
-    return len(value)
-
-
-def validate_embeddings(body: dict[str, Any]) -> EmbeddingParams:
-    model = require_str(body, "model")
-    inputs = _check_input(body)
-    encoding = body.get("encoding_format")
-    if encoding is not None and encoding not in ENCODINGS:
-        raise InvalidRequest(
-            f"Invalid value for 'encoding_format': {encoding!r}; expected 'float' or 'base64'.",
-            param="encoding_format",
-            code="invalid_value",
-        )
-    optional_int(body, "dimensions", 1)
-    if body.get("user") is not None and not isinstance(body["user"], str):
-        raise wrong_type("user", "a string", body["user"])
-    return EmbeddingParams(model, inputs)

@@ -12,7 +12,7 @@ from app.admission import Admitted
 from app.billing.money import token_cost
 from app.channels.catalog import Route
 from app.db import utcnow
-from app.embeddings.schemas import EmbeddingParams
+from app.embeddings.schemas import EmbeddingRequest
 from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
@@ -25,7 +25,7 @@ def _record(
     res: Resources,
     principal: Principal,
     job_id: str,
-    params: EmbeddingParams,
+    params: EmbeddingRequest,
     route: Route | None,
     admitted: Admitted,
     started: float,
@@ -37,9 +37,10 @@ def _record(
     error: tuple[str, str] | None = None,
 ) -> int:
     """Hand the job row to the recorder; returns the request's cost."""
-    cost = 0
+    full = 0
     if usage is not None and not admitted.price.is_free:
-        cost = token_cost(admitted.price, usage.prompt_tokens, 0, 0, principal.multiplier_bp)
+        full = token_cost(admitted.price, usage.prompt_tokens, 0, 0, principal.multiplier_bp)
+    cost = min(full, admitted.admission.hold)  # beyond the hold: the house's (app.billing.sync)
     res.recorder.record(
         JobRecord(
             id=job_id,
@@ -60,6 +61,7 @@ def _record(
             completion_tokens=0 if usage else None,
             hold_amount=admitted.admission.hold,
             cost=cost,
+            overrun=full - cost,
             admission=admitted.admission,
         )
     )
@@ -67,7 +69,12 @@ def _record(
 
 
 async def embed(
-    res: Resources, principal: Principal, job_id: str, params: EmbeddingParams, body: dict[str, Any], admitted: Admitted
+    res: Resources,
+    principal: Principal,
+    job_id: str,
+    params: EmbeddingRequest,
+    body: dict[str, Any],
+    admitted: Admitted,
 ) -> bytes:
     started, created_at = time.perf_counter(), utcnow()
     attempts: list[dict[str, Any]] = []

@@ -77,6 +77,9 @@ class JobRecord:
     completion_tokens: int | None = None
     hold_amount: int | None = None
     cost: int | None = None
+    """The charge to the account: never more than `hold_amount`."""
+    overrun: int = 0
+    """What the upstream's usage cost beyond the hold: booked to the house, not the account."""
     admission: Any = None
     """The request's admission (app.limits.service.Admission), settled after the row is committed."""
 

@@ -251,11 +251,14 @@ class Gate:
         if status in (INSUFFICIENT, NO_MIRROR):
             from app.billing.money import format_usd
 
-            raise InsufficientQuota(
+            available = int(result[10])
+            exc = InsufficientQuota(
                 f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
-                f"{format_usd(int(result[10]))} available. Top up your credits to continue.",
+                f"{format_usd(available)} available. Top up your credits to continue.",
                 headers={k.decode(): v.decode() for k, v in headers},
             )
+            exc.available = available
+            raise exc
         return headers
 
     # -- settlement -------------------------------------------------------------------------------

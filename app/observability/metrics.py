@@ -76,6 +76,8 @@ class Metrics:
         self.jobs_in_flight: dict[tuple[str, str], int] | None = None
         self.job_log_pending = 0
         self.job_log_dropped = 0
+        self.overruns = 0
+        self.overrun_units = 0
         self._jobs_read_at = -math.inf
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -102,6 +104,9 @@ class Metrics:
 
     def observe_job(self, rec: JobRecord) -> None:
         """Called by the job recorder for every chat/embedding request it records."""
+        if rec.overrun > 0:
+            self.overruns += 1
+            self.overrun_units += rec.overrun
         attempts = rec.attempts_log or ()
         channel = str(attempts[-1].get("channel", "")) if attempts else ""
         timing = current()
@@ -203,6 +208,14 @@ class _Collector(Collector):
         )
         yield CounterMetricFamily(
             "heytoken_job_log_dropped", "Job rows dropped because the writer's queue was full.", m.job_log_dropped
+        )
+        yield CounterMetricFamily(
+            "heytoken_billing_overruns", "Requests whose upstream usage cost more than their hold.", m.overruns
+        )
+        yield CounterMetricFamily(
+            "heytoken_billing_overrun_usd_micros",
+            "What usage beyond the holds cost, booked to the house account (never to the customer).",
+            m.overrun_units,
         )
         if m.jobs_in_flight is not None:
             jobs = GaugeMetricFamily(

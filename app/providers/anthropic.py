@@ -157,7 +157,7 @@ class AnthropicProvider:
         return json_headers(route, "x-api-key", fixed={"anthropic-version": API_VERSION})
 
     async def chat(self, route: Route, call: ChatCall) -> ChatResult:
-        body = to_anthropic(call.body, route, call.reasoning)
+        body = to_anthropic(call, route)
         content = await post(
             self._session, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
         )
@@ -170,7 +170,7 @@ class AnthropicProvider:
         return from_anthropic(msg, call, route.upstream_model)
 
     async def open_chat_stream(self, route: Route, call: ChatCall) -> AnthropicChatStream:
-        body = {**to_anthropic(call.body, route, call.reasoning), "stream": True}
+        body = {**to_anthropic(call, route), "stream": True}
         response = await open_stream(
             self._session, f"{route.base_url}/messages", _encode(body), self._headers(route), route.policy.http_timeout
         )

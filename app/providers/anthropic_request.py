@@ -2,9 +2,10 @@
 
 System/developer messages → `system`; `tool` messages → `tool_result` blocks in a user turn; assistant
 `tool_calls` → `tool_use` blocks; image parts → `image` blocks (base64 or URL), PDF files → `document`;
-same-role neighbours merged (turns must alternate); `stop` → `stop_sequences`; `max_tokens` is required
-upstream (channel option `default_max_tokens`, else 4096); `temperature` capped at 1 (Anthropic's range);
-`reasoning: true` → `thinking` with a budget (option `thinking_budget`, else 2048) added to `max_tokens`.
+same-role neighbours merged (turns must alternate); `stop` → `stop_sequences`; `max_tokens` is the
+gateway's normalised output cap (`ChatCall.max_output`, the one the hold was sized for, thinking
+included); `temperature` capped at 1 (Anthropic's range); `reasoning: true` → `thinking` with the call's
+thinking budget, spent inside `max_tokens` as Anthropic counts it.
 Fields with no Anthropic equivalent are not sent (the API refuses unknown fields).
 """
 
@@ -13,18 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from app.channels.catalog import Route
+from app.providers.base import ChatCall
 from app.providers.translate import (
     arguments_of,
     data_url,
     image_url_of,
-    max_tokens_of,
     stop_sequences,
     text_of,
+    thinking_budget,
     unsupported,
 )
-
-DEFAULT_MAX_TOKENS = 4096
-THINKING_BUDGET = 2048
 
 
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
@@ -92,7 +91,8 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_anthropic(body: dict[str, Any], route: Route, reasoning: bool | None) -> dict[str, Any]:
+def to_anthropic(call: ChatCall, route: Route) -> dict[str, Any]:
+    body = call.body
     system: list[str] = []
     messages: list[dict[str, Any]] = []
     for m in body.get("messages") or []:
@@ -121,7 +121,7 @@ def to_anthropic(body: dict[str, Any], route: Route, reasoning: bool | None) -> 
     out: dict[str, Any] = {
         "model": body["model"],
         "messages": messages,
-        "max_tokens": max_tokens_of(body) or int(route.options.get("default_max_tokens", DEFAULT_MAX_TOKENS)),
+        "max_tokens": call.max_output,
     }
     if system:
         out["system"] = "\n\n".join(s for s in system if s)
@@ -135,12 +135,8 @@ def to_anthropic(body: dict[str, Any], route: Route, reasoning: bool | None) -> 
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
     out.update(_tools(body))
-    if reasoning:
-        budget = int(route.options.get("thinking_budget", THINKING_BUDGET))
-        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        out["max_tokens"] += (
-            budget  # the budget counts against max_tokens upstream; the caller's limit is for the answer
-        )
+    if call.reasoning and call.thinking_budget:
+        out["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget(call, route)}
         for key in ("temperature", "top_k", "top_p"):  # refused together with thinking
             out.pop(key, None)
     return out

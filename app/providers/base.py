@@ -63,6 +63,11 @@ class ChatCall:
     """The id the client sees (the job id); adapters put it in every object and chunk."""
     public_model: str
     reasoning: bool | None = None
+    max_output: int = 0
+    """The output cap the hold was sized for, thinking included (also in `body`, under the field the
+    upstream reads): translating adapters send exactly this."""
+    thinking_budget: int = 0
+    """The part of `max_output` for thinking (0 unless `reasoning`)."""
 
 
 @dataclass(slots=True)

@@ -174,11 +174,11 @@ class GeminiProvider:
         return decoded
 
     async def chat(self, route: Route, call: ChatCall) -> ChatResult:
-        response = await self._post(route, "generateContent", to_gemini(call.body, route, call.reasoning))
+        response = await self._post(route, "generateContent", to_gemini(call, route))
         return from_gemini(response, call, route.upstream_model)
 
     async def open_chat_stream(self, route: Route, call: ChatCall) -> GeminiChatStream:
-        body = to_gemini(call.body, route, call.reasoning)
+        body = to_gemini(call, route)
         url = self._url(route, "streamGenerateContent") + "?alt=sse"
         response = await open_stream(self._session, url, _encode(body), self._headers(route), route.policy.http_timeout)
         return GeminiChatStream(response, call, route.upstream_model)

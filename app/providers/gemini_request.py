@@ -4,8 +4,9 @@ Roles user/assistant → user/model; system/developer → `systemInstruction`; i
 (data URLs) or `fileData` (other URLs); assistant `tool_calls` → `functionCall` parts, with the thought
 signature Gemini needs back read from `extra_content.google.thought_signature` (Google's own OpenAI
 compatibility carries it there); `tool` messages → `functionResponse` parts (named after the call they
-answer); sampling options and `response_format` → `generationConfig`; `reasoning: true` →
-`thinkingConfig.includeThoughts`.
+answer); sampling options and `response_format` → `generationConfig`; the normalised output cap
+(`ChatCall.max_output`, the one held for) → `maxOutputTokens`; `reasoning: true` →
+`thinkingConfig.includeThoughts` with the call's thinking budget.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 import msgspec
 
 from app.channels.catalog import Route
+from app.providers.base import ChatCall
 from app.providers.translate import (
     arguments_of,
     data_url,
     image_url_of,
-    max_tokens_of,
     stop_sequences,
     text_of,
+    thinking_budget,
     unsupported,
 )
 
@@ -92,7 +94,8 @@ def _function_response(m: dict[str, Any], names: dict[str, str]) -> dict[str, An
     return {"functionResponse": {"name": name, "response": response}}
 
 
-def _generation_config(body: dict[str, Any], route: Route, reasoning: bool | None) -> dict[str, Any]:
+def _generation_config(call: ChatCall, route: Route) -> dict[str, Any]:
+    body = call.body
     config: dict[str, Any] = {}
     for ours, theirs in (
         ("temperature", "temperature"),
@@ -104,8 +107,8 @@ def _generation_config(body: dict[str, Any], route: Route, reasoning: bool | Non
     ):
         if body.get(ours) is not None:
             config[theirs] = body[ours]
-    if (limit := max_tokens_of(body)) is not None:
-        config["maxOutputTokens"] = limit
+    if call.max_output:
+        config["maxOutputTokens"] = call.max_output
     if stops := stop_sequences(body):
         config["stopSequences"] = stops
     fmt: dict[str, Any] = body["response_format"] if isinstance(body.get("response_format"), dict) else {}
@@ -114,10 +117,10 @@ def _generation_config(body: dict[str, Any], route: Route, reasoning: bool | Non
         schema = (fmt.get("json_schema") or {}).get("schema")
         if schema:
             config["responseJsonSchema"] = schema
-    if reasoning:
+    if call.reasoning:
         thinking: dict[str, Any] = {"includeThoughts": True}
-        if "thinking_budget" in route.options:
-            thinking["thinkingBudget"] = int(route.options["thinking_budget"])
+        if call.thinking_budget:
+            thinking["thinkingBudget"] = thinking_budget(call, route)
         config["thinkingConfig"] = thinking
     return config
 
@@ -142,7 +145,8 @@ def _tool_config(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_gemini(body: dict[str, Any], route: Route, reasoning: bool | None) -> dict[str, Any]:
+def to_gemini(call: ChatCall, route: Route) -> dict[str, Any]:
+    body = call.body
     system: list[str] = []
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id → function name (a functionResponse is matched by name)
@@ -162,6 +166,6 @@ def to_gemini(body: dict[str, Any], route: Route, reasoning: bool | None) -> dic
     out: dict[str, Any] = {"contents": contents, **_tool_config(body)}
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(s for s in system if s)}]}
-    if config := _generation_config(body, route, reasoning):
+    if config := _generation_config(call, route):
         out["generationConfig"] = config
     return out

@@ -83,9 +83,9 @@ class LocalProvider:
         reasoning = call.reasoning if call.reasoning is not None else route.upstream_model == "local-reasoner"
         thoughts = split_tokens(compose_reasoning(messages)) if reasoning else []
         tokens = split_tokens(compose_answer(messages))
-        limit = call.body.get("max_tokens") or call.body.get("max_completion_tokens")
+        limit = call.max_output
         finish = "stop"
-        if isinstance(limit, int):
+        if limit:
             thoughts = thoughts[:limit]
             budget = max(0, limit - len(thoughts))
             if len(tokens) > budget:

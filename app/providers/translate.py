@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from app.channels.catalog import Route
 from app.providers.base import DONE, ChatCall, StreamEvent, StreamStats, Usage
 from app.providers.common import UpstreamResponse
 from app.providers.errors import ProviderError, UpstreamRejected
@@ -61,9 +62,11 @@ def arguments_of(raw: Any) -> Any:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def max_tokens_of(body: dict[str, Any]) -> int | None:
-    value = body.get("max_completion_tokens") or body.get("max_tokens")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def thinking_budget(call: ChatCall, route: Route) -> int:
+    """The thinking budget to send: the channel's option `thinking_budget` may lower the call's, never
+    raise it (the hold was sized for the call's)."""
+    option = route.options.get("thinking_budget")
+    return call.thinking_budget if option is None else min(int(option), call.thinking_budget)
 
 
 def stop_sequences(body: dict[str, Any]) -> list[str] | None:

@@ -54,7 +54,7 @@ CHAT_CASES = [
         {"model": "local-chat", "messages": MSG, "stream": True, "stream_options": {"include_usage": 1}},
         400,
         "invalid_request_error",
-        "include_usage",
+        "stream_options.include_usage",
     ),
     ({"model": "no-such-model", "messages": MSG}, 404, "invalid_request_error", "model"),
     ({"model": "local-embedding", "messages": MSG}, 400, "invalid_request_error", "model"),

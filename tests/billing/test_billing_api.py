@@ -81,8 +81,8 @@ async def test_costs_are_reported_and_captured_once(
     final = json.loads(sse_payloads(streamed.text)[-2])
     assert final["usage"]["cost"] == 11 * 1 + 3 * 2  # the default stream reports 11 in, 3 out
 
-    embedded = await client.post("/v1/embeddings", headers=tenant.headers, json={"model": model, "input": "x"})
-    assert embedded.json()["usage"]["cost"] == 5  # 5 input tokens at $1/M
+    embedded = await client.post("/v1/embeddings", headers=tenant.headers, json={"model": model, "input": "x" * 8})
+    assert embedded.json()["usage"]["cost"] == 5  # 5 input tokens at $1/M (within the 9-token input bound)
 
     job_id = whole.json()["id"]
 

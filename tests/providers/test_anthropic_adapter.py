@@ -73,7 +73,9 @@ async def test_reasoning_maps_to_thinking_and_thinking_comes_back_as_reasoning_c
     body = {"model": model, "reasoning": True, "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
     whole = (await client.post(CHAT_PATH, headers=tenant.headers, json=body)).json()
     sent = server.requests[-1].body
-    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1500} and sent["max_tokens"] == 1600
+    # The cap sent is the one held for: the answer's 100 plus the instance's thinking budget (2048); the
+    # channel's option lowers the budget inside it.
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1500} and sent["max_tokens"] == 100 + 2048
     assert "temperature" not in sent
     assert whole["choices"][0]["message"]["reasoning_content"] == "Let me think."
     assert whole["choices"][0]["message"]["content"] == "Hello from upstream"

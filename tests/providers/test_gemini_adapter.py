@@ -68,9 +68,10 @@ async def test_request_translation(
     assert [c["role"] for c in sent["contents"]] == ["user", "model", "user"]
     assert sent["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}
     config = sent["generationConfig"]
-    assert (config["temperature"], config["topP"], config["maxOutputTokens"]) == (0.2, 0.9, 64)
+    # The cap sent is the one held for: the answer's 64 plus the thinking budget, spent inside it.
+    assert (config["temperature"], config["topP"], config["maxOutputTokens"]) == (0.2, 0.9, 64 + 2048)
     assert config["stopSequences"] == ["END"] and config["responseMimeType"] == "application/json"
-    assert config["thinkingConfig"] == {"includeThoughts": True}
+    assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 2048}
     declaration = sent["tools"][0]["functionDeclarations"][0]
     assert declaration["name"] == "f" and "additionalProperties" not in declaration["parameters"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
