@@ -90,7 +90,13 @@ def to_gateway_error(exc: ProviderError, route: Route) -> GatewayError:
         return overloaded(exc.retry_after or 1)
     if isinstance(exc, UpstreamRejected) and exc.status in PASS_THROUGH:
         err = exc.error or {}
-        out = UpstreamClientError(str(err.get("message") or exc.message), param=err.get("param"), code=err.get("code"))
+        # Upstreams leave `code` null (Anthropic) or make it a number (Gemini): ours is never null.
+        code, param = err.get("code"), err.get("param")
+        out = UpstreamClientError(
+            str(err.get("message") or exc.message),
+            param=param if isinstance(param, str) else None,
+            code=str(code) if code not in (None, "") else "upstream_rejected",
+        )
         out.status_code = exc.status or 400
         if isinstance(err.get("type"), str):
             out.type = err["type"]

@@ -97,7 +97,7 @@ async def test_reasoning_maps_to_thinking_and_thinking_comes_back_as_reasoning_c
         (
             Reply(status=400, json={"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}),
             400,
-            None,
+            "upstream_rejected",  # Anthropic sends no code; ours is never null
         ),
         (
             Reply(sse=[{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}]),
@@ -114,7 +114,7 @@ async def test_errors_come_back_in_the_openai_envelope(
     vendors: dict[str, ScriptedAnswers],
     reply: Reply,
     status: int,
-    code: str | None,
+    code: str,
 ) -> None:
     server = vendors["anthropic"]
     model = await _model(client, add_channel, server)
