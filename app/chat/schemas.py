@@ -5,7 +5,7 @@ body dict and passed upstream untouched. Everything money depends on is decided 
 later step reads it from `ChatRequest` and `output_cap` rather than from the body: the admission holds
 for it and every adapter sends exactly that cap upstream.
 
-Output cap precedence (documented in the README's Money section): `max_completion_tokens` (OpenAI's current name)
+Output cap precedence (documented in docs/api.md, Money): `max_completion_tokens` (OpenAI's current name)
 wins over `max_tokens`; with neither, the model's maximum output (its price row, else the instance
 default), lowered at admission to what the balance affords. `reasoning: true` adds the instance's
 thinking budget to the cap: the budget is spent inside the cap upstream (Anthropic's `max_tokens`
