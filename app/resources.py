@@ -22,11 +22,13 @@ from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
+from app.errors import database_unavailable
 from app.http import create_upstream_session
 from app.jobs.recorder import JobRecorder
 from app.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.limits.policy import Limits
 from app.limits.service import Gate
+from app.outage import is_database_outage
 from app.providers.base import Provider
 from app.providers.local import LOCAL_MODELS
 from app.providers.registry import build_providers
@@ -151,8 +153,14 @@ class Resources:
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
-        async with self.sessionmaker() as session:
-            account = await session.get(Account, account_id)
+        try:
+            async with self.sessionmaker() as session:
+                account = await session.get(Account, account_id)
+        except Exception as exc:
+            # Reached from the hot path (admission): an outage must answer 503 there too.
+            if is_database_outage(exc):
+                raise database_unavailable(exc, "balance_load") from exc
+            raise
         return account.balance if account is not None else 0
 
     @classmethod
@@ -198,6 +206,8 @@ class Resources:
                 sessionmaker,
                 settings.key_cache_ttl_seconds,
                 Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
+                invalid_key_limit=settings.invalid_key_limit,
+                invalid_key_window_seconds=settings.invalid_key_window_seconds,
             ),
             recorder=recorder,
             providers=build_providers(upstream, settings),

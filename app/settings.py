@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 10 * 1024 * 1024
     key_cache_ttl_seconds: float = 5.0
+    invalid_key_limit: int = 20
+    """Failed API-key lookups (unknown or revoked keys) a client address may cause per window and web
+    process; past it the address gets 429 `too_many_invalid_keys` without a lookup (0 = off)."""
+    invalid_key_window_seconds: float = 60.0
     catalog_refresh_seconds: float = 5.0
 
     default_rpm: int = 100

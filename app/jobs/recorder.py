@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import DriverSQL, driver_sql, utcnow
 from app.jobs.models import JOBS
+from app.outage import outages
 
 JOB_COLUMNS = (
     "id",
@@ -208,7 +209,7 @@ class JobRecorder:
             await self._insert(batch)
         except Exception as exc:
             if not isinstance(exc, IntegrityError) and not await self._database_answers():
-                log.warning("jobs.recorder.batch_failed rows=%d (will retry)", len(batch), exc_info=True)
+                outages.warn(f"job_log rows={len(batch)} (will retry)", exc)
                 return batch
             # The database answers but refused the batch: one row it will never take must not hold up
             # the others forever, so each goes alone and a refused one is dropped with a log line.
