@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     """Serve Prometheus metrics at GET /metrics and count every API request (cheap: no lock, no I/O)."""
     metrics_token: SecretStr | None = None
-    """Bearer token GET /metrics asks for. Empty: /metrics answers anyone (keep it off the public network)."""
+    """Bearer token GET /metrics asks for. Empty: /metrics answers anyone in development and test, and is
+    not served at all in production (env=production), where it would sit on the public API port."""
     overhead_header: bool = True
     """Send `x-heytoken-overhead-ms`: time spent in the gateway, excluding the upstream wait."""
 
