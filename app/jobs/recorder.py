@@ -146,6 +146,8 @@ class JobRecorder:
         self._on_write = on_write
         self._after_write = after_write
         self._pending: list[JobRecord] = []
+        self._by_id: dict[str, JobRecord] = {}
+        """The pending records by id: GET /v1/jobs/{id} answers from here until the row is written."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -163,12 +165,17 @@ class JobRecorder:
                 log.error("jobs.recorder.overflow dropped=%d pending=%d", self.dropped, len(self._pending))
             return
         self._pending.append(rec)
+        self._by_id[rec.id] = rec
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def find(self, job_id: str) -> JobRecord | None:
+        """The record of `job_id` while its row is not written yet (this process's requests only)."""
+        return self._by_id.get(job_id)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="job-recorder")
@@ -196,6 +203,9 @@ class JobRecorder:
             batch = self._pending[: self._batch_size]
             del self._pending[: len(batch)]
             unwritten = await self._write(batch)
+            # Written (or refused for good): from now on the row answers, or nothing does.
+            for rec in batch[: len(batch) - len(unwritten)]:
+                self._by_id.pop(rec.id, None)
             if unwritten:
                 # Back to the front, in order: a database outage delays rows, it does not lose them.
                 self._pending[:0] = unwritten
