@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     database_url: str = ""
     """SQLAlchemy async URL. Empty: a SQLite file under `var_dir`."""
+    database_connect_timeout_seconds: float = 5.0
+    """PostgreSQL: longest wait for a new connection; past it the request answers 503."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = 512
     """Connections per process to Redis; a burst beyond waits for a free one."""

@@ -162,6 +162,7 @@ class CatalogCache:
         self.loaded = False
         """Whether `current` was ever read from the database (until then the process is not ready)."""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def refresh(self) -> None:
         self.current = await load_catalog(self._sessionmaker, self._settings, self._secret_key)
@@ -191,11 +192,15 @@ class CatalogCache:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag too, not only the cancellation: on Python 3.11 `asyncio.wait_for` (asyncpg's
+            # connect timeout) can swallow a cancellation that lands as its timeout fires, and with the
+            # database down the loop then ran on and shutdown waited for it forever.
+            self._stopping = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._refresh_seconds)
             try:
                 await self.refresh()

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
 from app.db import create_engine, create_sessionmaker, unit_of_work
@@ -74,8 +77,11 @@ async def test_starts_without_its_database_and_gets_ready_when_it_comes(
             assert_unavailable(await client.post("/v1/chat/completions", headers=A_KEY, json=CHAT))
             assert_unavailable(await client.get("/v1/models", headers=A_KEY))
 
-        later.parent.mkdir()
-        await asyncio.to_thread(migrate, down)
+        # Built aside and moved in at once: a half-migrated file would be a real fault, not an outage.
+        staging = tmp_path / "staging" / later.name
+        staging.parent.mkdir()
+        await asyncio.to_thread(migrate, down.model_copy(update={"database_url": sqlite_url(staging)}))
+        staging.parent.rename(later.parent)
 
         async def ready_now() -> bool:
             return (await client.get("/readyz")).status_code == 200
@@ -134,3 +140,83 @@ def test_a_bug_is_not_an_outage() -> None:
     assert not is_database_outage(ProgrammingError("SELECT", {}, Exception("no such column")))
     assert not is_database_outage(OSError("disk full, in the object store"))
     assert is_database_outage(ConnectionRefusedError(111, "refused")) is False  # raised outside any driver
+
+
+async def test_a_silent_postgresql_host_answers_503_not_a_hang(settings: Settings, records: Records) -> None:
+    """A host that takes the connection and never speaks (a partition, a dead VM behind a live port)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        stuck = settings.model_copy(update={"database_url": url, "database_connect_timeout_seconds": 0.2})
+        # The client's own timeout (30 s) is below asyncpg's default connect timeout (60 s).
+        async with AsyncTestClient(app=create_app(stuck), timeout=30) as client:
+            assert_unavailable(await client.get("/v1/models", headers=A_KEY))
+            assert (await client.get("/readyz")).status_code == 503
+    assert records.at(logging.ERROR) == []
+
+
+class Proxy:
+    """A TCP forwarder to PostgreSQL on a port of its own, in a thread: the database "comes back" when
+    it starts listening."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(5)
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._pipe_both, "127.0.0.1", self.port)
+
+    async def _pipe_both(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await src.read(65536):
+                    dst.write(chunk)
+                    await dst.drain()
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._server is not None:
+                self._server.close()
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+
+async def test_postgresql_down_at_start_then_back(settings: Settings, database_url: str, records: Records) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs the suite on PostgreSQL (HEYTOKEN_TEST_DATABASE_URL)")
+    real = make_url(database_url)
+    proxy = Proxy((real.host or "127.0.0.1", real.port or 5432))
+    via_proxy = real.set(port=proxy.port).render_as_string(hide_password=False)
+    down = settings.model_copy(update={"database_url": via_proxy})
+    try:
+        async with AsyncTestClient(app=create_app(down), timeout=30) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 503
+            assert_unavailable(await client.post("/v1/chat/completions", headers=A_KEY, json=CHAT))
+            proxy.start()
+
+            async def ready_now() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await apoll(ready_now, timeout=10, message="/readyz 200 once PostgreSQL answers")
+            assert (await client.post("/v1/chat/completions", headers=A_KEY, json=CHAT)).status_code == 401
+    finally:
+        proxy.stop()
+    assert records.at(logging.ERROR) == []
