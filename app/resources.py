@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
 from app.errors import database_unavailable
 from app.http import create_upstream_session
+from app.jobs.preview import JobPreview
 from app.jobs.recorder import JobRecorder
 from app.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.limits.policy import Limits
@@ -183,6 +185,9 @@ class Resources:
             after_write=settler(gate),
         )
         await recorder.start()
+        if settings.job_log_preview:
+            recorder.preview = JobPreview(redis, lambda job_id: gate.key("jobpreview", job_id))
+            await recorder.preview.start()
         reconciler = BillingReconciler(redis, gate, sessionmaker, settings.billing_reconcile_seconds)
         await reconciler.start()
         cooldowns = CooldownBoard(redis, settings)
@@ -226,6 +231,10 @@ class Resources:
         await self.reaper.stop()
         await self.cooldowns.stop()
         await self.recorder.stop()
+        if self.recorder.preview is not None:
+            await self.recorder.preview.stop()
+            with contextlib.suppress(Exception):
+                await self.recorder.preview.send()  # the entries of the rows the last flush wrote
         await self.gate.stop()
         await self.upstream.close()
         await self.redis.aclose()

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     job_log_flush_ms: int = 50
     job_log_batch_size: int = 500
     job_log_max_pending: int = 100_000
+    job_log_preview: bool = False
+    """Also put each pending job-log record in Redis (pipelined, off the hot path) so that GET
+    /v1/jobs/{id} finds a chat or embedding job from any web process before its row is written. Off:
+    only the process that served the request finds it until then. Turn on with several web processes."""
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,9 @@ JOB_COLUMNS = (
     "billing_state",
 )
 """The columns a job-log row sets; the others (media jobs only) keep their defaults."""
+
+if TYPE_CHECKING:
+    from app.jobs.preview import JobPreview
 
 log = logging.getLogger("heytoken.jobs.recorder")
 
@@ -155,6 +158,8 @@ class JobRecorder:
         self.dropped = 0
         self.observer: Callable[[JobRecord], None] | None = None
         """Sees every record as it is handed in (the metrics); must not block."""
+        self.preview: JobPreview | None = None
+        """Shares the pending records with the other web processes (app/jobs/preview.py), if set."""
 
     def record(self, rec: JobRecord) -> None:
         if self.observer is not None:
@@ -166,6 +171,8 @@ class JobRecorder:
             return
         self._pending.append(rec)
         self._by_id[rec.id] = rec
+        if self.preview is not None:
+            self.preview.put(rec)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
@@ -204,8 +211,11 @@ class JobRecorder:
             del self._pending[: len(batch)]
             unwritten = await self._write(batch)
             # Written (or refused for good): from now on the row answers, or nothing does.
-            for rec in batch[: len(batch) - len(unwritten)]:
+            done = batch[: len(batch) - len(unwritten)]
+            for rec in done:
                 self._by_id.pop(rec.id, None)
+            if self.preview is not None and done:
+                self.preview.forget([rec.id for rec in done])
             if unwritten:
                 # Back to the front, in order: a database outage delays rows, it does not lose them.
                 self._pending[:0] = unwritten

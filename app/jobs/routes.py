@@ -19,7 +19,7 @@ from app.jobs.schemas import job_public
 @get("/jobs/{job_id:str}", operation_id="retrieveJob")
 async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
     principal = principal_of(request)
-    pending = pending_job(resources_of(request).recorder, principal, job_id)
+    pending = await pending_job(resources_of(request).recorder, principal, job_id)
     if pending is not None:
         return pending
     async with resources_of(request).sessionmaker() as session:
