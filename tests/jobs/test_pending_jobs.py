@@ -59,6 +59,14 @@ async def test_a_chat_job_answers_before_its_row_is_written(
         assert embedded.status_code == 200, embedded.text
         answer = await slow.get(f"/v1/jobs/{embedded.headers['x-request-id']}", headers=tenant.headers)
         assert answer.status_code == 200 and answer.json()["kind"] == "embedding"
+        streamed = await slow.post(
+            "/v1/chat/completions",
+            headers=tenant.headers,
+            json={"model": "local-chat", "messages": [{"role": "user", "content": "s"}], "stream": True},
+        )
+        assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
+        answer = await slow.get(f"/v1/jobs/{streamed.headers['x-request-id']}", headers=tenant.headers)
+        assert answer.status_code == 200 and answer.json()["stream"] is True
         recorder = slow.app.state.resources.recorder
 
     # The app's shutdown flushed the log: the row answers from then on (in any process), the same job.
