@@ -240,7 +240,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
             engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
             _tune_sqlite(engine, busy_timeout_ms=BUSY_SECONDS * 1000)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
+    # asyncpg waits 60 s for a connection by default: a database host that vanished without a reset
+    # (a partition, a dead VM) would hold every request that long instead of answering 503.
+    connect_args = {"timeout": settings.database_connect_timeout_seconds}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args, **JSON_CODEC
+    )
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -24,7 +24,8 @@ async def require_api_key(request: Request[Any, Any, Any]) -> None:
     guard with a copy of the route handler, a measurable cost on each request."""
     resources = get_resources(request.app.state)
     authorization = single_header(request.scope["headers"], b"authorization")
-    principal = await resources.auth.authenticate(authorization)
+    client = request.scope.get("client")
+    principal = await resources.auth.authenticate(authorization, client[0] if client else None)
     request.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
     if request.scope["method"] == "GET":
         try:

@@ -12,6 +12,7 @@
     ├── RateLimited                   429 rate_limit_exceeded (code names the limit)
     ├── UpstreamFailed                500 server_error / upstream_error
     ├── Overloaded                    503 server_error / overloaded
+    ├── ServiceUnavailable            503 server_error / service_unavailable (database outage)
     └── GenerationTimeout             504 server_error / generation_timeout (carries job_id)
 
 Every response body is `{"error": {"message", "type", "param", "code"}}`; nothing else ever reaches a
@@ -27,6 +28,8 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+
+from app.outage import is_database_outage, outages
 
 log = logging.getLogger("heytoken.errors")
 
@@ -120,6 +123,26 @@ class Overloaded(GatewayError):
     code = "overloaded"
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class ServiceUnavailable(GatewayError):
+    """The database cannot be reached: nothing wrong with the request, worth retrying shortly."""
+
+    status_code = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+def database_unavailable(exc: BaseException, where: str) -> ServiceUnavailable:
+    """The answer to a database outage met at `where` (logged once per burst, see app.outage)."""
+    outages.warn(where, exc)
+    return ServiceUnavailable(
+        "The service is temporarily unavailable: its database cannot be reached. Please retry shortly.",
+        headers={"retry-after": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 class GenerationTimeout(GatewayError):
     """A synchronous wait for a job ran out; the job goes on and can be fetched by its id."""
 
@@ -194,6 +217,24 @@ INTERNAL_ERROR_BODY: dict[str, Any] = {
 """What an unexpected failure answers: nothing of its cause reaches the client (the log has it)."""
 
 
+class InternalError(GatewayError):
+    """An unexpected failure, as answered: nothing of its cause (the log has it)."""
+
+    code = "internal_error"
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR_BODY["error"]["message"])
+
+
+def unexpected_error(exc: BaseException, path: str) -> GatewayError:
+    """What an exception no handler expected answers: 503 for a database outage (a WARNING per
+    burst), else 500 with the traceback logged. Both pipelines (Litestar's and the fast path) use it."""
+    if is_database_outage(exc):
+        return database_unavailable(exc, f"path={path}")
+    log.error("http.unhandled_error path=%s", path, exc_info=exc)
+    return InternalError()
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.exception("http.unhandled_error path=%s", request.url.path, exc_info=exc)
-    return error_response(500, INTERNAL_ERROR_BODY)
+    error = unexpected_error(exc, request.url.path)
+    return error_response(error.status_code, error.body(), error.headers)

@@ -25,8 +25,7 @@ from app.calls import RATE_HEADERS, Call, Reply
 from app.chat.routes import chat_completion
 from app.edge import single_header
 from app.embeddings.routes import embedding
-from app.errors import INTERNAL_ERROR_BODY, GatewayError, InvalidRequest, PayloadTooLarge
-from app.errors import log as errors_log
+from app.errors import GatewayError, InvalidRequest, PayloadTooLarge, unexpected_error
 from app.resources import get_resources
 
 Route = Callable[[Call, bytes], Awaitable[Reply]]
@@ -39,7 +38,6 @@ ROUTES: dict[str, Route] = {
 _ENCODE = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
-_INTERNAL = _ENCODE(INTERNAL_ERROR_BODY)
 
 
 class _ClientGone(Exception):
@@ -68,7 +66,8 @@ class FastPath:
             authorization = single_header(scope["headers"], b"authorization")
             raw = await self._body(receive, length)
             res = get_resources(self.state)
-            principal = await res.auth.authenticate(authorization)
+            client = scope.get("client")
+            principal = await res.auth.authenticate(authorization, client[0] if client else None)
             scope["principal"] = principal
             reply = await route(Call(res, principal, scope, "POST", scope["path"], idempotency_key), raw)
         except _ClientGone:
@@ -76,9 +75,9 @@ class FastPath:
         except GatewayError as exc:
             await _send_json(send, scope, exc.status_code, _ENCODE(exc.body()), exc.headers)
             return
-        except Exception:
-            errors_log.exception("http.unhandled_error path=%s", scope["path"])
-            await _send_json(send, scope, 500, _INTERNAL, {})
+        except Exception as exc:
+            error = unexpected_error(exc, scope["path"])
+            await _send_json(send, scope, error.status_code, _ENCODE(error.body()), error.headers)
             return
         if reply.stream is None:
             await _send_json(send, scope, reply.status, reply.body, reply.headers)

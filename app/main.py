@@ -30,7 +30,7 @@ from app.jobs.routes import retrieve_job
 from app.logging import configure_logging
 from app.observability.metrics import Metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.routes import metrics_handler
+from app.observability.routes import metrics_handler, metrics_served
 from app.resources import Resources
 from app.settings import Settings, get_settings
 from app.system.routes import healthz, readyz
@@ -71,7 +71,7 @@ API_HANDLERS: list[ControllerRouterHandler] = [
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
-    metrics = Metrics() if settings.metrics_enabled else None
+    metrics = Metrics() if metrics_served(settings) else None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

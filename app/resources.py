@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +23,14 @@ from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.db import SessionMaker, create_engine, create_sessionmaker
 from app.deadlines import Reaper
+from app.errors import database_unavailable
 from app.http import create_upstream_session
+from app.jobs.preview import JobPreview
 from app.jobs.recorder import JobRecorder
 from app.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.limits.policy import Limits
 from app.limits.service import Gate
+from app.outage import is_database_outage
 from app.providers.base import Provider
 from app.providers.local import LOCAL_MODELS
 from app.providers.registry import build_providers
@@ -151,8 +155,14 @@ class Resources:
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
-        async with self.sessionmaker() as session:
-            account = await session.get(Account, account_id)
+        try:
+            async with self.sessionmaker() as session:
+                account = await session.get(Account, account_id)
+        except Exception as exc:
+            # Reached from the hot path (admission): an outage must answer 503 there too.
+            if is_database_outage(exc):
+                raise database_unavailable(exc, "balance_load") from exc
+            raise
         return account.balance if account is not None else 0
 
     @classmethod
@@ -175,6 +185,9 @@ class Resources:
             after_write=settler(gate),
         )
         await recorder.start()
+        if settings.job_log_preview:
+            recorder.preview = JobPreview(redis, lambda job_id: gate.key("jobpreview", job_id))
+            await recorder.preview.start()
         reconciler = BillingReconciler(redis, gate, sessionmaker, settings.billing_reconcile_seconds)
         await reconciler.start()
         cooldowns = CooldownBoard(redis, settings)
@@ -198,6 +211,8 @@ class Resources:
                 sessionmaker,
                 settings.key_cache_ttl_seconds,
                 Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
+                invalid_key_limit=settings.invalid_key_limit,
+                invalid_key_window_seconds=settings.invalid_key_window_seconds,
             ),
             recorder=recorder,
             providers=build_providers(upstream, settings),
@@ -216,6 +231,10 @@ class Resources:
         await self.reaper.stop()
         await self.cooldowns.stop()
         await self.recorder.stop()
+        if self.recorder.preview is not None:
+            await self.recorder.preview.stop()
+            with contextlib.suppress(Exception):
+                await self.recorder.preview.send()  # the entries of the rows the last flush wrote
         await self.gate.stop()
         await self.upstream.close()
         await self.redis.aclose()

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     database_url: str = ""
     """SQLAlchemy async URL. Empty: a SQLite file under `var_dir`."""
+    database_connect_timeout_seconds: float = 5.0
+    """PostgreSQL: longest wait for a new connection; past it the request answers 503."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = 512
     """Connections per process to Redis; a burst beyond waits for a free one."""
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 10 * 1024 * 1024
     key_cache_ttl_seconds: float = 5.0
+    invalid_key_limit: int = 20
+    """Failed API-key lookups (unknown or revoked keys) a client address may cause per window and web
+    process; past it the address gets 429 `too_many_invalid_keys` without a lookup (0 = off)."""
+    invalid_key_window_seconds: float = 60.0
     catalog_refresh_seconds: float = 5.0
 
     default_rpm: int = 100
@@ -101,6 +107,10 @@ class Settings(BaseSettings):
     job_log_flush_ms: int = 50
     job_log_batch_size: int = 500
     job_log_max_pending: int = 100_000
+    job_log_preview: bool = False
+    """Also put each pending job-log record in Redis (pipelined, off the hot path) so that GET
+    /v1/jobs/{id} finds a chat or embedding job from any web process before its row is written. Off:
+    only the process that served the request finds it until then. Turn on with several web processes."""
 
     log_level: str = "INFO"
     log_json: bool = False
@@ -108,7 +118,8 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     """Serve Prometheus metrics at GET /metrics and count every API request (cheap: no lock, no I/O)."""
     metrics_token: SecretStr | None = None
-    """Bearer token GET /metrics asks for. Empty: /metrics answers anyone (keep it off the public network)."""
+    """Bearer token GET /metrics asks for. Empty: /metrics answers anyone in development and test, and is
+    not served at all in production (env=production), where it would sit on the public API port."""
     overhead_header: bool = True
     """Send `x-heytoken-overhead-ms`: time spent in the gateway, excluding the upstream wait."""
 

@@ -76,6 +76,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         redis_prefix=f"ht-test-{RUN_ID}:",
         secret_key="test-secret-key-not-for-production",  # type: ignore[arg-type]
         key_cache_ttl_seconds=0.5,
+        # Every in-process request comes from one address ("testclient"); tests of the throttle make their own.
+        invalid_key_limit=10_000,
         catalog_refresh_seconds=0.1,
         cooldown_sync_seconds=0.1,
         job_log_flush_ms=10,

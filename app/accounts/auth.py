@@ -1,7 +1,9 @@
 """Bearer-key authentication with an in-process cache.
 
 The cache keeps the request path free of database round trips: a key is looked up once per TTL per
-process. A revoked key is therefore refused on every process within `key_cache_ttl_seconds`.
+process. A revoked key is therefore refused on every process within `key_cache_ttl_seconds`. Unknown
+keys are remembered too, and an address whose lookups keep failing (someone trying random keys) is
+throttled before it costs more queries (app/accounts/throttle.py).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from sqlmodel import select
 
 from app.accounts.models import Account, AccountStatus, ApiKey
 from app.accounts.service import KEY_PATTERN, hash_key
+from app.accounts.throttle import ExpiringCache, FailureThrottle
 from app.billing.models import Tier
 from app.db import SessionMaker
-from app.errors import AuthenticationFailed, PermissionDenied
+from app.errors import AuthenticationFailed, PermissionDenied, database_unavailable
 from app.limits.policy import Limits, resolve_limits
+from app.outage import is_database_outage
 from app.singleflight import SingleFlight
 
 
@@ -45,15 +49,30 @@ def _invalid() -> AuthenticationFailed:
 
 class KeyAuthenticator:
     MAX_ENTRIES = 100_000
+    MAX_UNKNOWN = 10_000
+    """Unknown keys remembered (each for the TTL): a separate, smaller cache, so random keys evict only
+    each other, never a live key's entry."""
 
-    def __init__(self, sessionmaker: SessionMaker, ttl_seconds: float, default_limits: Limits) -> None:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        ttl_seconds: float,
+        default_limits: Limits,
+        *,
+        invalid_key_limit: int = 0,
+        invalid_key_window_seconds: float = 60.0,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._ttl = ttl_seconds
         self._defaults = default_limits
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._known: ExpiringCache[Principal] = ExpiringCache(self.MAX_ENTRIES, ttl_seconds)
+        self._unknown: ExpiringCache[None] = ExpiringCache(self.MAX_UNKNOWN, ttl_seconds)
         self._loading: SingleFlight[str, Principal | None] = SingleFlight()
+        self.throttle = FailureThrottle(invalid_key_limit, invalid_key_window_seconds)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, client: str | None = None) -> Principal:
+        """The caller's principal, or 401/403. `client` (the peer address) lets failed lookups be
+        throttled per address (429 `too_many_invalid_keys`) before they cost a database query."""
         if not authorization:
             raise _MISSING
         scheme, _, token = authorization.partition(" ")
@@ -64,11 +83,14 @@ class KeyAuthenticator:
             raise _invalid()
         digest = hash_key(token)
         now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            principal = hit[1]
-        else:
+        found, principal = self._known.get(digest, now)
+        if not found:
+            if self._unknown.get(digest, now)[0]:
+                raise _invalid()
+            self.throttle.check(client, now)
             principal = await self._load_once(digest)
+            if principal is None:
+                self.throttle.failed(client)
         if principal is None:
             raise _invalid()
         if principal.account_status != AccountStatus.ACTIVE:
@@ -78,13 +100,20 @@ class KeyAuthenticator:
     async def _load_once(self, digest: str) -> Principal | None:
         """One database lookup per key however many requests find its entry expired at once: under load
         every in-flight request of a key would otherwise run the same query when the TTL ends."""
-        return await self._loading.run(digest, lambda: self._load_and_cache(digest))
+        try:
+            return await self._loading.run(digest, lambda: self._load_and_cache(digest))
+        except Exception as exc:
+            if is_database_outage(exc):
+                raise database_unavailable(exc, "api_key_lookup") from exc
+            raise
 
     async def _load_and_cache(self, digest: str) -> Principal | None:
         principal = await self._load(digest)
-        if len(self._cache) >= self.MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic() + self._ttl, principal)
+        now = time.monotonic()
+        if principal is None:
+            self._unknown.put(digest, None, now)
+        else:
+            self._known.put(digest, principal, now)
         return principal
 
     async def _load(self, digest: str) -> Principal | None:
@@ -113,4 +142,4 @@ class KeyAuthenticator:
     def forget(self, authorization: str | None) -> None:
         """Drop a cached key (admission found it revoked before the cache expired)."""
         token = (authorization or "").partition(" ")[2].strip()
-        self._cache.pop(hash_key(token), None)
+        self._known.pop(hash_key(token))

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from app.accounts.models import Account
 from app.db import SessionMaker
 from app.limits.service import Gate
+from app.outage import is_database_outage, outages
 
 log = logging.getLogger("heytoken.billing.reconciler")
 
@@ -49,10 +50,13 @@ class BillingReconciler:
                     self._gate.key("lock", "billing"), self._token, nx=True, px=int(self._interval * 900)
                 ):
                     await self.run_once()
-            except (RedisError, OSError):
-                log.warning("billing.reconcile_skipped redis unreachable")
-            except Exception:
-                log.exception("billing.reconcile_failed")
+            except Exception as exc:
+                if is_database_outage(exc):
+                    outages.warn("billing_reconcile", exc)
+                elif isinstance(exc, RedisError | OSError):
+                    log.warning("billing.reconcile_skipped redis unreachable")
+                else:
+                    log.exception("billing.reconcile_failed")
 
     async def run_once(self) -> dict[str, Any]:
         expired = await self._gate.scripts["expire"](keys=[self._gate.key("holds")], args=[self._gate.key(""), 1000])

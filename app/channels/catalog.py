@@ -21,6 +21,7 @@ from app.channels.policy import DEFAULT_POLICY, ChannelPolicy
 from app.channels.service import LOCAL_CHANNEL_ID
 from app.db import SessionMaker, to_unix
 from app.errors import PermissionDenied
+from app.outage import is_database_outage, outages
 from app.providers.local import LOCAL_MODELS
 from app.settings import Settings
 
@@ -158,25 +159,54 @@ class CatalogCache:
         self._secret_key = settings.resolved_secret_key()
         self._refresh_seconds = settings.catalog_refresh_seconds
         self.current = Catalog()
+        self.loaded = False
+        """Whether `current` was ever read from the database (until then the process is not ready)."""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def refresh(self) -> None:
         self.current = await load_catalog(self._sessionmaker, self._settings, self._secret_key)
+        self.loaded = True
+
+    async def ensure_loaded(self) -> bool:
+        """Whether the catalog was loaded, trying once now if not (readiness need not wait for the loop)."""
+        if not self.loaded:
+            try:
+                await self.refresh()
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+        return self.loaded
 
     async def start(self) -> None:
-        await self.refresh()
+        """Load the catalog, or, with the database down, start without it (the process is then not
+        ready, see /readyz) and keep trying in the background: a web process that crashed at start-up
+        while the database restarts would only be restarted into the same crash by its supervisor."""
+        try:
+            await self.refresh()
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            outages.warn("catalog_load (starting without a catalog)", exc)
         self._task = asyncio.create_task(self._loop(), name="catalog-refresh")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag too, not only the cancellation: on Python 3.11 `asyncio.wait_for` (asyncpg's
+            # connect timeout) can swallow a cancellation that lands as its timeout fires, and with the
+            # database down the loop then ran on and shutdown waited for it forever.
+            self._stopping = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._refresh_seconds)
             try:
                 await self.refresh()
-            except Exception:
+            except Exception as exc:
                 # Keep serving the last good catalog; a database blip must not take routing down.
-                log.exception("catalog.refresh_failed")
+                if is_database_outage(exc):
+                    outages.warn("catalog_refresh", exc)
+                else:
+                    log.exception("catalog.refresh_failed")

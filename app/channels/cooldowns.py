@@ -173,6 +173,7 @@ class CooldownBoard:
         self._local_fails: dict[str, deque[float]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._last_warning = 0.0
 
     async def start(self) -> None:
@@ -181,6 +182,9 @@ class CooldownBoard:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag too, not only the cancellation: on Python 3.11 a timeout inside the Redis call can
+            # swallow a cancellation that lands as it fires, and the loop then ran on (shutdown hung).
+            self._stopping = True
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -188,7 +192,7 @@ class CooldownBoard:
             await asyncio.wait(self._pending, timeout=2)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._sync_seconds)
             await self.sync()
 

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import DriverSQL, driver_sql, utcnow
 from app.jobs.models import JOBS
+from app.outage import outages
 
 JOB_COLUMNS = (
     "id",
@@ -50,6 +51,9 @@ JOB_COLUMNS = (
     "billing_state",
 )
 """The columns a job-log row sets; the others (media jobs only) keep their defaults."""
+
+if TYPE_CHECKING:
+    from app.jobs.preview import JobPreview
 
 log = logging.getLogger("heytoken.jobs.recorder")
 
@@ -145,6 +149,8 @@ class JobRecorder:
         self._on_write = on_write
         self._after_write = after_write
         self._pending: list[JobRecord] = []
+        self._by_id: dict[str, JobRecord] = {}
+        """The pending records by id: GET /v1/jobs/{id} answers from here until the row is written."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -152,6 +158,8 @@ class JobRecorder:
         self.dropped = 0
         self.observer: Callable[[JobRecord], None] | None = None
         """Sees every record as it is handed in (the metrics); must not block."""
+        self.preview: JobPreview | None = None
+        """Shares the pending records with the other web processes (app/jobs/preview.py), if set."""
 
     def record(self, rec: JobRecord) -> None:
         if self.observer is not None:
@@ -162,12 +170,19 @@ class JobRecorder:
                 log.error("jobs.recorder.overflow dropped=%d pending=%d", self.dropped, len(self._pending))
             return
         self._pending.append(rec)
+        self._by_id[rec.id] = rec
+        if self.preview is not None:
+            self.preview.put(rec)
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def find(self, job_id: str) -> JobRecord | None:
+        """The record of `job_id` while its row is not written yet (this process's requests only)."""
+        return self._by_id.get(job_id)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="job-recorder")
@@ -195,6 +210,12 @@ class JobRecorder:
             batch = self._pending[: self._batch_size]
             del self._pending[: len(batch)]
             unwritten = await self._write(batch)
+            # Written (or refused for good): from now on the row answers, or nothing does.
+            done = batch[: len(batch) - len(unwritten)]
+            for rec in done:
+                self._by_id.pop(rec.id, None)
+            if self.preview is not None and done:
+                self.preview.forget([rec.id for rec in done])
             if unwritten:
                 # Back to the front, in order: a database outage delays rows, it does not lose them.
                 self._pending[:0] = unwritten
@@ -208,7 +229,7 @@ class JobRecorder:
             await self._insert(batch)
         except Exception as exc:
             if not isinstance(exc, IntegrityError) and not await self._database_answers():
-                log.warning("jobs.recorder.batch_failed rows=%d (will retry)", len(batch), exc_info=True)
+                outages.warn(f"job_log rows={len(batch)} (will retry)", exc)
                 return batch
             # The database answers but refused the batch: one row it will never take must not hold up
             # the others forever, so each goes alone and a refused one is dropped with a log line.

@@ -12,12 +12,16 @@ from app.billing.routes import entry_public
 from app.deps import principal_of, resources_of
 from app.errors import NotFound
 from app.jobs.models import Job
+from app.jobs.pending import pending_job
 from app.jobs.schemas import job_public
 
 
 @get("/jobs/{job_id:str}", operation_id="retrieveJob")
 async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
     principal = principal_of(request)
+    pending = await pending_job(resources_of(request).recorder, principal, job_id)
+    if pending is not None:
+        return pending
     async with resources_of(request).sessionmaker() as session:
         job = await session.get(Job, job_id)
         # Another account's job reads as unknown: ids must not leak across accounts.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Any
 
 from litestar import Request, Response, get
@@ -11,6 +12,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.deps import resources_of
 from app.errors import AuthenticationFailed
 from app.observability.metrics import Metrics
+from app.settings import Settings
+
+log = logging.getLogger("heytoken.metrics")
+
+
+def metrics_served(settings: Settings) -> bool:
+    """Whether this process counts and serves metrics. In production /metrics sits on the public API
+    port, where it would tell anyone the models, channels, error rates and traffic of every customer:
+    so there it needs `metrics_token`, and without one it is not served (a WARNING says so)."""
+    if not settings.metrics_enabled:
+        return False
+    if settings.env == "production" and settings.metrics_token is None:
+        log.warning(
+            "metrics.not_served: HEYTOKEN_ENV=production and no HEYTOKEN_METRICS_TOKEN, so GET /metrics is off; "
+            "set the token (Prometheus: authorization: credentials) to serve it, or HEYTOKEN_METRICS_ENABLED=false"
+        )
+        return False
+    return True
 
 
 def metrics_handler(metrics: Metrics, token: str | None) -> Any:

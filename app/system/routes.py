@@ -30,5 +30,6 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
+    checks["catalog"] = "ok" if checks["database"] == "ok" and await res.catalog.ensure_loaded() else "not loaded"
     ok = all(v == "ok" for v in checks.values())
     return Response({"status": "ok" if ok else "degraded", "checks": checks}, status_code=200 if ok else 503)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
 import msgspec
@@ -13,6 +12,7 @@ from litestar.response import Redirect
 from app.billing.media import admit_media, create_paid_job
 from app.deps import principal_of, resources_of, set_rate_headers
 from app.errors import InvalidRequest, NotFound, PayloadTooLarge
+from app.files.sniff import media_type_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import idempotent_response
 from app.jobs import service
@@ -51,12 +51,13 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.VIDEO)
-    upload = None
+    upload = upload_type = None
     if create.upload is not None:
         upload = await create.upload.read()
         limit = res.settings.input_reference_max_bytes
         if len(upload) > limit:
             raise PayloadTooLarge(f"'input_reference' is larger than {limit} bytes.", param="input_reference")
+        upload_type = media_type_of(upload, "input_reference")
 
     async def work() -> idempotency.Outcome:
         job = service.new_media_job(
@@ -73,10 +74,10 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
         )
         admission = await admit_media(res, principal, job, res.settings.video_deadline_seconds)
         set_rate_headers(request, admission.headers)
-        if upload is not None and create.upload is not None:
-            # Stored only once admitted: a refused request leaves no file behind.
-            content_type = create.upload.content_type or "application/octet-stream"
-            extension = (mimetypes.guess_extension(content_type) or ".bin").lstrip(".")
+        if upload is not None and upload_type is not None:
+            # Stored only once admitted: a refused request leaves no file behind. As what its bytes
+            # are, not what the client declared (app/files/sniff.py).
+            content_type, extension = upload_type
             key = object_key(job.id, f"input_reference.{extension}")
             await res.store.put_bytes(key, upload, content_type)
             job.params = {**(job.params or {}), "input_reference_key": key}

@@ -16,6 +16,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Tenant
 
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
+
 
 async def create(client: AsyncTestClient[Any], tenant: Tenant, **body: Any) -> Any:
     return await client.post("/v1/videos", headers=tenant.headers, json={"model": "local-video", "prompt": "p", **body})
@@ -56,7 +58,7 @@ async def test_video_multipart_as_the_sdk_sends_it(client: AsyncTestClient[Any],
             "webhook_url": "http://127.0.0.1:9/hook",
             "webhook_events[]": "video.completed",
         },
-        files={"input_reference": ("a.png", b"\x89PNG fake", "image/png")},
+        files={"input_reference": ("a.png", PNG, "image/png")},
     )
     assert answer.status_code == 200, answer.text
     video = answer.json()
@@ -77,6 +79,74 @@ async def test_upload_too_large_is_413(client: AsyncTestClient[Any], tenant: Ten
         files={"input_reference": ("a.png", big, "image/png")},
     )
     assert answer.status_code == 413 and answer.json()["error"]["param"] == "input_reference"
+
+
+@pytest.mark.parametrize(
+    ("content", "declared", "stored_type", "extension"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "application/octet-stream", "image/jpeg", "jpg"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/png", "image/webp", "webp"),
+        (b"GIF89a\x01\x00\x01\x00", "text/plain", "image/gif", "gif"),
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2", "image/png", "video/mp4", "mp4"),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00", "video/mp4", "video/quicktime", "mov"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm", "image/png", "video/webm", "webm"),
+    ],
+)
+async def test_input_reference_is_stored_as_what_its_bytes_are(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    content: bytes,
+    declared: str,
+    stored_type: str,
+    extension: str,
+) -> None:
+    store = client.app.state.resources.store
+    stored: list[tuple[str, str]] = []
+    put_bytes = store.put_bytes
+
+    async def spy(key: str, data: bytes, content_type: str) -> Any:
+        stored.append((key, content_type))
+        return await put_bytes(key, data, content_type)
+
+    monkeypatch.setattr(store, "put_bytes", spy)
+    answer = await client.post(
+        "/v1/videos",
+        headers=tenant.headers,
+        data={"model": "local-video", "prompt": "hi"},
+        files={"input_reference": ("upload.bin", content + bytes(64), declared)},
+    )
+    assert answer.status_code == 200, answer.text
+    [(key, content_type)] = stored
+    assert content_type == stored_type and key.endswith(f"/input_reference.{extension}")
+
+
+@pytest.mark.parametrize(
+    ("content", "declared"),
+    [
+        (b"just some text, honest", "image/png"),
+        (b"<html><script>alert(1)</script></html>", "image/jpeg"),
+        (b"\x89PNG fake", "image/png"),  # a signature's first bytes only
+        (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00", "video/mp4"),  # an AVIF image, not a video
+        (b"", "image/png"),
+    ],
+)
+async def test_input_reference_that_is_no_image_or_video_is_400(
+    client: AsyncTestClient[Any], tenant: Tenant, content: bytes, declared: str
+) -> None:
+    answer = await client.post(
+        "/v1/videos",
+        headers=tenant.headers,
+        data={"model": "local-video", "prompt": "hi"},
+        files={"input_reference": ("a.png", content, declared)},
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["param"], error["code"], error["type"]) == (
+        "input_reference",
+        "invalid_value",
+        "invalid_request_error",
+    )
 
 
 async def test_videos_are_private_listed_by_cursor_and_cancellable_once(

@@ -108,3 +108,20 @@ async def test_metrics_token_and_switching_it_all_off(settings: Settings, tenant
         response = await test_client.post(CHAT, headers=tenant.headers, json=body)
         assert response.status_code == 200
         assert HEADER not in response.headers
+
+
+async def test_production_serves_metrics_only_with_a_token(settings: Settings, tenant: Tenant) -> None:
+    production = settings.model_copy(update={"env": "production", "metrics_token": None})
+    async with AsyncTestClient(app=create_app(production), timeout=30) as test_client:
+        assert (await test_client.get("/metrics")).status_code == 404
+        assert (await test_client.get("/healthz")).status_code == 200
+
+    guarded = production.model_copy(update={"metrics_token": SecretStr("scrape-me")})
+    async with AsyncTestClient(app=create_app(guarded), timeout=30) as test_client:
+        assert (await test_client.get("/metrics")).status_code == 401
+        right = await test_client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert right.status_code == 200 and "heytoken_http_requests_total" in right.text
+
+    # Development and test keep an open /metrics (the suite's own settings are env=test).
+    async with AsyncTestClient(app=create_app(settings.model_copy(update={"env": "development"})), timeout=30) as c:
+        assert (await c.get("/metrics")).status_code == 200

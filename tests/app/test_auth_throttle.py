@@ -1,0 +1,98 @@
+"""Random keys: unknown keys are remembered without evicting live ones, and an address whose lookups
+keep failing is refused (429) before it costs another database query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.accounts.auth import KeyAuthenticator
+from app.accounts.service import generate_key
+from app.accounts.throttle import ExpiringCache
+from app.db import SessionMaker
+from app.errors import AuthenticationFailed, RateLimited
+from app.limits.policy import Limits
+from tests.conftest import Tenant
+
+LIMITS = Limits(1, 1, 1, 1)
+
+
+def counting(auth: KeyAuthenticator) -> list[str]:
+    loads: list[str] = []
+    real = auth._load
+
+    async def counted(digest: str) -> Any:
+        loads.append(digest)
+        return await real(digest)
+
+    auth._load = counted  # type: ignore[method-assign]
+    return loads
+
+
+async def test_an_address_trying_random_keys_is_throttled_before_the_database(
+    sessionmaker: SessionMaker, tenant: Tenant
+) -> None:
+    auth = KeyAuthenticator(sessionmaker, 60, LIMITS, invalid_key_limit=3, invalid_key_window_seconds=60)
+    loads = counting(auth)
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            await auth.authenticate(f"Bearer {generate_key()}", client="203.0.113.7")
+    assert len(loads) == 3
+
+    with pytest.raises(RateLimited) as refused:
+        await auth.authenticate(f"Bearer {generate_key()}", client="203.0.113.7")
+    error = refused.value
+    assert error.status_code == 429 and error.code == "too_many_invalid_keys"
+    assert error.body()["error"]["type"] == "rate_limit_exceeded"
+    assert 1 <= int(error.headers["retry-after"]) <= 60
+    # Refused before the lookup, even for a live key (its entry is not cached yet): the address pays nothing.
+    with pytest.raises(RateLimited):
+        await auth.authenticate(f"Bearer {tenant.key}", client="203.0.113.7")
+    assert len(loads) == 3
+
+    # Other addresses, and callers without one, are not affected.
+    assert (await auth.authenticate(f"Bearer {tenant.key}", client="198.51.100.1")).key_id == tenant.key_id
+    with pytest.raises(AuthenticationFailed):
+        await auth.authenticate(f"Bearer {generate_key()}")
+    # A cached key still passes from the throttled address: no lookup is needed for it.
+    assert (await auth.authenticate(f"Bearer {tenant.key}", client="203.0.113.7")).key_id == tenant.key_id
+
+
+async def test_the_window_ends(sessionmaker: SessionMaker) -> None:
+    auth = KeyAuthenticator(sessionmaker, 60, LIMITS, invalid_key_limit=1, invalid_key_window_seconds=60)
+    auth.throttle.failed("192.0.2.1", now=1000.0)
+    with pytest.raises(RateLimited):
+        auth.throttle.check("192.0.2.1", now=1030.0)
+    auth.throttle.check("192.0.2.1", now=1060.0)  # a new window
+
+
+async def test_random_keys_never_evict_a_live_key(sessionmaker: SessionMaker, tenant: Tenant) -> None:
+    auth = KeyAuthenticator(sessionmaker, 60, LIMITS)
+    auth._unknown.max_entries = 5
+    loads = counting(auth)
+    await auth.authenticate(f"Bearer {tenant.key}")
+    randoms = [f"Bearer {generate_key()}" for _ in range(12)]
+    for key in randoms:
+        with pytest.raises(AuthenticationFailed):
+            await auth.authenticate(key)
+    assert len(auth._unknown) == 5
+    await auth.authenticate(f"Bearer {tenant.key}")
+    assert len(loads) == 13  # the live key was looked up once: the flood did not flush it
+    # The unknown cache keeps the newest: the last random key costs nothing again, the first does.
+    with pytest.raises(AuthenticationFailed):
+        await auth.authenticate(randoms[-1])
+    assert len(loads) == 13
+    with pytest.raises(AuthenticationFailed):
+        await auth.authenticate(randoms[0])
+    assert len(loads) == 14
+
+
+def test_the_cache_evicts_its_oldest_entries_one_at_a_time() -> None:
+    cache: ExpiringCache[int] = ExpiringCache(max_entries=3, ttl=10)
+    for i in range(5):
+        cache.put(f"k{i}", i, now=float(i))
+    assert len(cache) == 3
+    assert cache.get("k0", 5.0) == (False, None) and cache.get("k1", 5.0) == (False, None)
+    assert cache.get("k4", 5.0) == (True, 4)
+    assert cache.get("k2", 12.0) == (False, None)  # expired
