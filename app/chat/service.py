@@ -199,7 +199,17 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
     """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
     include_usage = ctx.request.include_usage
     status, error = JobStatus.COMPLETED, None
-    ended = False
+    ended = recorded = False
+
+    def record() -> None:
+        # Before the final [DONE] when the stream ends well: a client that reads it and asks for the job
+        # at once finds it (app.jobs.pending), not a 404 while the lease is released.
+        nonlocal recorded
+        if not recorded:
+            recorded = True
+            usage = stream_usage(ctx, stream.stats, status)
+            _record(res, ctx, route, status, usage=usage, http_status=200, error=error)
+
     try:
         async for batch in stream:
             # The events of one upstream read go out in one send: never waiting for more.
@@ -221,8 +231,11 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
                 data = b"\n\ndata: ".join(parts)
             if ctx.first_byte_at is None:
                 ctx.first_byte_at = time.perf_counter()
+            if ended:
+                record()
             yield b"data: " + data + b"\n\n"
         if not ended:
+            record()
             yield b"data: [DONE]\n\n"
     except ProviderError as exc:
         # Bytes already went out: no failover, no second answer spliced in. An in-band error event
@@ -250,7 +263,7 @@ async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStre
             await stream.aclose()
             if ctx.admission is not None:
                 await res.gate.release_lease(ctx.admission)
-        _record(res, ctx, route, status, usage=stream_usage(ctx, stream.stats, status), http_status=200, error=error)
+        record()
 
 
 def _with_cost(data: bytes, ctx: ChatContext, usage: Usage | None) -> bytes:
