@@ -44,6 +44,8 @@ Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 NonNegative64 = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Count = Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX)]
 """A positive count of tokens, items or seconds: fits every column and every Lua number exactly."""
+ObjectId = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+"""One of our ids (`video_01J…`, `chatcmpl-01J…`) in a path or query: anything else names no object."""
 
 T = TypeVar("T")
 _decode_any = msgspec.json.Decoder().decode
@@ -110,13 +112,15 @@ def convert(value: Any, into: type[T], *, param: str | None = None) -> T:
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 
 
 def validation_error(exc: msgspec.ValidationError, prefix: str | None = None) -> InvalidRequest:
     """msgspec's message (`Expected `int` <= 10 - at `$.n``) as the OpenAI envelope's fields."""
     text = str(exc)
     match = _PATH.search(text)
-    path = match["path"].lstrip(".") if match else ""
+    # `[...]` is msgspec's name for "some key of this object": the object is the parameter.
+    path = match["path"].replace("[...]", "").lstrip(".") if match else ""
     detail = text[: match.start()] if match else text
     missing = _MISSING.match(detail)
     if missing:
@@ -125,8 +129,10 @@ def validation_error(exc: msgspec.ValidationError, prefix: str | None = None) ->
         message = f"Missing required parameter: '{_join(prefix, path)}'."
     else:
         code = "invalid_type" if (", got `" in detail or detail.startswith("Expected `object`")) else "invalid_value"
-        if detail.startswith("Object contains unknown field"):
+        unknown = _UNKNOWN.match(detail)
+        if unknown:
             code = "unknown_parameter"
+            path = f"{path}.{unknown['field']}" if path else unknown["field"]
         detail = detail.replace("matching regex '^[^\\x00]*$'", "without NUL characters")
         message = f"Invalid value for '{_join(prefix, path)}': {detail}." if path else f"Invalid request: {detail}."
     return InvalidRequest(message, param=_join(prefix, path) or None, code=code)

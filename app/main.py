@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from app.admin.routes import admin_router
+from app.api_edge import EdgeRequest, validation_exception_handler
 from app.billing.routes import list_ledger, redeem_code, retrieve_account, retrieve_usage
 from app.catalog.routes import list_models, retrieve_model
 from app.chat.routes import create_chat_completion
@@ -99,9 +100,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,
+            ValidationException: validation_exception_handler,
             HTTPException: http_exception_handler,
             Exception: internal_error_handler,
         },
+        request_class=EdgeRequest,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         before_send=[add_rate_headers],

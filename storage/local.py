@@ -28,7 +28,8 @@ def sign(secret: bytes, key: str, expires: int) -> str:
 
 def verify(secret: bytes, key: str, expires: str | None, sig: str | None, *, now: float | None = None) -> bool:
     """True when `sig` is this instance's signature of `key` and `expires` is still in the future."""
-    if not expires or not sig or not expires.isdigit():
+    # isdigit() alone takes "²", which int() refuses.
+    if not expires or not sig or not expires.isascii() or not expires.isdigit():
         return False
     if int(expires) < (time.time() if now is None else now):
         return False

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromQuery, JSONBody
 from sqlalchemy import func, select
 
 from app.admin.operations import Operations
@@ -16,9 +17,14 @@ from app.db import to_unix
 from app.deps import principal_of, resources_of
 from app.errors import InvalidRequest
 from app.jobs.models import JOBS
-from app.validation import parse_json_object, require_str
+from app.params import Cursor64, PageLimit
 
 MAX_USAGE_DAYS = 366
+
+
+class RedeemBody(msgspec.Struct, kw_only=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    """A redemption code, HT-XXXX-XXXX-XXXX-XXXX."""
 
 
 def entry_public(e: LedgerEntry) -> dict[str, Any]:
@@ -58,27 +64,19 @@ async def retrieve_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-def _parse_date(value: str | None, param: str, default: dt.date) -> dt.date:
-    if value is None:
-        return default
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{param}' must be a date like 2026-11-25.", param=param) from exc
-
-
 @get("/usage", operation_id="retrieveUsage")
 async def retrieve_usage(
-    request: Request[Any, Any, Any], start: FromQuery[str | None] = None, end: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], start: FromQuery[dt.date | None] = None, end: FromQuery[dt.date | None] = None
 ) -> dict[str, Any]:
     """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
-    today = dt.datetime.now(dt.UTC).date()
-    end_date = _parse_date(end, "end", today)
-    start_date = _parse_date(start, "start", end_date - dt.timedelta(days=29))
+    end_date = end or dt.datetime.now(dt.UTC).date()
+    start_date = start or end_date - dt.timedelta(days=29)
     if start_date > end_date:
-        raise InvalidRequest("'start' must not be after 'end'.", param="start")
+        raise InvalidRequest("'start' must not be after 'end'.", param="start", code="invalid_value")
     if (end_date - start_date).days >= MAX_USAGE_DAYS:
-        raise InvalidRequest(f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start")
+        raise InvalidRequest(
+            f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start", code="invalid_value"
+        )
     res = resources_of(request)
     lower = dt.datetime.combine(start_date, dt.time(), dt.UTC)
     upper = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -125,10 +123,8 @@ async def retrieve_usage(
 
 @get("/ledger", operation_id="listLedger")
 async def list_ledger(
-    request: Request[Any, Any, Any], limit: FromQuery[int] = 20, before: FromQuery[int | None] = None
+    request: Request[Any, Any, Any], limit: PageLimit = 20, before: Cursor64 = None
 ) -> dict[str, Any]:
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("'limit' must be between 1 and 100.", param="limit")
     entries = await _ops(request).ledger_page(principal_of(request).account_id, limit=limit + 1, before=before)
     page = entries[:limit]
     return {
@@ -141,9 +137,8 @@ async def list_ledger(
 
 
 @post("/redeem", status_code=200, operation_id="redeemCode")
-async def redeem_code(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    body = parse_json_object(await request.body())
-    code = require_str(body, "code")
+async def redeem_code(request: Request[Any, Any, Any], data: JSONBody[RedeemBody]) -> dict[str, Any]:
+    code = data.code
     principal = principal_of(request)
     ops = _ops(request)
     amount = await ops.redeem(principal.account_id, code)

@@ -9,6 +9,7 @@ from litestar.params import FromPath
 
 from app.channels.catalog import ModelInfo
 from app.deps import resources_of
+from app.edge import is_clean_id
 from app.errors import NotFound
 
 
@@ -25,7 +26,7 @@ async def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get("/models/{model_id:path}", operation_id="retrieveModel")
 async def retrieve_model(request: Request[Any, Any, Any], model_id: FromPath[str]) -> dict[str, Any]:
     model_id = model_id.lstrip("/")
-    info = resources_of(request).catalog.current.models.get(model_id)
+    info = resources_of(request).catalog.current.models.get(model_id) if is_clean_id(model_id) else None
     if info is None:
         raise NotFound(
             f"The model '{model_id}' does not exist or you do not have access to it.",

@@ -8,19 +8,20 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import JSONBody
 
+from app.api_edge import body_of
 from app.billing.media import admit_media, create_paid_job
 from app.deps import principal_of, resources_of, set_rate_headers
 from app.errors import GatewayError, GenerationTimeout, InvalidRequest, UpstreamFailed
 from app.idempotency import service as idempotency
 from app.idempotency.service import idempotent_response
-from app.images.schemas import image_job_object, images_response, parse_image_create
+from app.images.schemas import ImageCreateBody, image_create, image_job_object, images_response
 from app.jobs import service
 from app.jobs.models import Job, JobKind
+from app.params import IdPath
 from app.resources import Resources
 from app.routing import pick
-from app.validation import parse_json_object
 from app.webhooks.service import check_url
 
 _encode = msgspec.json.Encoder().encode
@@ -63,10 +64,10 @@ def _job_error(job: Job) -> GatewayError:
 
 
 @post("/images/generations", status_code=200, operation_id="createImage")
-async def create_image(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def create_image(request: Request[Any, Any, Any], data: JSONBody[ImageCreateBody]) -> Response[bytes]:
     res = resources_of(request)
-    body = parse_json_object(await request.body())
-    create = parse_image_create(body)
+    body = await body_of(request)
+    create = image_create(data, body)
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.IMAGE)
@@ -106,7 +107,7 @@ async def create_image(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/images/generations/{image_id:str}", operation_id="retrieveImageGeneration")
-async def retrieve_image_generation(request: Request[Any, Any, Any], image_id: FromPath[str]) -> Response[bytes]:
+async def retrieve_image_generation(request: Request[Any, Any, Any], image_id: IdPath) -> Response[bytes]:
     res = resources_of(request)
     async with res.sessionmaker() as session:
         job = await service.get_media_job(session, principal_of(request), JobKind.IMAGE, image_id)

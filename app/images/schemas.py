@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from app.db import to_unix
 from app.errors import InvalidRequest
 from app.jobs.models import Job
-from app.jobs.schemas import error_of, parse_metadata, parse_prompt, parse_webhook
-from app.validation import optional_int, wrong_type
+from app.jobs.schemas import (
+    Metadata,
+    ModelName,
+    Prompt,
+    WebhookEvents,
+    WebhookUrl,
+    error_of,
+    parse_prompt,
+    parse_webhook,
+)
 from storage import ObjectStore
 from storage.base import read_all
 
 DEFAULT_MODEL = "dall-e-2"
-SIZES = ("auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792")
-QUALITIES = ("auto", "standard", "hd", "low", "medium", "high")
-STYLES = ("vivid", "natural")
-FORMATS = ("png", "jpeg", "webp")
+Size = Literal["auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792"]
+Quality = Literal["auto", "standard", "hd", "low", "medium", "high"]
 PROMPT_LIMITS = {"dall-e-2": 1000, "dall-e-3": 4000}
 KNOWN = {
     "model",
@@ -34,6 +42,22 @@ KNOWN = {
     "webhook_url",
     "webhook_events",
 }
+
+
+class ImageCreateBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """POST /v1/images/generations. Other fields are passed to the provider as they are (`extra`)."""
+
+    prompt: Prompt
+    model: ModelName | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=10)] | None = None
+    size: Size | None = None
+    quality: Quality | None = None
+    style: Literal["vivid", "natural"] | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    metadata: Metadata | None = None
+    webhook_url: WebhookUrl | None = None
+    webhook_events: WebhookEvents | None = None
 
 
 def is_gpt_image(model: str) -> bool:
@@ -70,37 +94,24 @@ class ImageCreate:
         }
 
 
-def _choice(body: dict[str, Any], param: str, allowed: tuple[str, ...]) -> str | None:
-    value = body.get(param)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise wrong_type(param, "a string", value)
-    if value not in allowed:
-        raise InvalidRequest(f"'{param}' must be one of {', '.join(allowed)}; got {value!r}.", param=param)
-    return value
-
-
-def parse_image_create(body: dict[str, Any]) -> ImageCreate:
-    model = body.get("model") or DEFAULT_MODEL
-    if not isinstance(model, str):
-        raise wrong_type("model", "a string", model)
-    n = optional_int(body, "n", 1, 10) or 1
+def image_create(data: ImageCreateBody, body: dict[str, Any]) -> ImageCreate:
+    """The typed body (`data`) and the object it came from (`body`, for the vendor's extra fields)."""
+    model = data.model or DEFAULT_MODEL
+    n = data.n or 1
     if model == "dall-e-3" and n != 1:
-        raise InvalidRequest("dall-e-3 makes one image per request: 'n' must be 1.", param="n")
-    gpt_image = is_gpt_image(model)
-    response_format = _choice(body, "response_format", ("url", "b64_json")) or ("b64_json" if gpt_image else "url")
-    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"), "image")
+        raise InvalidRequest("dall-e-3 makes one image per request: 'n' must be 1.", param="n", code="invalid_value")
+    response_format = data.response_format or ("b64_json" if is_gpt_image(model) else "url")
+    webhook_url, webhook_events = parse_webhook(data.webhook_url, data.webhook_events, "image")
     return ImageCreate(
         model=model,
-        prompt=parse_prompt(body.get("prompt"), PROMPT_LIMITS.get(model, 32_000)),
+        prompt=parse_prompt(data.prompt, PROMPT_LIMITS.get(model, 32_000)),
         n=n,
-        size=_choice(body, "size", SIZES),
-        quality=_choice(body, "quality", QUALITIES),
-        style=_choice(body, "style", STYLES),
+        size=data.size,
+        quality=data.quality,
+        style=data.style,
         response_format=response_format,
-        output_format=_choice(body, "output_format", FORMATS) or "png",
-        metadata=parse_metadata(body.get("metadata")),
+        output_format=data.output_format or "png",
+        metadata=dict(data.metadata) if data.metadata is not None else None,
         webhook_url=webhook_url,
         webhook_events=webhook_events,
         extra={k: v for k, v in body.items() if k not in KNOWN},

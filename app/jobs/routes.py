@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
-from litestar.params import FromPath
 
 from app.billing import ledger
 from app.billing.routes import entry_public
@@ -14,10 +13,11 @@ from app.errors import NotFound
 from app.jobs.models import Job
 from app.jobs.pending import pending_job
 from app.jobs.schemas import job_public
+from app.params import IdPath
 
 
 @get("/jobs/{job_id:str}", operation_id="retrieveJob")
-async def retrieve_job(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+async def retrieve_job(request: Request[Any, Any, Any], job_id: IdPath) -> dict[str, Any]:
     principal = principal_of(request)
     pending = await pending_job(resources_of(request).recorder, principal, job_id)
     if pending is not None:

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from app.db import to_unix
+from app.edge import NO_NUL
 from app.errors import InvalidRequest
 from app.jobs.models import Job
 from app.validation import wrong_type
 from app.webhooks.schemas import parse_events
 
 MAX_PROMPT = 32_000
+
+Prompt = Annotated[str, msgspec.Meta(max_length=MAX_PROMPT, pattern=NO_NUL)]
+ModelName = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
+"""A model name in a job request; empty means the endpoint's default model."""
+MetadataKey = Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
+MetadataValue = Annotated[str, msgspec.Meta(max_length=512, pattern=NO_NUL)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(max_length=16)]
+"""OpenAI `Metadata`: at most 16 pairs, keys ≤ 64 characters, values ≤ 512, strings only."""
+WebhookUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
+"""Whether it is a usable https:// URL is `parse_webhook`'s call (code `invalid_webhook_url`)."""
+EventName = Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
+WebhookEvents = list[EventName] | EventName
+"""Event types (`video.completed`, …); a single string is a list of one. Checked by `parse_events`."""
 
 
 def job_public(job: Job) -> dict[str, Any]:
@@ -63,22 +79,6 @@ def parse_prompt(value: Any, limit: int = MAX_PROMPT) -> str:
             code="string_above_max_length",
         )
     return value
-
-
-def parse_metadata(value: Any) -> dict[str, str] | None:
-    """OpenAI `Metadata`: at most 16 pairs, keys ≤ 64 characters, values ≤ 512, strings only."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise wrong_type("metadata", "an object", value)
-    if len(value) > 16:
-        raise InvalidRequest("'metadata' may hold at most 16 keys.", param="metadata", code="invalid_value")
-    for key, item in value.items():
-        if not isinstance(key, str) or len(key) > 64:
-            raise InvalidRequest("metadata keys must be strings of at most 64 characters.", param="metadata")
-        if not isinstance(item, str) or len(item) > 512:
-            raise InvalidRequest(f"metadata['{key}'] must be a string of at most 512 characters.", param="metadata")
-    return dict(value)
 
 
 def parse_webhook(url: Any, events: Any, kind: str) -> tuple[str | None, list[str] | None]:

@@ -6,26 +6,26 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect
 
+from app.api_edge import body_of, uploads_of
 from app.billing.media import admit_media, create_paid_job
 from app.deps import principal_of, resources_of, set_rate_headers
-from app.errors import InvalidRequest, NotFound, PayloadTooLarge
+from app.errors import NotFound, PayloadTooLarge
 from app.files.sniff import media_type_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import idempotent_response
 from app.jobs import service
 from app.jobs.models import Job, JobKind, Stage, stage_of
+from app.params import IdPath, IdQuery, NameQuery, Order, PageLimit
 from app.queue import transaction
 from app.routing import pick
-from app.validation import optional_int, parse_json_object
-from app.videos.schemas import form_to_body, parse_video_create, video_object
+from app.videos.schemas import Variant, VideoCreateBody, VideoStatus, video_create, video_object
 from app.webhooks.service import check_url
 from storage import object_key
 
 _encode = msgspec.json.Encoder().encode
-VARIANTS = ("video", "thumbnail", "spritesheet")
 
 
 def _json(payload: Any, job: Job | None = None, *, status: int = 200, poll_after_ms: int = 0) -> Response[bytes]:
@@ -37,17 +37,10 @@ def _json(payload: Any, job: Job | None = None, *, status: int = 200, poll_after
     return Response(content=_encode(payload), status_code=status, media_type="application/json", headers=headers)
 
 
-async def read_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """JSON, or multipart/form-data as the OpenAI SDK always sends it."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return form_to_body(await request.form())
-    return parse_json_object(await request.body())
-
-
-async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Response[bytes]:
+async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, with_task_id: bool) -> Response[bytes]:
     res, principal = resources_of(request), principal_of(request)
-    body = await read_body(request)
-    create = parse_video_create(body)
+    body = await body_of(request)
+    create = video_create(data, body, uploads_of(request).get("input_reference"))
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.VIDEO)
@@ -91,14 +84,14 @@ async def _create(request: Request[Any, Any, Any], *, with_task_id: bool) -> Res
 
 
 @post("/videos", status_code=200, operation_id="createVideo")
-async def create_video(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return await _create(request, with_task_id=False)
+async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
+    return await _create(request, data, with_task_id=False)
 
 
 @post("/videos/generations", status_code=200, operation_id="createVideoGeneration")
-async def create_video_generation(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def create_video_generation(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
     """The docs' path: the same job, and the response also carries `task_id`."""
-    return await _create(request, with_task_id=True)
+    return await _create(request, data, with_task_id=True)
 
 
 async def _own(request: Request[Any, Any, Any], video_id: str) -> Job:
@@ -107,51 +100,41 @@ async def _own(request: Request[Any, Any, Any], video_id: str) -> Job:
 
 
 @get("/videos/{video_id:str}", operation_id="retrieveVideo")
-async def retrieve_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+async def retrieve_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     job = await _own(request, video_id)
     return _json(video_object(job), job, poll_after_ms=resources_of(request).settings.client_poll_after_ms)
 
 
 @get("/videos", operation_id="listVideos")
-async def list_videos(request: Request[Any, Any, Any]) -> Response[bytes]:
-    query = request.query_params
-    limit = optional_int({"limit": _int(query.get("limit"), "limit")}, "limit", 1, 100) or 20
-    order = query.get("order") or "desc"
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
-    status = query.get("status")
-    if status is not None and status not in ("queued", "in_progress", "completed", "failed", "cancelled"):
-        raise InvalidRequest(f"Unknown status {status!r}.", param="status")
+async def list_videos(
+    request: Request[Any, Any, Any],
+    limit: PageLimit = 20,
+    order: Order = "desc",
+    after: IdQuery = None,
+    status: FromQuery[VideoStatus | None] = None,
+    model: NameQuery = None,
+) -> Response[bytes]:
     async with resources_of(request).sessionmaker() as session:
         jobs, has_more = await service.list_media_jobs(
             session,
             principal_of(request),
             JobKind.VIDEO,
-            after=query.get("after"),
+            after=after,
             limit=limit,
             descending=order == "desc",
             status=status,
-            model=query.get("model"),
+            model=model,
         )
     data = [video_object(job) for job in jobs]
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     return _json({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more})
 
 
-def _int(value: str | None, param: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if not value.lstrip("-").isdigit():
-        raise InvalidRequest(f"'{param}' must be an integer; got {value!r}.", param=param)
-    return int(value)
-
-
 @get("/videos/{video_id:str}/content", operation_id="downloadVideoContent")
-async def download_video_content(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Redirect:
+async def download_video_content(
+    request: Request[Any, Any, Any], video_id: IdPath, variant: FromQuery[Variant] = "video"
+) -> Redirect:
     """302 to a short-lived signed URL of our copy (the SDK follows it and drops Authorization)."""
-    variant = request.query_params.get("variant") or "video"
-    if variant not in VARIANTS:
-        raise InvalidRequest(f"'variant' must be one of {', '.join(VARIANTS)}.", param="variant")
     job = await _own(request, video_id)
     if stage_of(job) is not Stage.COMPLETED:
         raise NotFound(
@@ -168,7 +151,7 @@ async def download_video_content(request: Request[Any, Any, Any], video_id: From
 
 
 @post("/videos/{video_id:str}/cancel", status_code=200, operation_id="cancelVideo")
-async def cancel_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+async def cancel_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     res = resources_of(request)
     async with transaction(res.sessionmaker, res.sender) as session:
         job = await service.get_media_job(session, principal_of(request), JobKind.VIDEO, video_id)
@@ -177,7 +160,7 @@ async def cancel_video(request: Request[Any, Any, Any], video_id: FromPath[str])
 
 
 @delete("/videos/{video_id:str}", status_code=200, operation_id="deleteVideo")
-async def delete_video(request: Request[Any, Any, Any], video_id: FromPath[str]) -> Response[bytes]:
+async def delete_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     """Only finished videos; removes the stored files and hides the video (the row stays for audit)."""
     res = resources_of(request)
     async with transaction(res.sessionmaker, res.sender) as session:

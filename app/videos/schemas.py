@@ -3,23 +3,36 @@ the `Video` object (all 13 keys, plus our additions)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar.datastructures import UploadFile
 
 from app.db import to_unix
+from app.edge import NO_NUL
 from app.errors import InvalidRequest
 from app.jobs.models import Job
-from app.jobs.schemas import error_of, parse_metadata, parse_prompt, parse_webhook
-from app.validation import wrong_type
+from app.jobs.schemas import (
+    Metadata,
+    ModelName,
+    Prompt,
+    WebhookEvents,
+    WebhookUrl,
+    error_of,
+    parse_prompt,
+    parse_webhook,
+)
 
 DEFAULT_MODEL = "sora-2"
-SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 DEFAULT_SIZE = "720x1280"
 DEFAULT_SECONDS = 4
 MAX_SECONDS = 20
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_SECONDS)]
+SecondsText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,2}$")]
+"""OpenAI sends seconds as a string ("4", "8", "12"); a number is taken too."""
+Variant = Literal["video", "thumbnail", "spritesheet"]
+VideoStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 KNOWN = {"model", "prompt", "seconds", "size", "input_reference", "metadata", "webhook_url", "webhook_events"}
 
 
@@ -43,64 +56,58 @@ class VideoCreate:
         return params
 
 
-def form_to_body(form: Any) -> dict[str, Any]:
-    """Multipart fields → the JSON body they stand for: `metadata[k]` → metadata.k, `x[]` → a list."""
-    body: dict[str, Any] = {}
-    for key in form:
-        values = form.getall(key)
-        if key.endswith("[]"):
-            body.setdefault(key[:-2], []).extend(values)
-        elif key.startswith("metadata[") and key.endswith("]"):
-            body.setdefault("metadata", {})[key[9:-1]] = values[-1]
-        else:
-            body[key] = values[-1]
-    return body
+class InputReference(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An image to start from, by URL or by an uploaded file's id (exactly one)."""
+
+    image_url: Annotated[str, msgspec.Meta(max_length=20_000, pattern=NO_NUL)] | None = None
+    file_id: Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)] | None = None
 
 
-def parse_seconds(value: Any) -> int:
+class VideoCreateBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """POST /v1/videos (JSON, or multipart with `input_reference` as a file). Other scalar fields are
+    passed to the provider as they are (`extra`)."""
+
+    prompt: Prompt
+    model: ModelName | None = None
+    seconds: Seconds | SecondsText | None = None
+    size: Literal["720x1280", "1280x720", "1024x1792", "1792x1024"] | None = None
+    input_reference: InputReference | None = None
+    metadata: Metadata | None = None
+    webhook_url: WebhookUrl | None = None
+    webhook_events: WebhookEvents | None = None
+
+
+def parse_seconds(value: int | str | None) -> int:
     if value is None:
         return DEFAULT_SECONDS
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).isdigit():
-        raise InvalidRequest(f"'seconds' must be a whole number, like \"4\"; got {value!r}.", param="seconds")
     seconds = int(value)
     if not 1 <= seconds <= MAX_SECONDS:
-        raise InvalidRequest(f"'seconds' must be between 1 and {MAX_SECONDS}; got {seconds}.", param="seconds")
+        raise InvalidRequest(
+            f"'seconds' must be between 1 and {MAX_SECONDS}; got {seconds}.", param="seconds", code="invalid_value"
+        )
     return seconds
 
 
-def _reference(value: Any) -> tuple[dict[str, Any] | None, UploadFile | None]:
-    if value is None or isinstance(value, UploadFile):
-        return None, value
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise InvalidRequest(
-                "'input_reference' must be a file, or an object with image_url or file_id.", param="input_reference"
-            ) from None
-    if not isinstance(value, dict) or len({"image_url", "file_id"} & set(value)) != 1:
-        raise InvalidRequest("'input_reference' needs exactly one of image_url or file_id.", param="input_reference")
-    return {k: value[k] for k in ("image_url", "file_id") if k in value}, None
-
-
-def parse_video_create(body: dict[str, Any]) -> VideoCreate:
-    model = body.get("model") or DEFAULT_MODEL
-    if not isinstance(model, str):
-        raise wrong_type("model", "a string", model)
-    size = body.get("size") or DEFAULT_SIZE
-    if size not in SIZES:
-        raise InvalidRequest(f"'size' must be one of {', '.join(SIZES)}; got {size!r}.", param="size")
-    reference, upload = _reference(body.get("input_reference"))
-    webhook_url, webhook_events = parse_webhook(body.get("webhook_url"), body.get("webhook_events"), "video")
+def video_create(data: VideoCreateBody, body: dict[str, Any], upload: UploadFile | None) -> VideoCreate:
+    """The typed body (`data`), the object it came from (`body`: the vendor's extra fields) and the
+    multipart file, if one was sent."""
+    reference = data.input_reference
+    if reference is not None and (reference.image_url is None) == (reference.file_id is None):
+        raise InvalidRequest(
+            "'input_reference' needs exactly one of image_url or file_id.",
+            param="input_reference",
+            code="invalid_value",
+        )
+    webhook_url, webhook_events = parse_webhook(data.webhook_url, data.webhook_events, "video")
     return VideoCreate(
-        model=model,
-        prompt=parse_prompt(body.get("prompt")),
-        seconds=parse_seconds(body.get("seconds")),
-        size=size,
-        metadata=parse_metadata(body.get("metadata")),
+        model=data.model or DEFAULT_MODEL,
+        prompt=parse_prompt(data.prompt),
+        seconds=parse_seconds(data.seconds),
+        size=data.size or DEFAULT_SIZE,
+        metadata=dict(data.metadata) if data.metadata is not None else None,
         webhook_url=webhook_url,
         webhook_events=webhook_events,
-        input_reference=reference,
+        input_reference=msgspec.to_builtins(reference) if reference is not None else None,
         upload=upload,
         extra={k: v for k, v in body.items() if k not in KNOWN and isinstance(v, str | int | float | bool)},
     )

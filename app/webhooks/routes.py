@@ -14,34 +14,28 @@ GET  /v1/jobs/{id}/events                    one job's events
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, post
-from litestar.params import FromPath
+from litestar.params import JSONBody, QueryParameter
 
+from app.api_edge import body_of
 from app.deps import principal_of, resources_of
-from app.errors import InvalidRequest, NotFound
+from app.errors import NotFound
 from app.jobs.models import Job
+from app.params import IdPath, IdQuery, Order, PageLimit
 from app.queue import transaction
-from app.validation import optional_int, parse_json_object, wrong_type
 from app.webhooks import service, signing
-from app.webhooks.schemas import EVENT_TYPES, endpoint_public, parse_endpoint, secret_public
-
-MAX_OVERLAP_SECONDS = 7 * 86_400
-
-
-async def _optional_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    raw = await request.body()
-    return parse_json_object(raw) if raw.strip() else {}
-
-
-def _query_int(request: Request[Any, Any, Any], name: str, low: int, high: int, default: int) -> int:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return default
-    if not value.isdigit():
-        raise InvalidRequest(f"'{name}' must be an integer; got {value!r}.", param=name)
-    return optional_int({name: int(value)}, name, low, high) or default
+from app.webhooks.schemas import (
+    EndpointCreateBody,
+    EndpointUpdateBody,
+    EventType,
+    RedeliverBody,
+    RotateSecretBody,
+    endpoint_public,
+    parse_endpoint,
+    secret_public,
+)
 
 
 @get("/webhooks/secret", operation_id="retrieveWebhookSecret")
@@ -60,10 +54,11 @@ async def reveal_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, An
 
 
 @post("/webhooks/secret/rotate", status_code=200, operation_id="rotateWebhookSecret")
-async def rotate_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def rotate_webhook_secret(
+    request: Request[Any, Any, Any], data: JSONBody[RotateSecretBody | None] = None
+) -> dict[str, Any]:
     res = resources_of(request)
-    body = await _optional_body(request)
-    overlap = optional_int(body, "overlap_seconds", 0, MAX_OVERLAP_SECONDS)
+    overlap = data.overlap_seconds if data is not None else None
     if overlap is None:
         overlap = res.settings.webhook_secret_overlap_seconds
     async with transaction(res.sessionmaker, res.sender) as session:
@@ -74,9 +69,11 @@ async def rotate_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, An
 
 
 @post("/webhooks/endpoints", status_code=200, operation_id="createWebhookEndpoint")
-async def create_webhook_endpoint(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def create_webhook_endpoint(
+    request: Request[Any, Any, Any], data: JSONBody[EndpointCreateBody]
+) -> dict[str, Any]:
     res = resources_of(request)
-    body = parse_endpoint(parse_json_object(await request.body()), creating=True)
+    body = parse_endpoint(await body_of(request), creating=True)
     async with transaction(res.sessionmaker, res.sender) as session:
         endpoint = await service.create_endpoint(session, res.url_guard, principal_of(request).account_id, body)
     return endpoint_public(endpoint)
@@ -90,15 +87,17 @@ async def list_webhook_endpoints(request: Request[Any, Any, Any]) -> dict[str, A
 
 
 @get("/webhooks/endpoints/{endpoint_id:str}", operation_id="retrieveWebhookEndpoint")
-async def retrieve_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+async def retrieve_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: IdPath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         return endpoint_public(await service.get_endpoint(session, principal_of(request).account_id, endpoint_id))
 
 
 @post("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="updateWebhookEndpoint")
-async def update_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+async def update_webhook_endpoint(
+    request: Request[Any, Any, Any], endpoint_id: IdPath, data: JSONBody[EndpointUpdateBody]
+) -> dict[str, Any]:
     res = resources_of(request)
-    body = parse_endpoint(parse_json_object(await request.body()), creating=False)
+    body = parse_endpoint(await body_of(request), creating=False)
     async with transaction(res.sessionmaker, res.sender) as session:
         endpoint = await service.update_endpoint(
             session, res.url_guard, principal_of(request).account_id, endpoint_id, body
@@ -107,7 +106,7 @@ async def update_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: 
 
 
 @delete("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="deleteWebhookEndpoint")
-async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: FromPath[str]) -> dict[str, Any]:
+async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: IdPath) -> dict[str, Any]:
     res = resources_of(request)
     async with transaction(res.sessionmaker, res.sender) as session:
         await service.delete_endpoint(session, principal_of(request).account_id, endpoint_id)
@@ -115,22 +114,21 @@ async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: 
 
 
 @get("/webhooks/events", operation_id="listWebhookEvents")
-async def list_webhook_events(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    query = request.query_params
-    limit = _query_int(request, "limit", 1, 100, 20)
-    order = query.get("order") or "desc"
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
-    event_type = query.get("type")
-    if event_type is not None and event_type not in EVENT_TYPES:
-        raise InvalidRequest(f"Unknown event type {event_type!r}.", param="type")
+async def list_webhook_events(
+    request: Request[Any, Any, Any],
+    limit: PageLimit = 20,
+    order: Order = "desc",
+    event_type: Annotated[EventType | None, QueryParameter(name="type")] = None,
+    job_id: IdQuery = None,
+    after: IdQuery = None,
+) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         events, has_more = await service.list_events(
             session,
             principal_of(request).account_id,
-            job_id=query.get("job_id"),
+            job_id=job_id,
             event_type=event_type,
-            after=query.get("after"),
+            after=after,
             limit=limit,
             descending=order == "desc",
         )
@@ -140,19 +138,18 @@ async def list_webhook_events(request: Request[Any, Any, Any]) -> dict[str, Any]
 
 
 @get("/webhooks/events/{event_id:str}", operation_id="retrieveWebhookEvent")
-async def retrieve_webhook_event(request: Request[Any, Any, Any], event_id: FromPath[str]) -> dict[str, Any]:
+async def retrieve_webhook_event(request: Request[Any, Any, Any], event_id: IdPath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         event = await service.get_event(session, principal_of(request).account_id, event_id)
         return (await service.render_events(session, [event]))[0]
 
 
 @post("/webhooks/events/{event_id:str}/redeliver", status_code=200, operation_id="redeliverWebhookEvent")
-async def redeliver_webhook_event(request: Request[Any, Any, Any], event_id: FromPath[str]) -> dict[str, Any]:
+async def redeliver_webhook_event(
+    request: Request[Any, Any, Any], event_id: IdPath, data: JSONBody[RedeliverBody | None] = None
+) -> dict[str, Any]:
     res = resources_of(request)
-    body = await _optional_body(request)
-    endpoint_id = body.get("endpoint_id")
-    if endpoint_id is not None and not isinstance(endpoint_id, str):
-        raise wrong_type("endpoint_id", "a string", endpoint_id)
+    endpoint_id = data.endpoint_id if data is not None else None
     account_id = principal_of(request).account_id
     async with transaction(res.sessionmaker, res.sender) as session:
         event = await service.redeliver(session, account_id, event_id, endpoint_id)
@@ -161,7 +158,7 @@ async def redeliver_webhook_event(request: Request[Any, Any, Any], event_id: Fro
 
 
 @get("/jobs/{job_id:str}/events", operation_id="listJobWebhookEvents")
-async def list_job_webhook_events(request: Request[Any, Any, Any], job_id: FromPath[str]) -> dict[str, Any]:
+async def list_job_webhook_events(request: Request[Any, Any, Any], job_id: IdPath) -> dict[str, Any]:
     account_id = principal_of(request).account_id
     async with resources_of(request).sessionmaker() as session:
         job = await session.get(Job, job_id)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
 
 from app.db import to_unix
+from app.edge import NO_NUL, ObjectId
 from app.errors import InvalidRequest
 from app.validation import wrong_type
 from app.webhooks.models import (
@@ -21,11 +24,49 @@ from app.webhooks.models import (
 
 KINDS = ("video", "image")
 TERMINAL = ("completed", "failed", "cancelled")
-EVENT_TYPES = frozenset(f"{kind}.{status}" for kind in KINDS for status in ("queued", "in_progress", *TERMINAL))
+EventType = Literal[
+    "video.queued", "video.in_progress", "video.completed", "video.failed", "video.cancelled",
+    "image.queued", "image.in_progress", "image.completed", "image.failed", "image.cancelled",
+]  # fmt: skip
+EVENT_TYPES = frozenset(get_args(EventType))
 """`<kind>.<public status>`; the queued and in_progress ones are sent only to those who ask for them."""
 DEFAULT_EVENTS = frozenset(f"{kind}.{status}" for kind in KINDS for status in TERMINAL)
 MAX_ENDPOINTS = 20
 ENDPOINT_FIELDS = ("url", "events", "description", "status")
+
+
+EndpointUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
+Description = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
+EventList = (
+    list[Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]]
+    | Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
+)
+MAX_OVERLAP_SECONDS = 7 * 86_400
+
+
+class EndpointCreateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: EndpointUrl
+    events: EventList | None = None
+    description: Description | None = None
+
+
+class EndpointUpdateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields it names change (`description: null` clears the description)."""
+
+    url: EndpointUrl | None = None
+    events: EventList | None = None
+    description: Description | None = None
+    status: Literal["enabled", "disabled"] | None = None
+
+
+class RotateSecretBody(msgspec.Struct, kw_only=True):
+    overlap_seconds: Annotated[int, msgspec.Meta(ge=0, le=MAX_OVERLAP_SECONDS)] | None = None
+    """How long the old secret keeps signing too (default: HEYTOKEN_WEBHOOK_SECRET_OVERLAP_SECONDS)."""
+
+
+class RedeliverBody(msgspec.Struct, kw_only=True):
+    endpoint_id: ObjectId | None = None
+    """Send to this endpoint only (default: every endpoint the event went to)."""
 
 
 def default_events(kind: str) -> frozenset[str]:

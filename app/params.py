@@ -1,0 +1,23 @@
+"""Typed query and path parameters. Litestar enforces (and documents) the constraints of its own
+`QueryParameter`/`PathParameter` markers, not a msgspec `Meta` inside the type, so the constraints of
+app.edge's types are restated here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar.params import PathParameter, QueryParameter
+
+from app.edge import INT64_MAX
+
+ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+NO_NUL = r"^[^\x00]*$"
+
+IdPath = Annotated[str, PathParameter(min_length=1, max_length=100, pattern=ID_PATTERN)]
+"""One of our ids (`video_01J…`): a malformed one answers the route's 404 (app.api_edge.ID_PARAMS)."""
+IdQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=ID_PATTERN)]
+"""An id as a filter or a cursor (`after`)."""
+NameQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_NUL)]
+PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items, 1 to 100.")]
+Order = Annotated[Literal["asc", "desc"], QueryParameter(description="Sort order by creation time.")]
+Cursor64 = Annotated[int | None, QueryParameter(ge=0, le=INT64_MAX, description="Items with a smaller id.")]
