@@ -30,11 +30,9 @@ ID_PARAMS: dict[str, tuple[str, str]] = {
     "endpoint_id": ("webhook endpoint", "webhook_endpoint_not_found"),
     "event_id": ("webhook event", "webhook_event_not_found"),
     "after": ("object", "not_found"),
-    "model_id": ("model", "model_not_found"),
     "account": ("account", "account_not_found"),
-    "key": ("API key", "key_not_found"),
+    "key_id": ("API key", "key_not_found"),
     "channel": ("channel", "channel_not_found"),
-    "model": ("model", "model_not_found"),
 }
 """Path and query parameters that name an object: a malformed one names no object, so it answers the
 route's own 404 (as an unknown id would), before any query is made."""

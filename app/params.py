@@ -17,6 +17,8 @@ IdPath = Annotated[str, PathParameter(min_length=1, max_length=100, pattern=ID_P
 """One of our ids (`video_01J…`): a malformed one answers the route's 404 (app.api_edge.ID_PARAMS)."""
 IdQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=ID_PATTERN)]
 """An id as a filter or a cursor (`after`)."""
+NamePath = Annotated[str, PathParameter(min_length=1, max_length=200, pattern=NO_NUL)]
+"""A name or an id (admin routes take either)."""
 NameQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_NUL)]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items, 1 to 100.")]
 Order = Annotated[Literal["asc", "desc"], QueryParameter(description="Sort order by creation time.")]

@@ -9,19 +9,32 @@ import datetime as dt
 from typing import Any
 
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from app.accounts.models import Account, AccountStatus, ApiKey
 from app.accounts.service import mask_key
 from app.admin.operations import Operations
+from app.admin.schemas import (
+    AccountCreateBody,
+    AccountUpdateBody,
+    AmountBody,
+    CodesBody,
+    KeyCreateBody,
+    KeyUpdateBody,
+    PriceBody,
+    TierBody,
+)
+from app.api_edge import body_of
 from app.billing.models import Price, Tier
 from app.billing.money import format_usd, parse_usd
 from app.billing.routes import entry_public
 from app.db import to_unix
 from app.deps import resources_of
+from app.edge import is_clean_id
 from app.errors import InvalidRequest
 from app.limits.policy import LIMIT_NAMES
-from app.validation import optional_int, parse_json_object, require_str, wrong_type
+from app.params import NamePath
+from app.validation import optional_int, require_str, wrong_type
 
 
 def _ops(request: Request[Any, Any, Any]) -> Operations:
@@ -30,7 +43,7 @@ def _ops(request: Request[Any, Any, Any]) -> Operations:
 
 
 async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return parse_json_object(await request.body())
+    return await body_of(request)
 
 
 def _amount(body: dict[str, Any]) -> int:
@@ -47,6 +60,13 @@ def _amount(body: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise wrong_type("amount", "an integer (micro-dollars)", value)
     return value
+
+
+def _model_path(model: str) -> str:
+    model = model.lstrip("/")
+    if not is_clean_id(model):
+        raise InvalidRequest("'model' must be a model name.", param="model", code="invalid_value")
+    return model
 
 
 def account_public(a: Account) -> dict[str, Any]:
@@ -106,7 +126,7 @@ def _limits(body: dict[str, Any]) -> dict[str, int | None]:
 
 
 @post("/accounts", status_code=201, operation_id="adminCreateAccount")
-async def create_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def create_account(request: Request[Any, Any, Any], data: JSONBody[AccountCreateBody]) -> dict[str, Any]:
     body = await _body(request)
     tier = body.get("tier", "default")
     if not isinstance(tier, str):
@@ -120,12 +140,14 @@ async def list_accounts(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/accounts/{account:str}", operation_id="adminGetAccount")
-async def get_account(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def get_account(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     return account_public(await _ops(request).get_account(account))
 
 
 @patch("/accounts/{account:str}", operation_id="adminUpdateAccount")
-async def update_account(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def update_account(
+    request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AccountUpdateBody]
+) -> dict[str, Any]:
     body = await _body(request)
     ops = _ops(request)
     if "status" in body:
@@ -141,34 +163,35 @@ async def update_account(request: Request[Any, Any, Any], account: FromPath[str]
 
 
 @post("/accounts/{account:str}/keys", status_code=201, operation_id="adminCreateKey")
-async def create_key(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
-    body = await _body(request) if await request.body() else {}
-    name = body.get("name")
-    if name is not None and not isinstance(name, str):
-        raise wrong_type("name", "a string", name)
+async def create_key(
+    request: Request[Any, Any, Any], account: NamePath, data: JSONBody[KeyCreateBody | None] = None
+) -> dict[str, Any]:
+    name = data.name if data is not None else None
     api_key, plaintext = await _ops(request).create_key(account, name)
     return {**key_public(api_key), "key": plaintext}
 
 
 @get("/accounts/{account:str}/keys", operation_id="adminListKeys")
-async def list_keys(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def list_keys(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     return {"object": "list", "data": [key_public(k) for k in await _ops(request).list_keys(account)]}
 
 
 @post("/keys/{key_id:str}/revoke", status_code=200, operation_id="adminRevokeKey")
-async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> dict[str, Any]:
+async def revoke_key(request: Request[Any, Any, Any], key_id: NamePath) -> dict[str, Any]:
     return key_public(await _ops(request).revoke_key(key_id))
 
 
 @patch("/keys/{key_id:str}", operation_id="adminUpdateKey")
-async def update_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> dict[str, Any]:
+async def update_key(
+    request: Request[Any, Any, Any], key_id: NamePath, data: JSONBody[KeyUpdateBody]
+) -> dict[str, Any]:
     updated = await _ops(request).set_limits("key", key_id, _limits(await _body(request)))
     assert isinstance(updated, ApiKey)
     return key_public(updated)
 
 
 @post("/accounts/{account:str}/topups", status_code=201, operation_id="adminTopUp")
-async def topup(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def topup(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
     body = await _body(request)
     reason = body.get("reason")
     key = request.headers.get("idempotency-key")
@@ -177,7 +200,7 @@ async def topup(request: Request[Any, Any, Any], account: FromPath[str]) -> dict
 
 
 @post("/accounts/{account:str}/adjustments", status_code=201, operation_id="adminAdjust")
-async def adjust(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def adjust(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
     body = await _body(request)
     key = request.headers.get("idempotency-key")
     balance = await _ops(request).adjust(
@@ -187,7 +210,7 @@ async def adjust(request: Request[Any, Any, Any], account: FromPath[str]) -> dic
 
 
 @get("/accounts/{account:str}/ledger", operation_id="adminLedger")
-async def account_ledger(request: Request[Any, Any, Any], account: FromPath[str]) -> dict[str, Any]:
+async def account_ledger(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     ops = _ops(request)
     found = await ops.get_account(account)
     return {"object": "list", "data": [entry_public(e) for e in await ops.ledger_page(found.id, limit=100)]}
@@ -212,7 +235,8 @@ PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "p
 
 
 @put("/prices/{model:path}", operation_id="adminSetPrice")
-async def set_price(request: Request[Any, Any, Any], model: FromPath[str]) -> dict[str, Any]:
+async def set_price(request: Request[Any, Any, Any], model: FromPath[str], data: JSONBody[PriceBody]) -> dict[str, Any]:
+    model = _model_path(model)
     body = await _body(request)
     fields: dict[str, Any] = {f: optional_int(body, f, 0) for f in PRICE_FIELDS}
     if body.get("per_image") is not None:
@@ -220,12 +244,12 @@ async def set_price(request: Request[Any, Any, Any], model: FromPath[str]) -> di
         if not isinstance(per_image, dict) or not all(isinstance(v, int) and v >= 0 for v in per_image.values()):
             raise wrong_type("per_image", "an object of non-negative integers", per_image)
         fields["per_image"] = per_image
-    return price_public(await _ops(request).set_price(model.lstrip("/"), **fields))
+    return price_public(await _ops(request).set_price(model, **fields))
 
 
 @delete("/prices/{model:path}", status_code=200, operation_id="adminDeletePrice")
-async def delete_price(request: Request[Any, Any, Any], model: FromPath[str]) -> dict[str, Any]:
-    return price_public(await _ops(request).delete_price(model.lstrip("/")))
+async def delete_price(request: Request[Any, Any, Any], model: NamePath) -> dict[str, Any]:
+    return price_public(await _ops(request).delete_price(_model_path(model)))
 
 
 @get("/tiers", operation_id="adminListTiers")
@@ -234,7 +258,7 @@ async def list_tiers(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @put("/tiers/{name:str}", operation_id="adminSetTier")
-async def set_tier(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
+async def set_tier(request: Request[Any, Any, Any], name: NamePath, data: JSONBody[TierBody]) -> dict[str, Any]:
     body = await _body(request)
     fields: dict[str, Any] = {"price_multiplier_bp": optional_int(body, "price_multiplier_bp", 0)}
     fields.update({n: optional_int(body, n, 0) for n in LIMIT_NAMES})
@@ -242,7 +266,7 @@ async def set_tier(request: Request[Any, Any, Any], name: FromPath[str]) -> dict
 
 
 @post("/codes", status_code=201, operation_id="adminCreateCodes")
-async def create_codes(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def create_codes(request: Request[Any, Any, Any], data: JSONBody[CodesBody]) -> dict[str, Any]:
     body = await _body(request)
     count = optional_int(body, "count", 1, 1000) or 1
     expires = body.get("expires_at")

@@ -10,15 +10,24 @@ import logging
 from typing import Any
 
 from litestar import Request, delete, get, patch, post
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
+from app.api_edge import body_of
 from app.channels import cooldowns
 from app.channels import service as channels
-from app.channels.schemas import channel_create, channel_public, channel_update, model_specs
+from app.channels.schemas import (
+    ChannelCreateBody,
+    ChannelModelsBody,
+    ChannelUpdateBody,
+    channel_create,
+    channel_public,
+    channel_update,
+)
 from app.db import unit_of_work
 from app.deps import resources_of
+from app.edge import is_clean_id
 from app.errors import NotFound
-from app.validation import parse_json_object
+from app.params import NamePath
 
 log = logging.getLogger("heytoken.channels")
 
@@ -38,9 +47,9 @@ async def list_channels(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @post("/channels", operation_id="adminCreateChannel", status_code=201)
-async def create_channel(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def create_channel(request: Request[Any, Any, Any], data: JSONBody[ChannelCreateBody]) -> dict[str, Any]:
     res = resources_of(request)
-    fields = channel_create(parse_json_object(await request.body()))
+    fields = channel_create(await body_of(request))
     async with unit_of_work(res.sessionmaker) as session:
         channel = await channels.add_channel(session, secret_key=res.settings.resolved_secret_key(), **fields)
         models = await channels.models_of(session, channel)
@@ -48,7 +57,7 @@ async def create_channel(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/channels/{channel:str}", operation_id="adminRetrieveChannel")
-async def retrieve_channel(request: Request[Any, Any, Any], channel: FromPath[str]) -> dict[str, Any]:
+async def retrieve_channel(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         row = await channels.get_channel(session, channel)
         models = await channels.models_of(session, row)
@@ -56,9 +65,11 @@ async def retrieve_channel(request: Request[Any, Any, Any], channel: FromPath[st
 
 
 @patch("/channels/{channel:str}", operation_id="adminUpdateChannel")
-async def update_channel(request: Request[Any, Any, Any], channel: FromPath[str]) -> dict[str, Any]:
+async def update_channel(
+    request: Request[Any, Any, Any], channel: NamePath, data: JSONBody[ChannelUpdateBody]
+) -> dict[str, Any]:
     res = resources_of(request)
-    fields = channel_update(parse_json_object(await request.body()))
+    fields = channel_update(await body_of(request))
     async with unit_of_work(res.sessionmaker) as session:
         row = await channels.get_channel(session, channel)
         await channels.update_channel(session, row, secret_key=res.settings.resolved_secret_key(), **fields)
@@ -67,7 +78,7 @@ async def update_channel(request: Request[Any, Any, Any], channel: FromPath[str]
 
 
 @delete("/channels/{channel:str}", operation_id="adminDeleteChannel", status_code=200)
-async def delete_channel(request: Request[Any, Any, Any], channel: FromPath[str]) -> dict[str, Any]:
+async def delete_channel(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     res = resources_of(request)
     async with unit_of_work(res.sessionmaker) as session:
         removed = await channels.remove_channel(session, channel)
@@ -79,9 +90,11 @@ async def delete_channel(request: Request[Any, Any, Any], channel: FromPath[str]
 
 
 @post("/channels/{channel:str}/models", operation_id="adminAddChannelModels", status_code=200)
-async def add_models(request: Request[Any, Any, Any], channel: FromPath[str]) -> dict[str, Any]:
+async def add_models(
+    request: Request[Any, Any, Any], channel: NamePath, data: JSONBody[ChannelModelsBody]
+) -> dict[str, Any]:
     res = resources_of(request)
-    specs = model_specs(parse_json_object(await request.body()))
+    specs = list(data.models)
     async with unit_of_work(res.sessionmaker) as session:
         row = await channels.get_channel(session, channel)
         await channels.add_models(session, row, specs)
@@ -90,11 +103,11 @@ async def add_models(request: Request[Any, Any, Any], channel: FromPath[str]) ->
 
 
 @delete("/channels/{channel:str}/models/{model:path}", operation_id="adminRemoveChannelModel", status_code=200)
-async def remove_model(request: Request[Any, Any, Any], channel: FromPath[str], model: FromPath[str]) -> dict[str, Any]:
+async def remove_model(request: Request[Any, Any, Any], channel: NamePath, model: FromPath[str]) -> dict[str, Any]:
     res = resources_of(request)
     async with unit_of_work(res.sessionmaker) as session:
         row = await channels.get_channel(session, channel)
-        await channels.remove_model(session, row, model.lstrip("/"))
+        await channels.remove_model(session, row, model.lstrip("/") if is_clean_id(model) else "")
         models = await channels.models_of(session, row)
     return channel_public(row, models, (await _board(request)).get(row.id))
 
@@ -110,7 +123,7 @@ async def list_cooldowns(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @delete("/cooldowns/{channel:str}", operation_id="adminResetCooldown", status_code=200)
-async def reset_cooldown(request: Request[Any, Any, Any], channel: FromPath[str]) -> dict[str, Any]:
+async def reset_cooldown(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     res = resources_of(request)
     async with res.sessionmaker() as session:
         row = await channels.get_channel(session, channel)

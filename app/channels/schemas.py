@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from app.channels.cooldowns import Cooldown, public
 from app.channels.models import Channel, ChannelModel
 from app.db import to_unix
+from app.edge import NO_NUL, Name
 from app.errors import InvalidRequest
 from app.validation import optional_bool, optional_int, require_str, wrong_type
+
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
+Secret = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
+ModelSpec = Annotated[str, msgspec.Meta(min_length=1, max_length=400, pattern=NO_NUL)]
+"""MODEL, or MODEL=UPSTREAM_MODEL."""
+Priority = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+Weight = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class ChannelModelsBody(msgspec.Struct, kw_only=True):
+    models: Annotated[list[ModelSpec], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ChannelCreateBody(ChannelModelsBody, kw_only=True):
+    name: Name
+    provider: Name
+    base_url: Url
+    api_key: Secret | None = None
+    priority: Priority | None = None
+    weight: Weight | None = None
+    options: dict[str, Any] | None = None
+
+
+class ChannelUpdateBody(msgspec.Struct, kw_only=True):
+    priority: Priority | None = None
+    weight: Weight | None = None
+    enabled: bool | None = None
+    base_url: Url | None = None
+    api_key: Secret | None = None
+    options: dict[str, Any] | None = None
 
 
 def channel_public(channel: Channel, models: list[ChannelModel], cooldown: Cooldown | None) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""Admin request bodies. The handlers keep reading which fields a body named from the object itself
+(a PATCH changes only those); these Structs type and bound every value first, and document them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.edge import NO_NUL, Name
+
+MAX_MICROS = 10**15
+"""$1 billion in micro-dollars: beyond any real top-up, and exact in a Lua (double) number."""
+Micros = Annotated[int, msgspec.Meta(ge=-MAX_MICROS, le=MAX_MICROS)]
+Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+"""A rate limit (0 = unlimited); null in a PATCH clears it (inherit)."""
+UsdText = Annotated[str, msgspec.Meta(max_length=32, pattern=NO_NUL, examples=["10.50"])]
+Reason = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
+UnixTime = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799)]
+"""Seconds since 1970, up to the end of year 9999 (what a datetime holds)."""
+
+
+class Limits(msgspec.Struct, kw_only=True):
+    rpm: Limit | None = None
+    rph: Limit | None = None
+    tpm: Limit | None = None
+    max_streams: Limit | None = None
+
+
+class AccountCreateBody(msgspec.Struct, kw_only=True):
+    name: Name
+    tier: Name = "default"
+
+
+class AccountUpdateBody(Limits, kw_only=True):
+    """Limits may also be given inside `limits`."""
+
+    status: Literal["active", "suspended"] | None = None
+    tier: Name | None = None
+    limits: Limits | None = None
+
+
+class KeyCreateBody(msgspec.Struct, kw_only=True):
+    name: Name | None = None
+
+
+class KeyUpdateBody(Limits, kw_only=True):
+    limits: Limits | None = None
+
+
+class AmountBody(msgspec.Struct, kw_only=True):
+    """`amount` in micro-dollars, or `amount_usd` as a dollar string."""
+
+    amount: Micros | None = None
+    amount_usd: UsdText | None = None
+    reason: Reason | None = None
+
+
+class PriceBody(msgspec.Struct, kw_only=True):
+    input_per_mtok: Price | None = None
+    output_per_mtok: Price | None = None
+    cached_input_per_mtok: Price | None = None
+    per_video_second: Price | None = None
+    max_output_tokens: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
+    per_image: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], Price] | None = None
+    """Price per image by `SIZE/QUALITY` (`"1024x1024/hd"`)."""
+
+
+class TierBody(Limits, kw_only=True):
+    price_multiplier_bp: Annotated[int, msgspec.Meta(ge=0, le=10**6)] | None = None
+    """The tier's price multiplier in basis points (10000 = list price)."""
+
+
+class CodesBody(AmountBody, kw_only=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    expires_at: UnixTime | None = None
+    note: Reason | None = None
