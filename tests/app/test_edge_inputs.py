@@ -15,6 +15,8 @@ from tests.conftest import ADMIN_HEADERS, Tenant
 
 VIDEO = {"model": "local-video", "prompt": "p"}
 IMAGE = {"model": "local-image", "prompt": "p"}
+HOOK = "http://127.0.0.1:9/"
+CHANNEL = {"name": "c", "provider": "local", "base_url": "http://x", "models": ["m"]}
 DEEP: Any = "x"
 for _ in range(100):
     DEEP = {"a": DEEP}
@@ -92,7 +94,7 @@ BODY_CASES = [
     ("/v1/images/generations", {**IMAGE, "metadata": {"k": "\x00"}}, 400, "invalid_value", "metadata.k"),
     ("/v1/images/generations", {"model": "local-image"}, 400, "missing_required_parameter", "prompt"),
     ("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/\x00"}, 400, "invalid_value", "url"),
-    ("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/", "description": "\x00"}, 400, "invalid_value", "description"),
+    ("/v1/webhooks/endpoints", {"url": HOOK, "description": "\x00"}, 400, "invalid_value", "description"),
     ("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/", "colour": "red"}, 400, "unknown_parameter", "colour"),
     ("/v1/webhooks/secret/rotate", {"overlap_seconds": 2**70}, 400, "invalid_value", "overlap_seconds"),
     ("/v1/webhooks/events/evt_x/redeliver", {"endpoint_id": "whe_\x00"}, 400, "invalid_value", "endpoint_id"),
@@ -134,9 +136,7 @@ async def test_bad_raw_bodies(
     client: AsyncTestClient[Any], tenant: Tenant, caplog: pytest.LogCaptureFixture, path: str, raw: bytes
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        response = await client.post(
-            path, headers={**tenant.headers, "content-type": "application/json"}, content=raw
-        )
+        response = await client.post(path, headers={**tenant.headers, "content-type": "application/json"}, content=raw)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] in ("invalid_json", "nesting_too_deep")
     assert_no_error_logged(caplog)
@@ -163,8 +163,7 @@ async def test_blob_links_with_bad_expiry_are_refused(
         ("PUT", "/admin/tiers/t%00x", {}, 400, "invalid_value"),
         ("POST", "/admin/codes", {"amount": 1, "expires_at": 2**62}, 400, "invalid_value"),
         ("POST", "/admin/accounts/acct_x/topups", {"amount": 2**63}, 400, "invalid_value"),
-        ("POST", "/admin/channels", {"name": "c", "provider": "local", "base_url": "\x00", "models": ["m"]}, 400,
-         "invalid_value"),  # fmt: skip
+        ("POST", "/admin/channels", {**CHANNEL, "base_url": "\x00"}, 400, "invalid_value"),
         ("POST", "/admin/accounts", {"name": "a\x00b"}, 400, "invalid_value"),
         ("POST", "/admin/accounts", {"name": "x", "deep": DEEP}, 400, "nesting_too_deep"),
     ],
