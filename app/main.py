@@ -13,15 +13,16 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, ControllerRouterHandler
 
 from app.admin.routes import admin_router
+from app.api_docs import openapi_config, with_error_docs
 from app.api_edge import EdgeRequest, validation_exception_handler
 from app.billing.routes import list_ledger, redeem_code, retrieve_account, retrieve_usage
 from app.catalog.routes import list_models, retrieve_model
 from app.chat.routes import create_chat_completion
 from app.deps import add_rate_headers, require_api_key
+from app.docs_page import docs_asset
 from app.embeddings.routes import create_embedding
 from app.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
 from app.fastpath import FastPath, Gateway
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await resources.close()
 
+    with_error_docs(API_HANDLERS)
     v1 = Router(path="/v1", route_handlers=API_HANDLERS, before_request=require_api_key)
     root = Router(path="/", route_handlers=API_HANDLERS, before_request=require_api_key, include_in_schema=False)
     extra: list[ControllerRouterHandler] = []
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         extra.append(metrics_handler(metrics, token))
     app = Gateway(
-        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, *extra],
+        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, docs_asset, *extra],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         before_send=[add_rate_headers],
-        openapi_config=OpenAPIConfig(title="HeyToken Gateway", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
     )
 

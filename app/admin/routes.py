@@ -8,6 +8,7 @@ from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
 from app.admin import money
+from app.api_docs import ADMIN_TOKEN, with_error_docs
 from app.admin.guards import require_admin_token
 from app.channels.cooldowns import public
 from app.channels.routes import CHANNEL_ADMIN_HANDLERS
@@ -30,4 +31,10 @@ ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *money.HANDLERS, 
 
 
 def admin_router() -> Router:
-    return Router(path="/admin", route_handlers=ADMIN_HANDLERS, guards=[require_admin_token])
+    with_error_docs(ADMIN_HANDLERS, 404)
+    return Router(
+        path="/admin",
+        route_handlers=ADMIN_HANDLERS,
+        guards=[require_admin_token],
+        security=[{ADMIN_TOKEN: []}],
+    )
