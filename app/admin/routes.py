@@ -8,8 +8,8 @@ from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
 from app.admin import money
-from app.api_docs import ADMIN_TOKEN, with_error_docs
 from app.admin.guards import require_admin_token
+from app.api_docs import ADMIN_TOKEN, with_error_docs
 from app.channels.cooldowns import public
 from app.channels.routes import CHANNEL_ADMIN_HANDLERS
 from app.deps import resources_of

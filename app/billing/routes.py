@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 from litestar import Request, get, post
 from litestar.params import FromQuery, JSONBody
 from sqlalchemy import func, select
 
 from app.admin.operations import Operations
+from app.api_docs import docs
 from app.billing.models import LedgerEntry
 from app.billing.money import format_usd
+from app.billing.schemas import AccountObject, LedgerPage, RedeemBody, Redemption, Usage
 from app.db import to_unix
 from app.deps import principal_of, resources_of
 from app.errors import InvalidRequest
@@ -20,11 +21,6 @@ from app.jobs.models import JOBS
 from app.params import Cursor64, PageLimit
 
 MAX_USAGE_DAYS = 366
-
-
-class RedeemBody(msgspec.Struct, kw_only=True):
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
-    """A redemption code, HT-XXXX-XXXX-XXXX-XXXX."""
 
 
 def entry_public(e: LedgerEntry) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def _ops(request: Request[Any, Any, Any]) -> Operations:
     return Operations(res.sessionmaker, res.gate)
 
 
-@get("/account", operation_id="retrieveAccount")
+@get("/account", operation_id="retrieveAccount", responses=docs(AccountObject))
 async def retrieve_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
     principal = principal_of(request)
     res = resources_of(request)
@@ -64,7 +60,7 @@ async def retrieve_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@get("/usage", operation_id="retrieveUsage")
+@get("/usage", operation_id="retrieveUsage", responses=docs(Usage))
 async def retrieve_usage(
     request: Request[Any, Any, Any], start: FromQuery[dt.date | None] = None, end: FromQuery[dt.date | None] = None
 ) -> dict[str, Any]:
@@ -121,7 +117,7 @@ async def retrieve_usage(
     }
 
 
-@get("/ledger", operation_id="listLedger")
+@get("/ledger", operation_id="listLedger", responses=docs(LedgerPage))
 async def list_ledger(
     request: Request[Any, Any, Any], limit: PageLimit = 20, before: Cursor64 = None
 ) -> dict[str, Any]:
@@ -136,7 +132,7 @@ async def list_ledger(
     }
 
 
-@post("/redeem", status_code=200, operation_id="redeemCode")
+@post("/redeem", status_code=200, operation_id="redeemCode", responses=docs(Redemption, 404, 409))
 async def redeem_code(request: Request[Any, Any, Any], data: JSONBody[RedeemBody]) -> dict[str, Any]:
     code = data.code
     principal = principal_of(request)

@@ -7,6 +7,8 @@ from typing import Any
 from litestar import Request, get
 from litestar.params import FromPath
 
+from app.api_docs import docs
+from app.catalog.schemas import ModelList, ModelObject
 from app.channels.catalog import ModelInfo
 from app.deps import resources_of
 from app.edge import is_clean_id
@@ -17,13 +19,13 @@ def _model(info: ModelInfo) -> dict[str, Any]:
     return {"id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by}
 
 
-@get("/models", operation_id="listModels")
+@get("/models", operation_id="listModels", responses=docs(ModelList))
 async def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
     models = resources_of(request).catalog.current.models
     return {"object": "list", "data": [_model(models[k]) for k in sorted(models)]}
 
 
-@get("/models/{model_id:path}", operation_id="retrieveModel")
+@get("/models/{model_id:path}", operation_id="retrieveModel", responses=docs(ModelObject, 404))
 async def retrieve_model(request: Request[Any, Any, Any], model_id: FromPath[str]) -> dict[str, Any]:
     model_id = model_id.lstrip("/")
     info = resources_of(request).catalog.current.models.get(model_id) if is_clean_id(model_id) else None

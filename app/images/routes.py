@@ -10,13 +10,21 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import JSONBody
 
+from app.api_docs import docs
 from app.api_edge import body_of
 from app.billing.media import admit_media, create_paid_job
 from app.deps import principal_of, resources_of, set_rate_headers
 from app.errors import GatewayError, GenerationTimeout, InvalidRequest, UpstreamFailed
 from app.idempotency import service as idempotency
 from app.idempotency.service import idempotent_response
-from app.images.schemas import ImageCreateBody, image_create, image_job_object, images_response
+from app.images.schemas import (
+    ImageCreateBody,
+    ImageGeneration,
+    ImagesResponse,
+    image_create,
+    image_job_object,
+    images_response,
+)
 from app.jobs import service
 from app.jobs.models import Job, JobKind
 from app.params import IdPath
@@ -63,7 +71,15 @@ def _job_error(job: Job) -> GatewayError:
     return error
 
 
-@post("/images/generations", status_code=200, operation_id="createImage")
+@post(
+    "/images/generations",
+    status_code=200,
+    operation_id="createImage",
+    responses={
+        **docs(ImagesResponse, 402, 404, 409, 504),
+        **docs(ImageGeneration, status=202, description="Accepted (`Prefer: respond-async`)", common=()),
+    },
+)
 async def create_image(request: Request[Any, Any, Any], data: JSONBody[ImageCreateBody]) -> Response[bytes]:
     res = resources_of(request)
     body = await body_of(request)
@@ -106,7 +122,7 @@ async def create_image(request: Request[Any, Any, Any], data: JSONBody[ImageCrea
     return await idempotent_response(request, body, work)
 
 
-@get("/images/generations/{image_id:str}", operation_id="retrieveImageGeneration")
+@get("/images/generations/{image_id:str}", operation_id="retrieveImageGeneration", responses=docs(ImageGeneration, 404))
 async def retrieve_image_generation(request: Request[Any, Any, Any], image_id: IdPath) -> Response[bytes]:
     res = resources_of(request)
     async with res.sessionmaker() as session:

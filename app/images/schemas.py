@@ -13,6 +13,7 @@ from app.db import to_unix
 from app.errors import InvalidRequest
 from app.jobs.models import Job
 from app.jobs.schemas import (
+    JobError,
     Metadata,
     ModelName,
     Prompt,
@@ -162,3 +163,38 @@ async def image_job_object(job: Job, store: ObjectStore | None, ttl: int) -> dic
         "metadata": job.user_metadata or {},
         "webhook_url": job.webhook_url,
     }
+
+
+class ImageData(msgspec.Struct, kw_only=True):
+    url: str | None = None
+    """A signed link to our copy (response_format `url`)."""
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(msgspec.Struct, kw_only=True):
+    """OpenAI's `ImagesResponse`; GPT image models add output_format, size and quality."""
+
+    created: int | None
+    data: list[ImageData]
+    output_format: str | None = None
+    size: str | None = None
+    quality: str | None = None
+
+
+class ImageGeneration(msgspec.Struct, kw_only=True):
+    """Our image job (`Prefer: respond-async`, GET /v1/images/generations/{id}): `result` once completed."""
+
+    id: str
+    object: Literal["image.generation"]
+    model: str
+    status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+    progress: int
+    created_at: int | None
+    completed_at: int | None
+    expires_at: int | None
+    prompt: str | None
+    error: JobError | None
+    result: ImagesResponse | None
+    metadata: dict[str, str]
+    webhook_url: str | None

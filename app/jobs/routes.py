@@ -6,17 +6,18 @@ from typing import Any
 
 from litestar import Request, get
 
+from app.api_docs import docs
 from app.billing import ledger
 from app.billing.routes import entry_public
 from app.deps import principal_of, resources_of
 from app.errors import NotFound
 from app.jobs.models import Job
 from app.jobs.pending import pending_job
-from app.jobs.schemas import job_public
+from app.jobs.schemas import JobObject, job_public
 from app.params import IdPath
 
 
-@get("/jobs/{job_id:str}", operation_id="retrieveJob")
+@get("/jobs/{job_id:str}", operation_id="retrieveJob", responses=docs(JobObject, 404))
 async def retrieve_job(request: Request[Any, Any, Any], job_id: IdPath) -> dict[str, Any]:
     principal = principal_of(request)
     pending = await pending_job(resources_of(request).recorder, principal, job_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -94,3 +94,55 @@ def parse_webhook(url: Any, events: Any, kind: str) -> tuple[str | None, list[st
                 code="invalid_webhook_url",
             )
     return url, parse_events(events, "webhook_events", kind)
+
+
+class JobError(msgspec.Struct, kw_only=True):
+    code: str
+    message: str | None
+
+
+class LedgerEntryObject(msgspec.Struct, kw_only=True):
+    id: int
+    object: Literal["ledger.entry"]
+    kind: str
+    """topup, adjustment, hold, capture, release, redemption, …"""
+    amount: int
+    """Micro-dollars; negative for a debit."""
+    job_id: str | None
+    model: str | None
+    reason: str | None
+    created_at: int | None
+
+
+class JobBilling(msgspec.Struct, kw_only=True):
+    state: str | None
+    hold: int | None
+    captured: int | None
+    unit: Literal["usd_micros"]
+    ledger: list[LedgerEntryObject]
+
+
+class JobObject(msgspec.Struct, kw_only=True):
+    """GET /v1/jobs/{id}: any request of the account (chat, embedding, image, video) in one shape; the
+    last four fields are present for media jobs only."""
+
+    id: str
+    object: Literal["job"]
+    kind: str
+    model: str
+    status: str
+    stream: bool
+    channel_id: str | None
+    usage: dict[str, Any] | None
+    latency_ms: int | None
+    ttft_ms: int | None
+    http_status: int | None
+    error: JobError | None
+    attempts: list[dict[str, Any]]
+    created_at: int | None
+    completed_at: int | None
+    billing: JobBilling
+    progress: int | None = None
+    expires_at: int | None = None
+    metadata: dict[str, str] | None = None
+    webhook_url: str | None = None

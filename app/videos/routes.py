@@ -9,6 +9,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect
 
+from app.api_docs import docs
 from app.api_edge import body_of, uploads_of
 from app.billing.media import admit_media, create_paid_job
 from app.deps import principal_of, resources_of, set_rate_headers
@@ -21,7 +22,16 @@ from app.jobs.models import Job, JobKind, Stage, stage_of
 from app.params import IdPath, IdQuery, NameQuery, Order, PageLimit
 from app.queue import transaction
 from app.routing import pick
-from app.videos.schemas import Variant, VideoCreateBody, VideoStatus, video_create, video_object
+from app.videos.schemas import (
+    Variant,
+    VideoCreateBody,
+    VideoDeleted,
+    VideoList,
+    VideoObject,
+    VideoStatus,
+    video_create,
+    video_object,
+)
 from app.webhooks.service import check_url
 from storage import object_key
 
@@ -83,12 +93,17 @@ async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, wit
     return await idempotent_response(request, body, work)
 
 
-@post("/videos", status_code=200, operation_id="createVideo")
+@post("/videos", status_code=200, operation_id="createVideo", responses=docs(VideoObject, 402, 404, 409, 413))
 async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
     return await _create(request, data, with_task_id=False)
 
 
-@post("/videos/generations", status_code=200, operation_id="createVideoGeneration")
+@post(
+    "/videos/generations",
+    status_code=200,
+    operation_id="createVideoGeneration",
+    responses=docs(VideoObject, 402, 404, 409, 413),
+)
 async def create_video_generation(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
     """The docs' path: the same job, and the response also carries `task_id`."""
     return await _create(request, data, with_task_id=True)
@@ -99,13 +114,13 @@ async def _own(request: Request[Any, Any, Any], video_id: str) -> Job:
         return await service.get_media_job(session, principal_of(request), JobKind.VIDEO, video_id)
 
 
-@get("/videos/{video_id:str}", operation_id="retrieveVideo")
+@get("/videos/{video_id:str}", operation_id="retrieveVideo", responses=docs(VideoObject, 404))
 async def retrieve_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     job = await _own(request, video_id)
     return _json(video_object(job), job, poll_after_ms=resources_of(request).settings.client_poll_after_ms)
 
 
-@get("/videos", operation_id="listVideos")
+@get("/videos", operation_id="listVideos", responses=docs(VideoList))
 async def list_videos(
     request: Request[Any, Any, Any],
     limit: PageLimit = 20,
@@ -130,7 +145,7 @@ async def list_videos(
     return _json({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more})
 
 
-@get("/videos/{video_id:str}/content", operation_id="downloadVideoContent")
+@get("/videos/{video_id:str}/content", operation_id="downloadVideoContent", status_code=302, responses=docs(None, 404))
 async def download_video_content(
     request: Request[Any, Any, Any], video_id: IdPath, variant: FromQuery[Variant] = "video"
 ) -> Redirect:
@@ -150,7 +165,9 @@ async def download_video_content(
     return Redirect(path=url, status_code=302)
 
 
-@post("/videos/{video_id:str}/cancel", status_code=200, operation_id="cancelVideo")
+@post(
+    "/videos/{video_id:str}/cancel", status_code=200, operation_id="cancelVideo", responses=docs(VideoObject, 404, 409)
+)
 async def cancel_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     res = resources_of(request)
     async with transaction(res.sessionmaker, res.sender) as session:
@@ -159,7 +176,7 @@ async def cancel_video(request: Request[Any, Any, Any], video_id: IdPath) -> Res
     return _json(video_object(job), job)
 
 
-@delete("/videos/{video_id:str}", status_code=200, operation_id="deleteVideo")
+@delete("/videos/{video_id:str}", status_code=200, operation_id="deleteVideo", responses=docs(VideoDeleted, 404, 409))
 async def delete_video(request: Request[Any, Any, Any], video_id: IdPath) -> Response[bytes]:
     """Only finished videos; removes the stored files and hides the video (the row stays for audit)."""
     res = resources_of(request)

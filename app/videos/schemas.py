@@ -14,6 +14,7 @@ from app.edge import NO_NUL
 from app.errors import InvalidRequest
 from app.jobs.models import Job
 from app.jobs.schemas import (
+    JobError,
     Metadata,
     ModelName,
     Prompt,
@@ -138,3 +139,40 @@ def video_object(job: Job, *, with_task_id: bool = False) -> dict[str, Any]:
     if with_task_id:
         video["task_id"] = job.id
     return video
+
+
+class VideoObject(msgspec.Struct, kw_only=True):
+    """OpenAI's `Video`, plus metadata, webhook_url, webhook_events (when set) and, on
+    POST /v1/videos/generations, `task_id`."""
+
+    id: str
+    object: Literal["video"]
+    model: str
+    status: VideoStatus
+    progress: int
+    created_at: int | None
+    completed_at: int | None
+    expires_at: int | None
+    prompt: str | None
+    size: str
+    seconds: str
+    remixed_from_video_id: str | None
+    error: JobError | None
+    metadata: dict[str, str]
+    webhook_url: str | None
+    webhook_events: list[str] | None = None
+    task_id: str | None = None
+
+
+class VideoList(msgspec.Struct, kw_only=True):
+    object: Literal["list"]
+    data: list[VideoObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class VideoDeleted(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["video.deleted"]
+    deleted: bool

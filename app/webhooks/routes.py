@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody, QueryParameter
 
+from app.api_docs import docs
 from app.api_edge import body_of
 from app.deps import principal_of, resources_of
 from app.errors import NotFound
@@ -27,24 +28,30 @@ from app.params import IdPath, IdQuery, Order, PageLimit
 from app.queue import transaction
 from app.webhooks import service, signing
 from app.webhooks.schemas import (
+    Deleted,
     EndpointCreateBody,
     EndpointUpdateBody,
     EventType,
     RedeliverBody,
     RotateSecretBody,
+    WebhookEndpointList,
+    WebhookEndpointObject,
+    WebhookEventList,
+    WebhookEventObject,
+    WebhookSecretObject,
     endpoint_public,
     parse_endpoint,
     secret_public,
 )
 
 
-@get("/webhooks/secret", operation_id="retrieveWebhookSecret")
+@get("/webhooks/secret", operation_id="retrieveWebhookSecret", responses=docs(WebhookSecretObject))
 async def retrieve_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         return secret_public(await signing.describe(session, principal_of(request).account_id))
 
 
-@post("/webhooks/secret", status_code=200, operation_id="revealWebhookSecret")
+@post("/webhooks/secret", status_code=200, operation_id="revealWebhookSecret", responses=docs(WebhookSecretObject, 409))
 async def reveal_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, Any]:
     res = resources_of(request)
     key = res.settings.resolved_secret_key()
@@ -53,7 +60,9 @@ async def reveal_webhook_secret(request: Request[Any, Any, Any]) -> dict[str, An
     return secret_public(row, secret)
 
 
-@post("/webhooks/secret/rotate", status_code=200, operation_id="rotateWebhookSecret")
+@post(
+    "/webhooks/secret/rotate", status_code=200, operation_id="rotateWebhookSecret", responses=docs(WebhookSecretObject)
+)
 async def rotate_webhook_secret(
     request: Request[Any, Any, Any], data: JSONBody[RotateSecretBody | None] = None
 ) -> dict[str, Any]:
@@ -68,7 +77,12 @@ async def rotate_webhook_secret(
     return secret_public(row, secret)
 
 
-@post("/webhooks/endpoints", status_code=200, operation_id="createWebhookEndpoint")
+@post(
+    "/webhooks/endpoints",
+    status_code=200,
+    operation_id="createWebhookEndpoint",
+    responses=docs(WebhookEndpointObject, 409),
+)
 async def create_webhook_endpoint(
     request: Request[Any, Any, Any], data: JSONBody[EndpointCreateBody]
 ) -> dict[str, Any]:
@@ -79,20 +93,29 @@ async def create_webhook_endpoint(
     return endpoint_public(endpoint)
 
 
-@get("/webhooks/endpoints", operation_id="listWebhookEndpoints")
+@get("/webhooks/endpoints", operation_id="listWebhookEndpoints", responses=docs(WebhookEndpointList))
 async def list_webhook_endpoints(request: Request[Any, Any, Any]) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         endpoints = await service.list_endpoints(session, principal_of(request).account_id)
     return {"object": "list", "data": [endpoint_public(e) for e in endpoints], "has_more": False}
 
 
-@get("/webhooks/endpoints/{endpoint_id:str}", operation_id="retrieveWebhookEndpoint")
+@get(
+    "/webhooks/endpoints/{endpoint_id:str}",
+    operation_id="retrieveWebhookEndpoint",
+    responses=docs(WebhookEndpointObject, 404),
+)
 async def retrieve_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: IdPath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         return endpoint_public(await service.get_endpoint(session, principal_of(request).account_id, endpoint_id))
 
 
-@post("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="updateWebhookEndpoint")
+@post(
+    "/webhooks/endpoints/{endpoint_id:str}",
+    status_code=200,
+    operation_id="updateWebhookEndpoint",
+    responses=docs(WebhookEndpointObject, 404),
+)
 async def update_webhook_endpoint(
     request: Request[Any, Any, Any], endpoint_id: IdPath, data: JSONBody[EndpointUpdateBody]
 ) -> dict[str, Any]:
@@ -105,7 +128,12 @@ async def update_webhook_endpoint(
     return endpoint_public(endpoint)
 
 
-@delete("/webhooks/endpoints/{endpoint_id:str}", status_code=200, operation_id="deleteWebhookEndpoint")
+@delete(
+    "/webhooks/endpoints/{endpoint_id:str}",
+    status_code=200,
+    operation_id="deleteWebhookEndpoint",
+    responses=docs(Deleted, 404),
+)
 async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: IdPath) -> dict[str, Any]:
     res = resources_of(request)
     async with transaction(res.sessionmaker, res.sender) as session:
@@ -113,7 +141,7 @@ async def delete_webhook_endpoint(request: Request[Any, Any, Any], endpoint_id: 
     return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
 
 
-@get("/webhooks/events", operation_id="listWebhookEvents")
+@get("/webhooks/events", operation_id="listWebhookEvents", responses=docs(WebhookEventList))
 async def list_webhook_events(
     request: Request[Any, Any, Any],
     limit: PageLimit = 20,
@@ -137,14 +165,19 @@ async def list_webhook_events(
     return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}
 
 
-@get("/webhooks/events/{event_id:str}", operation_id="retrieveWebhookEvent")
+@get("/webhooks/events/{event_id:str}", operation_id="retrieveWebhookEvent", responses=docs(WebhookEventObject, 404))
 async def retrieve_webhook_event(request: Request[Any, Any, Any], event_id: IdPath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         event = await service.get_event(session, principal_of(request).account_id, event_id)
         return (await service.render_events(session, [event]))[0]
 
 
-@post("/webhooks/events/{event_id:str}/redeliver", status_code=200, operation_id="redeliverWebhookEvent")
+@post(
+    "/webhooks/events/{event_id:str}/redeliver",
+    status_code=200,
+    operation_id="redeliverWebhookEvent",
+    responses=docs(WebhookEventObject, 404),
+)
 async def redeliver_webhook_event(
     request: Request[Any, Any, Any], event_id: IdPath, data: JSONBody[RedeliverBody | None] = None
 ) -> dict[str, Any]:
@@ -157,7 +190,7 @@ async def redeliver_webhook_event(
         return (await service.render_events(session, [event]))[0]
 
 
-@get("/jobs/{job_id:str}/events", operation_id="listJobWebhookEvents")
+@get("/jobs/{job_id:str}/events", operation_id="listJobWebhookEvents", responses=docs(WebhookEventList, 404))
 async def list_job_webhook_events(request: Request[Any, Any, Any], job_id: IdPath) -> dict[str, Any]:
     account_id = principal_of(request).account_id
     async with resources_of(request).sessionmaker() as session:

@@ -202,3 +202,78 @@ def event_public(
         "payload": json.loads(event.payload),
         "deliveries": deliveries,
     }
+
+
+class WebhookSecretObject(msgspec.Struct, kw_only=True):
+    object: Literal["webhook_secret"]
+    created_at: int | None
+    revealed: bool
+    previous_expires_at: int | None
+    secret: str | None = None
+    """`whsec_…`: only in the answer that reveals or rotates it."""
+
+
+class WebhookEndpointObject(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["webhook_endpoint"]
+    url: str
+    events: list[str]
+    description: str | None
+    status: str
+    disabled_reason: str | None
+    created_at: int | None
+    updated_at: int | None
+
+
+class WebhookEndpointList(msgspec.Struct, kw_only=True):
+    object: Literal["list"]
+    data: list[WebhookEndpointObject]
+    has_more: bool
+
+
+class Deleted(msgspec.Struct, kw_only=True):
+    id: str
+    object: str
+    deleted: bool
+
+
+class WebhookAttemptObject(msgspec.Struct, kw_only=True):
+    attempted_at: int | None
+    address: str | None
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response_body: str | None
+
+
+class WebhookDeliveryObject(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["webhook.delivery"]
+    endpoint_id: str | None
+    url: str | None
+    status: str
+    next_attempt_at: int | None
+    delivered_at: int | None
+    last_status: int | None
+    last_error: str | None
+    attempts: list[WebhookAttemptObject]
+
+
+class WebhookEventObject(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["webhook.event"]
+    type: str
+    created_at: int | None
+    job_id: str | None
+    status: Literal["pending", "delivered", "failed"]
+    payload: dict[str, Any]
+    """The event as it is sent: OpenAI's envelope (`{"object": "event", "type", "data"}`)."""
+    deliveries: list[WebhookDeliveryObject]
+
+
+class WebhookEventList(msgspec.Struct, kw_only=True):
+    object: Literal["list"]
+    data: list[WebhookEventObject]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None

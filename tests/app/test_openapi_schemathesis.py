@@ -1,0 +1,105 @@
+"""Schemathesis against /schema/openapi.json: every documented operation, a fixed number of generated
+requests each (derandomized, so a run is repeatable), with a real API key (and the admin token on
+/admin). Checks: no 5xx, and every answer matches the schema documented for its status.
+
+The gateway runs as its own web process on a database and Redis prefix of its own: generated admin
+requests create accounts and change tiers and channels, which the rest of the suite must not see.
+No worker runs, so media jobs stay queued; `Prefer: respond-async` keeps image requests from waiting.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from app.runner import migrate
+from app.settings import Settings
+from tests.conftest import ADMIN_HEADERS
+from tests.support import LiveServer
+
+MAX_EXAMPLES = 10
+NOT_YET = {
+    # Their handlers still read the raw body (the lead's typed chat/embeddings edge is in progress): the
+    # document has no request body for them yet, so generated requests would only test 400s. Remove
+    # once `data: JSONBody[...]` lands on these routes.
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/embeddings"),
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    own = settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schemathesis') / 'db.sqlite'}",
+            "redis_prefix": f"{settings.redis_prefix}st-{uuid.uuid4().hex[:6]}:",
+        }
+    )
+    migrate(own)
+    server = LiveServer(own).start()
+    yield server
+    server.stop()
+
+
+def _api_key(base: str) -> str:
+    """An account with money and no rate limits, so generated requests get past admission."""
+    with httpx.Client(base_url=base, headers=ADMIN_HEADERS, timeout=30) as admin:
+        account = admin.post("/admin/accounts", json={"name": "schemathesis"}).json()
+        key = admin.post(f"/admin/accounts/{account['id']}/keys", json={"name": "st"}).json()
+        admin.patch(f"/admin/keys/{key['id']}", json={"rpm": 0, "rph": 0, "tpm": 0, "max_streams": 0})
+        admin.post(f"/admin/accounts/{account['id']}/topups", json={"amount_usd": "1000"})
+    return str(key["key"])
+
+
+@pytest.mark.slow
+def test_every_operation_keeps_to_its_documented_schema(gateway: LiveServer) -> None:
+    document = httpx.get(f"{gateway.url}/schema/openapi.json", timeout=30).json()
+    schema = schemathesis.openapi.from_dict(document)
+    api_key = _api_key(gateway.url)
+    failures: list[str] = []
+    tested = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in NOT_YET:
+            continue
+        admin = operation.path.startswith("/admin")
+        headers = {
+            "Authorization": ADMIN_HEADERS["Authorization"] if admin else f"Bearer {api_key}",
+            "Prefer": "respond-async",
+        }
+
+        tested += 1
+        try:
+            _fuzz(operation, gateway.url, headers)
+        except Exception as exc:  # every operation runs; all failures are reported at the end
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:2000]}")
+    assert tested >= 40, tested
+    assert not failures, "\n\n".join(failures)
+
+
+def _fuzz(operation: Any, base_url: str, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        case.call_and_validate(
+            base_url=base_url,
+            headers=headers,
+            checks=[not_a_server_error, response_schema_conformance],
+            allow_redirects=False,
+        )
+
+    run()
