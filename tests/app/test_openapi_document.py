@@ -1,0 +1,94 @@
+"""/schema/openapi.json describes the API (bodies, parameters, typed answers, the error envelope, the
+bearer schemes), and the docs page at /schema works with the network off."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+ENVELOPE = {"$ref": "#/components/schemas/ErrorResponse"}
+# Their typed request bodies come with the chat/embeddings edge (the lead's part of issue 16).
+UNTYPED_BODIES = {("post", "/v1/chat/completions"), ("post", "/v1/embeddings")}
+BODYLESS = {
+    ("post", "/v1/webhooks/secret"),
+    ("post", "/v1/videos/{video_id}/cancel"),
+    ("post", "/admin/keys/{key_id}/revoke"),
+}
+
+
+@pytest.fixture(scope="module")
+async def document(client: AsyncTestClient[Any]) -> dict[str, Any]:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def test_every_route_is_documented_once(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert document["openapi"].startswith("3.1")
+    for path in ("/v1/videos", "/v1/images/generations", "/v1/ledger", "/v1/webhooks/endpoints", "/admin/accounts"):
+        assert path in paths
+    assert not [p for p in paths if not p.startswith(("/v1/", "/admin/"))], "only the API, once (no root aliases)"
+
+
+def test_errors_are_the_openai_envelope(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert set(schemas["ErrorResponse"]["required"]) == {"error"}
+    assert {"message", "type", "param", "code"} <= set(schemas["ErrorDetail"]["properties"])
+    for method, path, op in operations(document):
+        errors = {status: r for status, r in op["responses"].items() if int(status) >= 400}
+        assert {"400", "401", "500"} <= set(errors), (method, path)
+        for status, response in errors.items():
+            assert response["content"]["application/json"]["schema"] == ENVELOPE, (method, path, status)
+    assert "detail" not in str(document["paths"]), "Litestar's {status_code, detail} is never documented"
+
+
+def test_bodies_parameters_and_answers_are_typed(document: dict[str, Any]) -> None:
+    for method, path, op in operations(document):
+        if method in ("post", "put", "patch") and (method, path) not in UNTYPED_BODIES | BODYLESS:
+            assert "requestBody" in op, (method, path)
+        documented = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        assert documented == set(re.findall(r"{(\w+)}", path)), (method, path)
+        if (method, path) in UNTYPED_BODIES:
+            continue
+        ok = next(r for status, r in op["responses"].items() if status.startswith(("2", "3")))
+        schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
+        assert schema.get("type") != "string", (method, path, ok)
+
+
+def test_bearer_schemes(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "http", "scheme": "bearer"}
+    assert "sk-ht-" in schemes["ApiKey"]["bearerFormat"]
+    assert document["security"] == [{"ApiKey": []}]
+    for _, path, op in operations(document):
+        if path.startswith("/admin/"):
+            assert {"AdminToken": []} in op["security"], path
+
+
+async def test_the_docs_page_loads_everything_from_the_gateway(client: AsyncTestClient[Any]) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "SwaggerUIBundle" in html
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assert len(assets) >= 3, html
+    assert not [a for a in assets if not a.startswith("/")], "nothing from another host (a CDN)"
+    assert "cdn." not in html and "unpkg" not in html and "googleapis" not in html
+    for asset in assets:
+        response = await client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 500, asset
+    assert (await client.get("/static/swagger-ui/swagger-editor-bundle.js")).status_code == 404
