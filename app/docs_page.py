@@ -10,6 +10,7 @@ import swagger_ui
 from litestar import get
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.params import FromPath
 from litestar.response import File
 
 from app.errors import NotFound
@@ -35,7 +36,7 @@ _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=ut
 
 
 @get(f"{ASSETS_PATH}/{{name:str}}", include_in_schema=False, cache_control=CacheControlHeader(max_age=86_400))
-async def docs_asset(name: str) -> File:
+async def docs_asset(name: FromPath[str]) -> File:
     """Only the files the page loads (the wheel also ships Swagger Editor, which is not served)."""
     if name not in ASSETS:
         raise NotFound(f"Unknown path: {ASSETS_PATH}/{name}", code="not_found")

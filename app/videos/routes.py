@@ -22,6 +22,7 @@ from app.jobs.models import Job, JobKind, Stage, stage_of
 from app.params import IdPath, IdQuery, NameQuery, Order, PageLimit
 from app.queue import transaction
 from app.routing import pick
+from app.videos.openapi import JsonOrMultipart
 from app.videos.schemas import (
     Variant,
     VideoCreateBody,
@@ -49,8 +50,8 @@ def _json(payload: Any, job: Job | None = None, *, status: int = 200, poll_after
 
 async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, with_task_id: bool) -> Response[bytes]:
     res, principal = resources_of(request), principal_of(request)
-    body = await body_of(request)
-    create = video_create(data, body, uploads_of(request).get("input_reference"))
+    body, uploads = await body_of(request), uploads_of(request)
+    create = video_create(data, body, uploads.get("input_reference"))
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
     route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.VIDEO)
@@ -90,10 +91,17 @@ async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, wit
         )
         return idempotency.Outcome(200, bytes(response.content), dict(response.headers), job.id)
 
-    return await idempotent_response(request, body, work)
+    # The file takes part in the fingerprint (by name and type), as a field of the request.
+    return await idempotent_response(request, {**body, **uploads}, work)
 
 
-@post("/videos", status_code=200, operation_id="createVideo", responses=docs(VideoObject, 402, 404, 409, 413))
+@post(
+    "/videos",
+    status_code=200,
+    operation_id="createVideo",
+    responses=docs(VideoObject, 402, 404, 409, 413),
+    operation_class=JsonOrMultipart,
+)
 async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
     return await _create(request, data, with_task_id=False)
 
@@ -103,6 +111,7 @@ async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCrea
     status_code=200,
     operation_id="createVideoGeneration",
     responses=docs(VideoObject, 402, 404, 409, 413),
+    operation_class=JsonOrMultipart,
 )
 async def create_video_generation(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
     """The docs' path: the same job, and the response also carries `task_id`."""

@@ -32,6 +32,7 @@ MAX_SECONDS = 20
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_SECONDS)]
 SecondsText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,2}$")]
 """OpenAI sends seconds as a string ("4", "8", "12"); a number is taken too."""
+VideoSize = Literal["720x1280", "1280x720", "1024x1792", "1792x1024"]
 Variant = Literal["video", "thumbnail", "spritesheet"]
 VideoStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 KNOWN = {"model", "prompt", "seconds", "size", "input_reference", "metadata", "webhook_url", "webhook_events"}
@@ -71,7 +72,7 @@ class VideoCreateBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     prompt: Prompt
     model: ModelName | None = None
     seconds: Seconds | SecondsText | None = None
-    size: Literal["720x1280", "1280x720", "1024x1792", "1792x1024"] | None = None
+    size: VideoSize | None = None
     input_reference: InputReference | None = None
     metadata: Metadata | None = None
     webhook_url: WebhookUrl | None = None
