@@ -11,8 +11,7 @@ from typing import Any
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
 
-from app.accounts.models import Account, AccountStatus, ApiKey
-from app.accounts.service import mask_key
+from app.accounts.models import AccountStatus, ApiKey
 from app.admin.operations import Operations
 from app.admin.schemas import (
     AccountCreateBody,
@@ -23,9 +22,12 @@ from app.admin.schemas import (
     KeyUpdateBody,
     PriceBody,
     TierBody,
+    account_public,
+    key_public,
+    price_public,
+    tier_public,
 )
 from app.api_edge import body_of
-from app.billing.models import Price, Tier
 from app.billing.money import format_usd, parse_usd
 from app.billing.routes import entry_public
 from app.db import to_unix
@@ -67,55 +69,6 @@ def _model_path(model: str) -> str:
     if not is_clean_id(model):
         raise InvalidRequest("'model' must be a model name.", param="model", code="invalid_value")
     return model
-
-
-def account_public(a: Account) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "object": "account",
-        "name": a.name,
-        "status": a.status,
-        "tier": a.tier,
-        "balance": a.balance,
-        "balance_usd": format_usd(a.balance),
-        "limits": {n: getattr(a, n) for n in LIMIT_NAMES},
-        "created_at": to_unix(a.created_at),
-    }
-
-
-def key_public(k: ApiKey) -> dict[str, Any]:
-    return {
-        "id": k.id,
-        "object": "api_key",
-        "account_id": k.account_id,
-        "name": k.name,
-        "masked": mask_key(k),
-        "revoked": k.revoked_at is not None,
-        "limits": {n: getattr(k, n) for n in LIMIT_NAMES},
-        "created_at": to_unix(k.created_at),
-    }
-
-
-def price_public(p: Price) -> dict[str, Any]:
-    return {
-        "model": p.model,
-        "object": "price",
-        "input_per_mtok": p.input_per_mtok,
-        "output_per_mtok": p.output_per_mtok,
-        "cached_input_per_mtok": p.cached_input_per_mtok,
-        "per_image": p.per_image,
-        "per_video_second": p.per_video_second,
-        "max_output_tokens": p.max_output_tokens,
-    }
-
-
-def tier_public(t: Tier) -> dict[str, Any]:
-    return {
-        "name": t.name,
-        "object": "tier",
-        "price_multiplier_bp": t.price_multiplier_bp,
-        "limits": {n: getattr(t, n) for n in LIMIT_NAMES},
-    }
 
 
 def _limits(body: dict[str, Any]) -> dict[str, int | None]:

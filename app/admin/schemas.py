@@ -1,18 +1,26 @@
-"""Admin request bodies. The handlers keep reading which fields a body named from the object itself
-(a PATCH changes only those); these Structs type and bound every value first, and document them."""
+"""The admin API's shapes: request bodies, and its view of accounts, keys, prices and tiers.
+
+The handlers keep reading which fields a body named from the object itself (a PATCH changes only
+those); the body Structs type and bound every value first, and document them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from app.accounts.models import Account, ApiKey
+from app.accounts.service import mask_key
+from app.billing.models import Price, Tier
+from app.billing.money import format_usd
+from app.db import to_unix
 from app.edge import NO_NUL, Name
+from app.limits.policy import LIMIT_NAMES
 
 MAX_MICROS = 10**15
 """$1 billion in micro-dollars: beyond any real top-up, and exact in a Lua (double) number."""
 Micros = Annotated[int, msgspec.Meta(ge=-MAX_MICROS, le=MAX_MICROS)]
-Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
+PriceMicros = Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
 Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 """A rate limit (0 = unlimited); null in a PATCH clears it (inherit)."""
 UsdText = Annotated[str, msgspec.Meta(max_length=32, pattern=NO_NUL, examples=["10.50"])]
@@ -58,12 +66,12 @@ class AmountBody(msgspec.Struct, kw_only=True):
 
 
 class PriceBody(msgspec.Struct, kw_only=True):
-    input_per_mtok: Price | None = None
-    output_per_mtok: Price | None = None
-    cached_input_per_mtok: Price | None = None
-    per_video_second: Price | None = None
+    input_per_mtok: PriceMicros | None = None
+    output_per_mtok: PriceMicros | None = None
+    cached_input_per_mtok: PriceMicros | None = None
+    per_video_second: PriceMicros | None = None
     max_output_tokens: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
-    per_image: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], Price] | None = None
+    per_image: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], PriceMicros] | None = None
     """Price per image by `SIZE/QUALITY` (`"1024x1024/hd"`)."""
 
 
@@ -76,3 +84,52 @@ class CodesBody(AmountBody, kw_only=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     expires_at: UnixTime | None = None
     note: Reason | None = None
+
+
+def account_public(a: Account) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "object": "account",
+        "name": a.name,
+        "status": a.status,
+        "tier": a.tier,
+        "balance": a.balance,
+        "balance_usd": format_usd(a.balance),
+        "limits": {n: getattr(a, n) for n in LIMIT_NAMES},
+        "created_at": to_unix(a.created_at),
+    }
+
+
+def key_public(k: ApiKey) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "object": "api_key",
+        "account_id": k.account_id,
+        "name": k.name,
+        "masked": mask_key(k),
+        "revoked": k.revoked_at is not None,
+        "limits": {n: getattr(k, n) for n in LIMIT_NAMES},
+        "created_at": to_unix(k.created_at),
+    }
+
+
+def price_public(p: Price) -> dict[str, Any]:
+    return {
+        "model": p.model,
+        "object": "price",
+        "input_per_mtok": p.input_per_mtok,
+        "output_per_mtok": p.output_per_mtok,
+        "cached_input_per_mtok": p.cached_input_per_mtok,
+        "per_image": p.per_image,
+        "per_video_second": p.per_video_second,
+        "max_output_tokens": p.max_output_tokens,
+    }
+
+
+def tier_public(t: Tier) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "object": "tier",
+        "price_multiplier_bp": t.price_multiplier_bp,
+        "limits": {n: getattr(t, n) for n in LIMIT_NAMES},
+    }
