@@ -61,6 +61,8 @@ class GatewayError(Exception):
 class InvalidRequest(GatewayError):
     status_code = 400
     type = "invalid_request_error"
+    # The fault of most checks that name no code: the field has the right type, not a usable value.
+    code = "invalid_value"
 
 
 class AuthenticationFailed(GatewayError):
@@ -96,6 +98,7 @@ class PayloadTooLarge(GatewayError):
 class Unprocessable(GatewayError):
     status_code = 422
     type = "invalid_request_error"
+    code = "unprocessable"
 
 
 class InsufficientQuota(GatewayError):
@@ -195,7 +198,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     status = exc.status_code
     if status >= 500:
         return internal_error_handler(request, exc)
-    err_type, code = _HTTP_TYPES.get(status, ("invalid_request_error", None))
+    err_type, code = _HTTP_TYPES.get(status, ("invalid_request_error", "invalid_request"))
     message = exc.detail
     if status == 404:
         message = f"Unknown path: {request.method} {request.url.path}"

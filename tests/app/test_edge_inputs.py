@@ -164,6 +164,8 @@ async def test_blob_links_with_bad_expiry_are_refused(
         ("POST", "/admin/codes", {"amount": 1, "expires_at": 2**62}, 400, "invalid_value"),
         ("POST", "/admin/accounts/acct_x/topups", {"amount": 2**63}, 400, "invalid_value"),
         ("POST", "/admin/channels", {**CHANNEL, "base_url": "\x00"}, 400, "invalid_value"),
+        ("POST", "/admin/channels", {**CHANNEL, "provider": "nope"}, 400, "invalid_value"),
+        ("PATCH", "/admin/accounts/acct_x", {"status": "deleted"}, 400, "invalid_value"),
         ("POST", "/admin/accounts", {"name": "a\x00b"}, 400, "invalid_value"),
         ("POST", "/admin/accounts", {"name": "x", "deep": DEEP}, 400, "nesting_too_deep"),
     ],
