@@ -9,7 +9,6 @@ need the raw object too (idempotency fingerprints, vendors' extra fields) read i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Request, Response
@@ -65,7 +64,10 @@ async def _form_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
     object field (`input_reference`)."""
     body: dict[str, Any] = {}
     uploads: dict[str, UploadFile] = {}
-    form = await request.form()
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not valid: a form field is not UTF-8.", code="invalid_json") from None
     for key in form:
         values = form.getall(key)
         if isinstance(values[-1], UploadFile):
@@ -78,12 +80,12 @@ async def _form_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
             body[key] = values[-1]
     if isinstance(body.get("input_reference"), str):
         try:
-            body["input_reference"] = json.loads(body["input_reference"])
-        except ValueError:
+            body["input_reference"] = edge.decode_json(body["input_reference"].encode())
+        except InvalidRequest as exc:
             raise InvalidRequest(
-                "'input_reference' must be a file, or an object with image_url or file_id.",
+                "'input_reference' must be a file, or a JSON object with image_url or file_id.",
                 param="input_reference",
-                code="invalid_value",
+                code=exc.code,
             ) from None
     edge.check_json(body, "")
     request.scope[_UPLOADS] = uploads  # type: ignore[literal-required]
@@ -128,6 +130,8 @@ def as_gateway_error(exc: Exception, aliases: dict[str, str] | None = None) -> G
     key = (aliases or {}).get(key, key)
     message = str(first.get("message") or exc.detail)
     source = first.get("source")
+    if not first:  # Litestar's own body checks (a multipart body without its boundary)
+        return InvalidRequest(f"The request body is not valid: {exc.detail}.", code="invalid_request")
     if key in ("", "data") and source in (None, "body"):
         return InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
     if key in ID_PARAMS and source in ("path", "query"):

@@ -142,6 +142,41 @@ async def test_bad_raw_bodies(
     assert_no_error_logged(caplog)
 
 
+MULTIPART = "multipart/form-data; boundary=zzz"
+
+
+def form(name: str, value: bytes) -> bytes:
+    return b'--zzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n--zzz--\r\n' % (name.encode(), value)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw", "code", "param"),
+    [
+        (MULTIPART, form("prompt", b"\xff\xfe"), "invalid_json", None),
+        (MULTIPART, form("prompt", b"a\x00b"), "invalid_value", "prompt"),
+        (MULTIPART, form("input_reference", b'{"a":' + b"[" * 5000), "nesting_too_deep", "input_reference"),
+        (MULTIPART, form("input_reference", b"{not json"), "invalid_json", "input_reference"),
+        (MULTIPART, b"garbage", "invalid_request", None),
+        ("multipart/form-data", b"x", "invalid_request", None),
+    ],
+)
+async def test_bad_multipart_bodies(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    caplog: pytest.LogCaptureFixture,
+    content_type: str,
+    raw: bytes,
+    code: str,
+    param: str | None,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = await client.post(
+            "/v1/videos", headers={**tenant.headers, "content-type": content_type}, content=raw
+        )
+    assert_envelope(response, 400, code, param)
+    assert_no_error_logged(caplog)
+
+
 @pytest.mark.parametrize("expires", ["%C2%B2", "%00", "99999999999999999999999", "-1", "1e9"])
 async def test_blob_links_with_bad_expiry_are_refused(
     client: AsyncTestClient[Any], caplog: pytest.LogCaptureFixture, expires: str
