@@ -20,7 +20,10 @@ from app.limits.policy import LIMIT_NAMES
 MAX_MICROS = 10**15
 """$1 billion in micro-dollars: beyond any real top-up, and exact in a Lua (double) number."""
 Micros = Annotated[int, msgspec.Meta(ge=-MAX_MICROS, le=MAX_MICROS)]
-PriceMicros = Annotated[int, msgspec.Meta(ge=0, le=MAX_MICROS)]
+MAX_PRICE = 10**12
+PriceMicros = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
+"""Micro-dollars per million tokens (or per image, per second): up to $1M, so a hold for 2^31 tokens
+stays below 2^53, exact in Lua."""
 Limit = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 """A rate limit (0 = unlimited); null in a PATCH clears it (inherit)."""
 UsdText = Annotated[str, msgspec.Meta(max_length=32, pattern=NO_NUL, examples=["10.50"])]

@@ -21,6 +21,7 @@ from app.jobs.models import JOBS
 from app.params import Cursor64, PageLimit
 
 MAX_USAGE_DAYS = 366
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
 
 
 def entry_public(e: LedgerEntry) -> dict[str, Any]:
@@ -65,6 +66,12 @@ async def retrieve_usage(
     request: Request[Any, Any, Any], start: FromQuery[dt.date | None] = None, end: FromQuery[dt.date | None] = None
 ) -> dict[str, Any]:
     """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
+    for name, given in (("start", start), ("end", end)):
+        # Past these, the day arithmetic below overflows a datetime.
+        if given is not None and not FIRST_DAY <= given <= LAST_DAY:
+            raise InvalidRequest(
+                f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.", param=name, code="invalid_value"
+            )
     end_date = end or dt.datetime.now(dt.UTC).date()
     start_date = start or end_date - dt.timedelta(days=29)
     if start_date > end_date:

@@ -45,6 +45,9 @@ GET_CASES = [
     ("/v1/videos/video_x/content?variant=%00", 400, "invalid_value", "variant"),
     ("/v1/usage?start=2026-13-01", 400, "invalid_value", "start"),
     ("/v1/usage?end=%00", 400, "invalid_value", "end"),
+    ("/v1/usage?end=9999-12-31", 400, "invalid_value", "end"),
+    ("/v1/usage?end=0001-01-05", 400, "invalid_value", "end"),
+    ("/v1/usage?start=0001-01-01&end=0001-01-02", 400, "invalid_value", "start"),
 ]
 
 
@@ -195,6 +198,7 @@ async def test_blob_links_with_bad_expiry_are_refused(
         ("GET", "/admin/channels/ch%00x", None, 404, "channel_not_found"),
         ("PATCH", "/admin/keys/key%00", {"rpm": 1}, 404, "key_not_found"),
         ("PUT", "/admin/prices/m%00x", {}, 400, "invalid_value"),
+        ("PUT", "/admin/prices/m-x", {"output_per_mtok": 2**62}, 400, "invalid_value"),
         ("PUT", "/admin/tiers/t%00x", {}, 400, "invalid_value"),
         ("POST", "/admin/codes", {"amount": 1, "expires_at": 2**62}, 400, "invalid_value"),
         ("POST", "/admin/accounts/acct_x/topups", {"amount": 2**63}, 400, "invalid_value"),
