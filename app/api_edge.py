@@ -22,16 +22,18 @@ from app.errors import GatewayError, InvalidRequest, NotFound, error_response
 _BODY = "heytoken.body"
 _UPLOADS = "heytoken.uploads"
 
-ID_PARAMS: dict[str, tuple[str, str]] = {
-    "video_id": ("video", "video_not_found"),
-    "image_id": ("image", "image_not_found"),
-    "job_id": ("job", "job_not_found"),
-    "endpoint_id": ("webhook endpoint", "webhook_endpoint_not_found"),
-    "event_id": ("webhook event", "webhook_event_not_found"),
-    "after": ("object", "not_found"),
-    "account": ("account", "account_not_found"),
-    "key_id": ("API key", "key_not_found"),
-    "channel": ("channel", "channel_not_found"),
+ID_PARAMS: dict[str, tuple[str, str, str]] = {
+    # parameter: (noun, code, param in a path) as the route's own 404 for an unknown id names them
+    "video_id": ("video", "video_not_found", "id"),
+    "image_id": ("image", "image_not_found", "id"),
+    "job_id": ("job", "job_not_found", "id"),
+    "endpoint_id": ("webhook endpoint", "webhook_endpoint_not_found", "id"),
+    "event_id": ("webhook event", "webhook_event_not_found", "id"),
+    "after": ("object", "not_found", "after"),
+    "model_id": ("model", "model_not_found", "model"),
+    "account": ("account", "account_not_found", "account"),
+    "key_id": ("API key", "key_not_found", "key"),
+    "channel": ("channel", "channel_not_found", "channel"),
 }
 """Path and query parameters that name an object: a malformed one names no object, so it answers the
 route's own 404 (as an unknown id would), before any query is made."""
@@ -135,8 +137,8 @@ def as_gateway_error(exc: Exception, aliases: dict[str, str] | None = None) -> G
     if key in ("", "data") and source in (None, "body"):
         return InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
     if key in ID_PARAMS and source in ("path", "query"):
-        noun, code = ID_PARAMS[key]
-        return NotFound(f"No {noun} found with that id.", param=key, code=code)
+        noun, code, param = ID_PARAMS[key]
+        return NotFound(f"No {noun} found with that id.", param=param if source == "path" else key, code=code)
     if message.startswith("Missing required") or "missing required" in message:
         return InvalidRequest(f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter")
     code = "invalid_type" if ", got `" in message else "invalid_value"

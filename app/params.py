@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 
 from litestar.params import PathParameter, QueryParameter
 
-from app.edge import INT64_MAX
+from app.edge import INT64_MAX, NO_NUL
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-NO_NUL = r"^[^\x00]*$"
 
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=100, pattern=ID_PATTERN)]
 """One of our ids (`video_01J…`): a malformed one answers the route's 404 (app.api_edge.ID_PARAMS)."""
@@ -19,6 +18,8 @@ IdQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=100, pat
 """An id as a filter or a cursor (`after`)."""
 NamePath = Annotated[str, PathParameter(min_length=1, max_length=200, pattern=NO_NUL)]
 """A name or an id (admin routes take either)."""
+ModelPath = Annotated[str, PathParameter(min_length=1, max_length=300, pattern=NO_NUL)]
+"""A model name in a path (`/v1/models/openai/gpt-4o`: it may hold slashes)."""
 NameQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_NUL)]
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items, 1 to 100.")]
 Order = Annotated[Literal["asc", "desc"], QueryParameter(description="Sort order by creation time.")]

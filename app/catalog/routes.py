@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
-from litestar.params import FromPath
 
 from app.api_docs import docs
 from app.catalog.schemas import ModelList, ModelObject
@@ -13,6 +12,7 @@ from app.channels.catalog import ModelInfo
 from app.deps import resources_of
 from app.edge import is_clean_id
 from app.errors import NotFound
+from app.params import ModelPath
 
 
 def _model(info: ModelInfo) -> dict[str, Any]:
@@ -26,7 +26,7 @@ async def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/models/{model_id:path}", operation_id="retrieveModel", responses=docs(ModelObject, 404))
-async def retrieve_model(request: Request[Any, Any, Any], model_id: FromPath[str]) -> dict[str, Any]:
+async def retrieve_model(request: Request[Any, Any, Any], model_id: ModelPath) -> dict[str, Any]:
     model_id = model_id.lstrip("/")
     info = resources_of(request).catalog.current.models.get(model_id) if is_clean_id(model_id) else None
     if info is None:

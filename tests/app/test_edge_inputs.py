@@ -23,14 +23,14 @@ for _ in range(100):
 
 GET_CASES = [
     # (path, status, code, param)
-    ("/v1/videos/abc%00", 404, "video_not_found", "video_id"),
-    ("/v1/videos/abc%00/content", 404, "video_not_found", "video_id"),
-    ("/v1/videos/" + "v" * 101, 404, "video_not_found", "video_id"),
-    ("/v1/images/generations/img%00", 404, "image_not_found", "image_id"),
-    ("/v1/jobs/job%00x", 404, "job_not_found", "job_id"),
-    ("/v1/jobs/job%00x/events", 404, "job_not_found", "job_id"),
-    ("/v1/webhooks/endpoints/whe_%00", 404, "webhook_endpoint_not_found", "endpoint_id"),
-    ("/v1/webhooks/events/evt_%00", 404, "webhook_event_not_found", "event_id"),
+    ("/v1/videos/abc%00", 404, "video_not_found", "id"),
+    ("/v1/videos/abc%00/content", 404, "video_not_found", "id"),
+    ("/v1/videos/" + "v" * 101, 404, "video_not_found", "id"),
+    ("/v1/images/generations/img%00", 404, "image_not_found", "id"),
+    ("/v1/jobs/job%00x", 404, "job_not_found", "id"),
+    ("/v1/jobs/job%00x/events", 404, "job_not_found", "id"),
+    ("/v1/webhooks/endpoints/whe_%00", 404, "webhook_endpoint_not_found", "id"),
+    ("/v1/webhooks/events/evt_%00", 404, "webhook_event_not_found", "id"),
     ("/v1/models/local%00chat", 404, "model_not_found", "model"),
     ("/v1/videos?after=video_%00", 404, "not_found", "after"),
     ("/v1/webhooks/events?after=evt_%00", 404, "not_found", "after"),
