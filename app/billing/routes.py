@@ -21,7 +21,7 @@ from app.jobs.models import JOBS
 from app.params import Cursor64, PageLimit
 
 MAX_USAGE_DAYS = 366
-FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9999, 12, 30)
+FIRST_DAY, LAST_DAY = dt.date(1, 2, 1), dt.date(9999, 12, 30)
 
 
 def entry_public(e: LedgerEntry) -> dict[str, Any]:
