@@ -1,5 +1,7 @@
 """What the core must never see stops at the edge, on every route but chat and embeddings (their own
 tests): NUL and lone surrogates, integers past 64 bits, deep nesting, invalid UTF-8, non-ASCII digits.
+(A JSON body that is not UTF-8 or holds a lone surrogate was already a 400 on these routes; the
+multipart cases here were not.)
 Each answer is the OpenAI envelope with a non-null code, and nothing is logged as an ERROR (the suite
 runs on SQLite and PostgreSQL, where a NUL used to reach SQL)."""
 
@@ -25,13 +27,11 @@ GET_CASES = [
     # (path, status, code, param)
     ("/v1/videos/abc%00", 404, "video_not_found", "id"),
     ("/v1/videos/abc%00/content", 404, "video_not_found", "id"),
-    ("/v1/videos/" + "v" * 101, 404, "video_not_found", "id"),
     ("/v1/images/generations/img%00", 404, "image_not_found", "id"),
     ("/v1/jobs/job%00x", 404, "job_not_found", "id"),
     ("/v1/jobs/job%00x/events", 404, "job_not_found", "id"),
     ("/v1/webhooks/endpoints/whe_%00", 404, "webhook_endpoint_not_found", "id"),
     ("/v1/webhooks/events/evt_%00", 404, "webhook_event_not_found", "id"),
-    ("/v1/models/local%00chat", 404, "model_not_found", "model"),
     ("/v1/videos?after=video_%00", 404, "not_found", "after"),
     ("/v1/webhooks/events?after=evt_%00", 404, "not_found", "after"),
     ("/v1/webhooks/events?job_id=a%00", 404, "job_not_found", "job_id"),
@@ -39,7 +39,6 @@ GET_CASES = [
     ("/v1/ledger?before=-1", 400, "invalid_value", "before"),
     ("/v1/ledger?before=%C2%B2", 400, "invalid_type", "before"),
     ("/v1/ledger?limit=99999999999999999999", 400, "invalid_value", "limit"),
-    ("/v1/videos?limit=99999999999999999999", 400, "invalid_value", "limit"),
     ("/v1/videos?model=a%00", 400, "invalid_value", "model"),
     ("/v1/videos?order=sideways", 400, "invalid_value", "order"),
     ("/v1/videos/video_x/content?variant=%00", 400, "invalid_value", "variant"),
@@ -92,17 +91,12 @@ BODY_CASES = [
     ("/v1/videos", {**VIDEO, "webhook_url": "http://127.0.0.1:9/\x00"}, 400, "invalid_value", "webhook_url"),
     ("/v1/videos", {**VIDEO, "input_reference": {"file_id": "f\x00"}}, 400, "invalid_value", "input_reference.file_id"),
     ("/v1/videos/generations", {**VIDEO, "model": "local\x00video"}, 400, "invalid_value", "model"),
-    ("/v1/images/generations", {**IMAGE, "n": 9223372036854775808}, 400, "invalid_value", "n"),
-    ("/v1/images/generations", {**IMAGE, "n": "2"}, 400, "invalid_type", "n"),
     ("/v1/images/generations", {**IMAGE, "metadata": {"k": "\x00"}}, 400, "invalid_value", "metadata.k"),
-    ("/v1/images/generations", {"model": "local-image"}, 400, "missing_required_parameter", "prompt"),
     ("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/\x00"}, 400, "invalid_value", "url"),
     ("/v1/webhooks/endpoints", {"url": HOOK, "description": "\x00"}, 400, "invalid_value", "description"),
     ("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/", "colour": "red"}, 400, "unknown_parameter", "colour"),
-    ("/v1/webhooks/secret/rotate", {"overlap_seconds": 2**70}, 400, "invalid_value", "overlap_seconds"),
     ("/v1/webhooks/events/evt_x/redeliver", {"endpoint_id": "whe_\x00"}, 400, "invalid_value", "endpoint_id"),
     ("/v1/redeem", {"code": "HT-\x00"}, 400, "invalid_value", "code"),
-    ("/v1/redeem", {}, 400, "missing_required_parameter", "code"),
 ]
 
 
@@ -124,12 +118,8 @@ async def test_bad_body_values(
 
 
 RAW_BODIES = [
-    pytest.param(b'{"prompt": "\xff\xfe"}', id="invalid-utf8"),
-    pytest.param(b'{"prompt": "\\ud800"}', id="lone-surrogate"),
     pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-array"),
     pytest.param(b'{"a":' * 50_000 + b"1" + b"}" * 50_000, id="deep-object"),
-    pytest.param(b"[1, 2]", id="not-an-object"),
-    pytest.param(b"{not json", id="not-json"),
 ]
 
 
@@ -159,8 +149,6 @@ def form(name: str, value: bytes) -> bytes:
         (MULTIPART, form("prompt", b"a\x00b"), "invalid_value", "prompt"),
         (MULTIPART, form("input_reference", b'{"a":' + b"[" * 5000), "nesting_too_deep", "input_reference"),
         (MULTIPART, form("input_reference", b"{not json"), "invalid_json", "input_reference"),
-        (MULTIPART, b"garbage", "invalid_request", None),
-        ("multipart/form-data", b"x", "invalid_request", None),
     ],
 )
 async def test_bad_multipart_bodies(
@@ -180,7 +168,7 @@ async def test_bad_multipart_bodies(
     assert_no_error_logged(caplog)
 
 
-@pytest.mark.parametrize("expires", ["%C2%B2", "%00", "99999999999999999999999", "-1", "1e9"])
+@pytest.mark.parametrize("expires", ["%C2%B2", "%C2%B9%C2%B2"])
 async def test_blob_links_with_bad_expiry_are_refused(
     client: AsyncTestClient[Any], caplog: pytest.LogCaptureFixture, expires: str
 ) -> None:
