@@ -48,8 +48,8 @@ KNOWN = {
 class ImageCreateBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """POST /v1/images/generations. Other fields are passed to the provider as they are (`extra`)."""
 
-    prompt: Prompt
-    model: ModelName | None = None
+    prompt: Annotated[Prompt, msgspec.Meta(examples=["A watercolour fox in the snow"])]
+    model: Annotated[ModelName, msgspec.Meta(examples=["local-image", "gpt-image-1"])] | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=10)] | None = None
     size: Size | None = None
     quality: Quality | None = None

@@ -69,8 +69,8 @@ class VideoCreateBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """POST /v1/videos (JSON, or multipart with `input_reference` as a file). Other scalar fields are
     passed to the provider as they are (`extra`)."""
 
-    prompt: Prompt
-    model: ModelName | None = None
+    prompt: Annotated[Prompt, msgspec.Meta(examples=["A paper boat on a rainy street"])]
+    model: Annotated[ModelName, msgspec.Meta(examples=["local-video", "sora-2"])] | None = None
     seconds: Seconds | SecondsText | None = None
     size: VideoSize | None = None
     input_reference: InputReference | None = None

@@ -3,15 +3,12 @@ requests each, valid and invalid ones (derandomized, so a run is repeatable), wi
 the admin token on /admin). Checks: no 5xx, every answer matches the schema documented for its status,
 and every error names its fault with a code.
 
-The gateway runs as its own web process on a database and Redis prefix of its own: generated admin
-requests create accounts and change tiers and channels, which the rest of the suite must not see.
-No worker runs, so media jobs stay queued; `Prefer: respond-async` keeps image requests from waiting.
+The gateway runs as its own web process (tests/app/conftest.py). No worker runs, so media jobs stay
+queued; `Prefer: respond-async` keeps image requests from waiting.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,8 +19,6 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from app.runner import migrate
-from app.settings import Settings
 from tests.conftest import ADMIN_HEADERS
 from tests.support import LiveServer
 
@@ -32,35 +27,10 @@ NOT_YET: set[tuple[str, str]] = set()
 """Operations left out, with the reason (none now: chat and embeddings run through the ASGI fast path)."""
 
 
-@pytest.fixture(scope="module")
-def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    own = settings.model_copy(
-        update={
-            "database_url": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schemathesis') / 'db.sqlite'}",
-            "redis_prefix": f"{settings.redis_prefix}st-{uuid.uuid4().hex[:6]}:",
-        }
-    )
-    migrate(own)
-    server = LiveServer(own).start()
-    yield server
-    server.stop()
-
-
-def _api_key(base: str) -> str:
-    """An account with money and no rate limits, so generated requests get past admission."""
-    with httpx.Client(base_url=base, headers=ADMIN_HEADERS, timeout=30) as admin:
-        account = admin.post("/admin/accounts", json={"name": "schemathesis"}).json()
-        key = admin.post(f"/admin/accounts/{account['id']}/keys", json={"name": "st"}).json()
-        admin.patch(f"/admin/keys/{key['id']}", json={"rpm": 0, "rph": 0, "tpm": 0, "max_streams": 0})
-        admin.post(f"/admin/accounts/{account['id']}/topups", json={"amount_usd": "1000"})
-    return str(key["key"])
-
-
 @pytest.mark.slow
-def test_every_operation_keeps_to_its_documented_schema(gateway: LiveServer) -> None:
+def test_every_operation_keeps_to_its_documented_schema(gateway: LiveServer, api_key: str) -> None:
     document = httpx.get(f"{gateway.url}/schema/openapi.json", timeout=30).json()
     schema = schemathesis.openapi.from_dict(document)
-    api_key = _api_key(gateway.url)
     failures: list[str] = []
     tested = 0
     for result in schema.get_all_operations():
