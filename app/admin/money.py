@@ -12,6 +12,21 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
 
 from app.accounts.models import AccountStatus, ApiKey
+from app.admin.answers import (
+    AccountList,
+    AdminAccount,
+    AdminApiKey,
+    ApiKeyList,
+    Balance,
+    CodeList,
+    CreatedApiKey,
+    LedgerList,
+    LedgerVerification,
+    PriceList,
+    PriceObject,
+    TierList,
+    TierObject,
+)
 from app.admin.operations import Operations
 from app.admin.schemas import (
     AccountCreateBody,
@@ -27,6 +42,7 @@ from app.admin.schemas import (
     price_public,
     tier_public,
 )
+from app.api_docs import docs
 from app.api_edge import body_of
 from app.billing.money import format_usd, parse_usd
 from app.billing.routes import entry_public
@@ -78,7 +94,7 @@ def _limits(body: dict[str, Any]) -> dict[str, int | None]:
     return {n: limits[n] for n in LIMIT_NAMES if n in limits}
 
 
-@post("/accounts", status_code=201, operation_id="adminCreateAccount")
+@post("/accounts", status_code=201, operation_id="adminCreateAccount", responses=docs(AdminAccount, 409, status=201))
 async def create_account(request: Request[Any, Any, Any], data: JSONBody[AccountCreateBody]) -> dict[str, Any]:
     body = await _body(request)
     tier = body.get("tier", "default")
@@ -87,17 +103,17 @@ async def create_account(request: Request[Any, Any, Any], data: JSONBody[Account
     return account_public(await _ops(request).create_account(require_str(body, "name"), tier))
 
 
-@get("/accounts", operation_id="adminListAccounts")
+@get("/accounts", operation_id="adminListAccounts", responses=docs(AccountList))
 async def list_accounts(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [account_public(a) for a in await _ops(request).list_accounts()]}
 
 
-@get("/accounts/{account:str}", operation_id="adminGetAccount")
+@get("/accounts/{account:str}", operation_id="adminGetAccount", responses=docs(AdminAccount, 404))
 async def get_account(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     return account_public(await _ops(request).get_account(account))
 
 
-@patch("/accounts/{account:str}", operation_id="adminUpdateAccount")
+@patch("/accounts/{account:str}", operation_id="adminUpdateAccount", responses=docs(AdminAccount, 404))
 async def update_account(
     request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AccountUpdateBody]
 ) -> dict[str, Any]:
@@ -115,7 +131,12 @@ async def update_account(
     return account_public(await ops.get_account(account))
 
 
-@post("/accounts/{account:str}/keys", status_code=201, operation_id="adminCreateKey")
+@post(
+    "/accounts/{account:str}/keys",
+    status_code=201,
+    operation_id="adminCreateKey",
+    responses=docs(CreatedApiKey, 404, status=201),
+)
 async def create_key(
     request: Request[Any, Any, Any], account: NamePath, data: JSONBody[KeyCreateBody | None] = None
 ) -> dict[str, Any]:
@@ -124,17 +145,17 @@ async def create_key(
     return {**key_public(api_key), "key": plaintext}
 
 
-@get("/accounts/{account:str}/keys", operation_id="adminListKeys")
+@get("/accounts/{account:str}/keys", operation_id="adminListKeys", responses=docs(ApiKeyList, 404))
 async def list_keys(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     return {"object": "list", "data": [key_public(k) for k in await _ops(request).list_keys(account)]}
 
 
-@post("/keys/{key_id:str}/revoke", status_code=200, operation_id="adminRevokeKey")
+@post("/keys/{key_id:str}/revoke", status_code=200, operation_id="adminRevokeKey", responses=docs(AdminApiKey, 404))
 async def revoke_key(request: Request[Any, Any, Any], key_id: NamePath) -> dict[str, Any]:
     return key_public(await _ops(request).revoke_key(key_id))
 
 
-@patch("/keys/{key_id:str}", operation_id="adminUpdateKey")
+@patch("/keys/{key_id:str}", operation_id="adminUpdateKey", responses=docs(AdminApiKey, 404))
 async def update_key(
     request: Request[Any, Any, Any], key_id: NamePath, data: JSONBody[KeyUpdateBody]
 ) -> dict[str, Any]:
@@ -143,7 +164,12 @@ async def update_key(
     return key_public(updated)
 
 
-@post("/accounts/{account:str}/topups", status_code=201, operation_id="adminTopUp")
+@post(
+    "/accounts/{account:str}/topups",
+    status_code=201,
+    operation_id="adminTopUp",
+    responses=docs(Balance, 404, 409, status=201),
+)
 async def topup(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
     body = await _body(request)
     reason = body.get("reason")
@@ -152,7 +178,12 @@ async def topup(request: Request[Any, Any, Any], account: NamePath, data: JSONBo
     return {"object": "balance", "account": account, "balance": balance, "balance_usd": format_usd(balance)}
 
 
-@post("/accounts/{account:str}/adjustments", status_code=201, operation_id="adminAdjust")
+@post(
+    "/accounts/{account:str}/adjustments",
+    status_code=201,
+    operation_id="adminAdjust",
+    responses=docs(Balance, 404, 409, status=201),
+)
 async def adjust(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
     body = await _body(request)
     key = request.headers.get("idempotency-key")
@@ -162,14 +193,14 @@ async def adjust(request: Request[Any, Any, Any], account: NamePath, data: JSONB
     return {"object": "balance", "account": account, "balance": balance, "balance_usd": format_usd(balance)}
 
 
-@get("/accounts/{account:str}/ledger", operation_id="adminLedger")
+@get("/accounts/{account:str}/ledger", operation_id="adminLedger", responses=docs(LedgerList, 404))
 async def account_ledger(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
     ops = _ops(request)
     found = await ops.get_account(account)
     return {"object": "list", "data": [entry_public(e) for e in await ops.ledger_page(found.id, limit=100)]}
 
 
-@get("/ledger/verify", operation_id="adminVerifyLedger")
+@get("/ledger/verify", operation_id="adminVerifyLedger", responses=docs(LedgerVerification))
 async def verify_ledger(request: Request[Any, Any, Any]) -> dict[str, Any]:
     mismatches = await _ops(request).verify_ledger()
     return {
@@ -179,7 +210,7 @@ async def verify_ledger(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@get("/prices", operation_id="adminListPrices")
+@get("/prices", operation_id="adminListPrices", responses=docs(PriceList))
 async def list_prices(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [price_public(p) for p in await _ops(request).list_prices()]}
 
@@ -187,7 +218,7 @@ async def list_prices(request: Request[Any, Any, Any]) -> dict[str, Any]:
 PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "per_video_second", "max_output_tokens")
 
 
-@put("/prices/{model:path}", operation_id="adminSetPrice")
+@put("/prices/{model:path}", operation_id="adminSetPrice", responses=docs(PriceObject))
 async def set_price(request: Request[Any, Any, Any], model: FromPath[str], data: JSONBody[PriceBody]) -> dict[str, Any]:
     model = _model_path(model)
     body = await _body(request)
@@ -200,17 +231,17 @@ async def set_price(request: Request[Any, Any, Any], model: FromPath[str], data:
     return price_public(await _ops(request).set_price(model, **fields))
 
 
-@delete("/prices/{model:path}", status_code=200, operation_id="adminDeletePrice")
+@delete("/prices/{model:path}", status_code=200, operation_id="adminDeletePrice", responses=docs(PriceObject, 404))
 async def delete_price(request: Request[Any, Any, Any], model: NamePath) -> dict[str, Any]:
     return price_public(await _ops(request).delete_price(_model_path(model)))
 
 
-@get("/tiers", operation_id="adminListTiers")
+@get("/tiers", operation_id="adminListTiers", responses=docs(TierList))
 async def list_tiers(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [tier_public(t) for t in await _ops(request).list_tiers()]}
 
 
-@put("/tiers/{name:str}", operation_id="adminSetTier")
+@put("/tiers/{name:str}", operation_id="adminSetTier", responses=docs(TierObject))
 async def set_tier(request: Request[Any, Any, Any], name: NamePath, data: JSONBody[TierBody]) -> dict[str, Any]:
     body = await _body(request)
     fields: dict[str, Any] = {"price_multiplier_bp": optional_int(body, "price_multiplier_bp", 0)}
@@ -218,7 +249,7 @@ async def set_tier(request: Request[Any, Any, Any], name: NamePath, data: JSONBo
     return tier_public(await _ops(request).set_tier(name, **fields))
 
 
-@post("/codes", status_code=201, operation_id="adminCreateCodes")
+@post("/codes", status_code=201, operation_id="adminCreateCodes", responses=docs(CodeList, status=201))
 async def create_codes(request: Request[Any, Any, Any], data: JSONBody[CodesBody]) -> dict[str, Any]:
     body = await _body(request)
     count = optional_int(body, "count", 1, 1000) or 1

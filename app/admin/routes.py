@@ -8,14 +8,15 @@ from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
 from app.admin import money
+from app.admin.answers import AdminStatus
 from app.admin.guards import require_admin_token
-from app.api_docs import ADMIN_TOKEN, with_error_docs
+from app.api_docs import ADMIN_TOKEN, docs, with_error_docs
 from app.channels.cooldowns import public
 from app.channels.routes import CHANNEL_ADMIN_HANDLERS
 from app.deps import resources_of
 
 
-@get("/status", operation_id="adminStatus")
+@get("/status", operation_id="adminStatus", responses=docs(AdminStatus))
 async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
     res = resources_of(request)
     return {

@@ -12,13 +12,18 @@ from typing import Any
 from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
+from app.api_docs import docs
 from app.api_edge import body_of
 from app.channels import cooldowns
 from app.channels import service as channels
 from app.channels.schemas import (
     ChannelCreateBody,
+    ChannelList,
     ChannelModelsBody,
+    ChannelObject,
     ChannelUpdateBody,
+    CooldownList,
+    Removed,
     channel_create,
     channel_public,
     channel_update,
@@ -37,7 +42,7 @@ async def _board(request: Request[Any, Any, Any]) -> dict[str, cooldowns.Cooldow
     return await cooldowns.read_board(res.redis, res.settings.redis_prefix)
 
 
-@get("/channels", operation_id="adminListChannels")
+@get("/channels", operation_id="adminListChannels", responses=docs(ChannelList))
 async def list_channels(request: Request[Any, Any, Any]) -> dict[str, Any]:
     res = resources_of(request)
     async with res.sessionmaker() as session:
@@ -46,7 +51,7 @@ async def list_channels(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [channel_public(c, models, board.get(c.id)) for c, models in rows]}
 
 
-@post("/channels", operation_id="adminCreateChannel", status_code=201)
+@post("/channels", operation_id="adminCreateChannel", responses=docs(ChannelObject, 409, status=201), status_code=201)
 async def create_channel(request: Request[Any, Any, Any], data: JSONBody[ChannelCreateBody]) -> dict[str, Any]:
     res = resources_of(request)
     fields = channel_create(await body_of(request))
@@ -56,7 +61,7 @@ async def create_channel(request: Request[Any, Any, Any], data: JSONBody[Channel
     return channel_public(channel, models, None)
 
 
-@get("/channels/{channel:str}", operation_id="adminRetrieveChannel")
+@get("/channels/{channel:str}", operation_id="adminRetrieveChannel", responses=docs(ChannelObject, 404))
 async def retrieve_channel(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     async with resources_of(request).sessionmaker() as session:
         row = await channels.get_channel(session, channel)
@@ -64,7 +69,7 @@ async def retrieve_channel(request: Request[Any, Any, Any], channel: NamePath) -
     return channel_public(row, models, (await _board(request)).get(row.id))
 
 
-@patch("/channels/{channel:str}", operation_id="adminUpdateChannel")
+@patch("/channels/{channel:str}", operation_id="adminUpdateChannel", responses=docs(ChannelObject, 404))
 async def update_channel(
     request: Request[Any, Any, Any], channel: NamePath, data: JSONBody[ChannelUpdateBody]
 ) -> dict[str, Any]:
@@ -77,7 +82,7 @@ async def update_channel(
     return channel_public(row, models, (await _board(request)).get(row.id))
 
 
-@delete("/channels/{channel:str}", operation_id="adminDeleteChannel", status_code=200)
+@delete("/channels/{channel:str}", operation_id="adminDeleteChannel", responses=docs(Removed, 404), status_code=200)
 async def delete_channel(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     res = resources_of(request)
     async with unit_of_work(res.sessionmaker) as session:
@@ -89,7 +94,12 @@ async def delete_channel(request: Request[Any, Any, Any], channel: NamePath) -> 
     return {"id": removed.id, "object": "channel", "deleted": True}
 
 
-@post("/channels/{channel:str}/models", operation_id="adminAddChannelModels", status_code=200)
+@post(
+    "/channels/{channel:str}/models",
+    operation_id="adminAddChannelModels",
+    responses=docs(ChannelObject, 404, 409),
+    status_code=200,
+)
 async def add_models(
     request: Request[Any, Any, Any], channel: NamePath, data: JSONBody[ChannelModelsBody]
 ) -> dict[str, Any]:
@@ -102,7 +112,12 @@ async def add_models(
     return channel_public(row, models, (await _board(request)).get(row.id))
 
 
-@delete("/channels/{channel:str}/models/{model:path}", operation_id="adminRemoveChannelModel", status_code=200)
+@delete(
+    "/channels/{channel:str}/models/{model:path}",
+    operation_id="adminRemoveChannelModel",
+    responses=docs(ChannelObject, 404),
+    status_code=200,
+)
 async def remove_model(request: Request[Any, Any, Any], channel: NamePath, model: FromPath[str]) -> dict[str, Any]:
     res = resources_of(request)
     async with unit_of_work(res.sessionmaker) as session:
@@ -112,7 +127,7 @@ async def remove_model(request: Request[Any, Any, Any], channel: NamePath, model
     return channel_public(row, models, (await _board(request)).get(row.id))
 
 
-@get("/cooldowns", operation_id="adminListCooldowns")
+@get("/cooldowns", operation_id="adminListCooldowns", responses=docs(CooldownList))
 async def list_cooldowns(request: Request[Any, Any, Any]) -> dict[str, Any]:
     res = resources_of(request)
     board = await _board(request)
@@ -122,7 +137,7 @@ async def list_cooldowns(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@delete("/cooldowns/{channel:str}", operation_id="adminResetCooldown", status_code=200)
+@delete("/cooldowns/{channel:str}", operation_id="adminResetCooldown", responses=docs(Removed, 404), status_code=200)
 async def reset_cooldown(request: Request[Any, Any, Any], channel: NamePath) -> dict[str, Any]:
     res = resources_of(request)
     async with res.sessionmaker() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -105,3 +105,41 @@ def channel_update(body: dict[str, Any]) -> dict[str, Any]:
         "api_key": optional_str(body, "api_key"),
         "options": optional_options(body),
     }
+
+
+class ChannelModelObject(msgspec.Struct, kw_only=True):
+    model: str
+    upstream_model: str | None
+
+
+class ChannelObject(msgspec.Struct, kw_only=True):
+    id: str
+    object: Literal["channel"]
+    name: str
+    provider: str
+    base_url: str | None
+    has_api_key: bool
+    priority: int
+    weight: int
+    enabled: bool
+    options: dict[str, Any] | None
+    models: list[ChannelModelObject]
+    cooldown: dict[str, Any] | None
+    created_at: int | None
+
+
+class Removed(msgspec.Struct, kw_only=True):
+    object: str
+    deleted: bool
+    id: str | None = None
+    channel_id: str | None = None
+
+
+class ChannelList(msgspec.Struct, kw_only=True):
+    object: Literal["list"]
+    data: list[ChannelObject]
+
+
+class CooldownList(msgspec.Struct, kw_only=True):
+    object: Literal["list"]
+    data: list[dict[str, Any]]

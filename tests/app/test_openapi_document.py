@@ -10,6 +10,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
+# Their answers (a ChatCompletion, a stream, an embeddings list) are the lead's to type (issue 16).
+UNTYPED_ANSWERS = {("post", "/v1/chat/completions"), ("post", "/v1/embeddings")}
 BODYLESS = {
     ("post", "/v1/webhooks/secret"),
     ("post", "/v1/videos/{video_id}/cancel"),
@@ -62,6 +64,8 @@ def test_bodies_parameters_and_answers_are_typed(document: dict[str, Any]) -> No
         ok = next(r for status, r in op["responses"].items() if status.startswith(("2", "3")))
         schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
         assert schema.get("type") != "string", (method, path, ok)
+        if (method, path) not in UNTYPED_ANSWERS and "content" in ok:
+            assert "$ref" in schema, (method, path, ok)
 
 
 def test_bearer_schemes(document: dict[str, Any]) -> None:
