@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from app.edge import INT64_MAX, NO_NUL
 
@@ -24,3 +24,15 @@ NameQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=200, p
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items, 1 to 100.")]
 Order = Annotated[Literal["asc", "desc"], QueryParameter(description="Sort order by creation time.")]
 Cursor64 = Annotated[int | None, QueryParameter(ge=0, le=INT64_MAX, description="Items with a smaller id.")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="Repeat the request with the same key and body: the first answer again, one job (24 h).",
+    ),
+]
+"""Documented here, checked by app.idempotency (400 naming `Idempotency-Key`)."""
+Prefer = Annotated[
+    str | None,
+    HeaderParameter(name="Prefer", description="`respond-async`: answer 202 with the job at once, not the result."),
+]

@@ -27,7 +27,7 @@ from app.images.schemas import (
 )
 from app.jobs import service
 from app.jobs.models import Job, JobKind
-from app.params import IdPath
+from app.params import IdempotencyKey, IdPath, Prefer
 from app.resources import Resources
 from app.routing import pick
 from app.webhooks.service import check_url
@@ -43,9 +43,8 @@ def _json(payload: Any, job: Job, status: int = 200) -> Response[bytes]:
     )
 
 
-def _wants_async(request: Request[Any, Any, Any]) -> bool:
-    prefer = request.headers.get("prefer", "")
-    return any(part.strip().lower() == "respond-async" for part in prefer.split(","))
+def _wants_async(prefer: str | None) -> bool:
+    return any(part.strip().lower() == "respond-async" for part in (prefer or "").split(","))
 
 
 async def wait_for_job(res: Resources, job_id: str, timeout_s: float) -> Job:
@@ -80,7 +79,12 @@ def _job_error(job: Job) -> GatewayError:
         **docs(ImageGeneration, status=202, description="Accepted (`Prefer: respond-async`)", common=()),
     },
 )
-async def create_image(request: Request[Any, Any, Any], data: JSONBody[ImageCreateBody]) -> Response[bytes]:
+async def create_image(
+    request: Request[Any, Any, Any],
+    data: JSONBody[ImageCreateBody],
+    idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
+) -> Response[bytes]:
     res = resources_of(request)
     body = await body_of(request)
     create = image_create(data, body)
@@ -105,7 +109,7 @@ async def create_image(request: Request[Any, Any, Any], data: JSONBody[ImageCrea
         set_rate_headers(request, admission.headers)
         await create_paid_job(res, job, admission)
         ttl = res.settings.signed_url_ttl_seconds
-        if _wants_async(request):
+        if _wants_async(prefer):
             response = _json(await image_job_object(job, res.store, ttl), job, status=202)
             return idempotency.Outcome(202, bytes(response.content), dict(response.headers), job.id)
         job = await wait_for_job(res, job.id, res.settings.image_wait_seconds)

@@ -19,7 +19,7 @@ from app.idempotency import service as idempotency
 from app.idempotency.service import idempotent_response
 from app.jobs import service
 from app.jobs.models import Job, JobKind, Stage, stage_of
-from app.params import IdPath, IdQuery, NameQuery, Order, PageLimit
+from app.params import IdempotencyKey, IdPath, IdQuery, NameQuery, Order, PageLimit
 from app.queue import transaction
 from app.routing import pick
 from app.videos.openapi import JsonOrMultipart
@@ -102,7 +102,9 @@ async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, wit
     responses=docs(VideoObject, 402, 404, 409, 413),
     operation_class=JsonOrMultipart,
 )
-async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
+async def create_video(
+    request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody], idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
     return await _create(request, data, with_task_id=False)
 
 
@@ -113,7 +115,9 @@ async def create_video(request: Request[Any, Any, Any], data: JSONBody[VideoCrea
     responses=docs(VideoObject, 402, 404, 409, 413),
     operation_class=JsonOrMultipart,
 )
-async def create_video_generation(request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody]) -> Response[bytes]:
+async def create_video_generation(
+    request: Request[Any, Any, Any], data: JSONBody[VideoCreateBody], idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
     """The docs' path: the same job, and the response also carries `task_id`."""
     return await _create(request, data, with_task_id=True)
 
