@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from app.errors import InvalidRequest
-
-_decode = msgspec.json.Decoder().decode
 
 _TYPE_NAMES = {
     str: "a string",
@@ -23,18 +19,6 @@ _TYPE_NAMES = {
 
 def type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
-    try:
-        body = _decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest(f"The request body must be a JSON object, not {type_name(body)}.", code="invalid_json")
-    return body
 
 
 def wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
@@ -63,19 +47,6 @@ def optional_bool(body: dict[str, Any], param: str) -> bool | None:
     if not isinstance(value, bool):
         raise wrong_type(param, "a boolean", value)
     return value
-
-
-def optional_number(body: dict[str, Any], param: str, low: float, high: float) -> float | None:
-    value = body.get(param)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise wrong_type(param, "a number", value)
-    if not low <= value <= high:
-        raise InvalidRequest(
-            f"'{param}' must be between {low:g} and {high:g}; got {value}.", param=param, code="invalid_value"
-        )
-    return float(value)
 
 
 def optional_int(body: dict[str, Any], param: str, low: int, high: int | None = None) -> int | None:
