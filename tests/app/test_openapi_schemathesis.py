@@ -23,8 +23,7 @@ from tests.conftest import ADMIN_HEADERS
 from tests.support import LiveServer
 
 MAX_EXAMPLES = 12
-NOT_YET: set[tuple[str, str]] = set()
-"""Operations left out, with the reason (none now: chat and embeddings run through the ASGI fast path)."""
+"""Per operation and run, about 15 s for the ~58 operations on one core (80 found nothing more)."""
 
 
 @pytest.mark.slow
@@ -35,8 +34,6 @@ def test_every_operation_keeps_to_its_documented_schema(gateway: LiveServer, api
     tested = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        if (operation.method.upper(), operation.path) in NOT_YET:
-            continue
         admin = operation.path.startswith("/admin")
         headers = {
             "Authorization": ADMIN_HEADERS["Authorization"] if admin else f"Bearer {api_key}",
@@ -48,7 +45,7 @@ def test_every_operation_keeps_to_its_documented_schema(gateway: LiveServer, api
             _fuzz(operation, gateway.url, headers)
         except Exception as exc:  # every operation runs; all failures are reported at the end
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:2000]}")
-    assert tested >= 40, tested
+    assert tested >= 55, tested
     assert not failures, "\n\n".join(failures)
 
 
