@@ -8,6 +8,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from app.edge import single_header
 from app.errors import AuthenticationFailed, NotFound
 from app.resources import get_resources
 
@@ -17,7 +18,8 @@ async def require_admin_token(connection: ASGIConnection[Any, Any, Any, Any], _:
     if token is None:
         # An instance without an admin token has no admin API at all.
         raise NotFound(f"Unknown path: {connection.url.path}", code="not_found")
-    scheme, _sep, presented = (connection.headers.get("authorization") or "").partition(" ")
+    authorization = single_header(connection.scope["headers"], b"authorization")
+    scheme, _sep, presented = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         presented.strip().encode(), token.get_secret_value().encode()
     ):

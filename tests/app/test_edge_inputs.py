@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -211,3 +212,17 @@ async def test_admin_bad_inputs(
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert_no_error_logged(caplog)
+
+
+async def test_a_repeated_authorization_header_is_refused_on_the_admin_api(client: AsyncTestClient[Any]) -> None:
+    """The /v1 routes' rule (tests/app/test_fastpath.py) on the admin guard too: no copy wins."""
+    headers = [("authorization", ADMIN_HEADERS["Authorization"]), ("authorization", "Bearer someone-else")]
+    # httpx's own ASGI transport sends repeated headers as they are (the test client folds them).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app), base_url="http://test") as raw:
+        for order in (headers, headers[::-1]):
+            response = await raw.get("/admin/accounts", headers=order)
+            assert response.status_code == 400, response.text
+            assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (
+                "invalid_header",
+                "Authorization",
+            )
