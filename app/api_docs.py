@@ -68,11 +68,6 @@ def error_responses(*statuses: int, common: tuple[int, ...] = COMMON) -> dict[in
     }
 
 
-ERROR_RESPONSES = error_responses(402, 404, 503)
-"""The chat and embeddings routes' errors (the common ones, an unaffordable request, an unknown model,
-an overload)."""
-
-
 def docs(
     model: Any = None,
     *errors: int,

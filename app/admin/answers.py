@@ -56,6 +56,7 @@ class PriceObject(msgspec.Struct, kw_only=True):
     cached_input_per_mtok: int | None
     per_image: dict[str, Any] | None
     per_video_second: int | None
+    per_video_second_by_size: dict[str, int]
     max_output_tokens: int | None
 
 

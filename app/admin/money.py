@@ -223,11 +223,12 @@ async def set_price(request: Request[Any, Any, Any], model: FromPath[str], data:
     model = _model_path(model)
     body = await _body(request)
     fields: dict[str, Any] = {f: optional_int(body, f, 0) for f in PRICE_FIELDS}
-    if body.get("per_image") is not None:
-        per_image = body["per_image"]
-        if not isinstance(per_image, dict) or not all(isinstance(v, int) and v >= 0 for v in per_image.values()):
-            raise wrong_type("per_image", "an object of non-negative integers", per_image)
-        fields["per_image"] = per_image
+    for table in ("per_image", "per_video_second_by_size"):
+        if body.get(table) is not None:
+            value = body[table]
+            if not isinstance(value, dict) or not all(isinstance(v, int) and v >= 0 for v in value.values()):
+                raise wrong_type(table, "an object of non-negative integers", value)
+            fields[table] = value
     return price_public(await _ops(request).set_price(model, **fields))
 
 

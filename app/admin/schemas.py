@@ -76,6 +76,10 @@ class PriceBody(msgspec.Struct, kw_only=True):
     max_output_tokens: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
     per_image: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], PriceMicros] | None = None
     """Price per image by `SIZE/QUALITY` (`"1024x1024/hd"`)."""
+    per_video_second_by_size: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], PriceMicros] | None = (
+        None
+    )
+    """Price per video second by size (`"1792x1024"`); other sizes pay `per_video_second`."""
 
 
 class TierBody(Limits, kw_only=True):
@@ -125,6 +129,7 @@ def price_public(p: Price) -> dict[str, Any]:
         "cached_input_per_mtok": p.cached_input_per_mtok,
         "per_image": p.per_image,
         "per_video_second": p.per_video_second,
+        "per_video_second_by_size": p.per_video_second_by_size or {},
         "max_output_tokens": p.max_output_tokens,
     }
 

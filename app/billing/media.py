@@ -23,7 +23,7 @@ HOLD_MARGIN_MS = 3_600_000
 
 def media_cost(price: ModelPrice, kind: str, params: dict[str, Any], multiplier_bp: int) -> int:
     if kind == JobKind.VIDEO:
-        return video_cost(price, int(params.get("seconds") or 0), multiplier_bp)
+        return video_cost(price, int(params.get("seconds") or 0), params.get("size"), multiplier_bp)
     return image_cost(price, int(params.get("n") or 1), params.get("size"), params.get("quality"), multiplier_bp)
 
 

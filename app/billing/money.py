@@ -48,6 +48,7 @@ class ModelPrice:
     cached_input_per_mtok: int | None = None
     per_image: dict[str, Any] | None = None
     per_video_second: int | None = None
+    per_video_second_by_size: dict[str, int] | None = None
     max_output_tokens: int | None = None
 
     @property
@@ -58,6 +59,7 @@ class ModelPrice:
             or self.cached_input_per_mtok
             or any((self.per_image or {}).values())
             or self.per_video_second
+            or any((self.per_video_second_by_size or {}).values())
         )
 
 
@@ -93,5 +95,8 @@ def image_cost(price: ModelPrice, n: int, size: str | None, quality: str | None,
     return ceil_div(unit * n * multiplier_bp, BP)
 
 
-def video_cost(price: ModelPrice, seconds: int, multiplier_bp: int = BP) -> int:
-    return ceil_div((price.per_video_second or 0) * seconds * multiplier_bp, BP)
+def video_cost(price: ModelPrice, seconds: int, size: str | None = None, multiplier_bp: int = BP) -> int:
+    """seconds × the price per second at that size (`per_video_second_by_size`, else `per_video_second`)."""
+    by_size = price.per_video_second_by_size or {}
+    unit = by_size.get(size) if size is not None and size in by_size else price.per_video_second
+    return ceil_div((unit or 0) * seconds * multiplier_bp, BP)

@@ -105,7 +105,7 @@ async def set_price(session: AsyncSession, model: str, **fields: Any) -> Price:
     price = await session.get(Price, model) or Price(model=model)
     for name, value in fields.items():
         if value is not None:
-            if name != "per_image" and (not isinstance(value, int) or value < 0):
+            if name not in ("per_image", "per_video_second_by_size") and (not isinstance(value, int) or value < 0):
                 raise InvalidRequest(f"{name} must be a non-negative integer (micro-dollars).", param=name)
             setattr(price, name, value)
     price.updated_at = utcnow()

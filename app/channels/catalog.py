@@ -120,6 +120,7 @@ async def load_catalog(sessionmaker: SessionMaker, settings: Settings, secret_ke
             cached_input_per_mtok=p.cached_input_per_mtok,
             per_image=dict(p.per_image or {}),
             per_video_second=p.per_video_second,
+            per_video_second_by_size=dict(p.per_video_second_by_size or {}),
             max_output_tokens=p.max_output_tokens,
         )
     for cm in models:

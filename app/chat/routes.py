@@ -9,10 +9,10 @@ from litestar import Request, Response, post
 from litestar.params import JSONBody
 
 from app.admission import admit_chat
-from app.api_docs import ERROR_RESPONSES
+from app.api_docs import docs
 from app.calls import Call, Reply
 from app.chat import service
-from app.chat.schemas import ChatRequest
+from app.chat.schemas import ChatCompletion, ChatRequest
 from app.deps import call_of, to_response
 from app.edge import convert, decode_object
 from app.errors import InvalidRequest
@@ -30,7 +30,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     summary="Create a chat completion",
     description="OpenAI's Chat Completions; unknown fields pass through to the upstream. "
     "`stream: true` answers with server-sent events ending in `data: [DONE]`.",
-    responses=ERROR_RESPONSES,
+    responses=docs(ChatCompletion, 402, 404, 503),
 )
 async def create_chat_completion(request: Request[Any, Any, Any], data: JSONBody[ChatRequest]) -> Response[Any]:
     # Documentation of the route: the ASGI edge (app.fastpath) serves every POST to this path, from the

@@ -76,3 +76,29 @@ class ChatRequest(msgspec.Struct, kw_only=True):
 def output_cap(request: ChatRequest, answer_cap: int, thinking_budget: int) -> int:
     """Tokens one choice may produce upstream, thinking included: what is held for and sent."""
     return answer_cap + (thinking_budget if request.reasoning else 0)
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int
+    completion_tokens: int = 0
+    total_tokens: int
+    cost: int | None = None
+    """What the request was charged, in micro-dollars (never more than its hold)."""
+
+
+class Choice(msgspec.Struct, kw_only=True):
+    index: int
+    message: dict[str, Any]
+    finish_reason: str | None = None
+
+
+class ChatCompletion(msgspec.Struct, kw_only=True):
+    """The answer of a non-streaming request (documentation; the upstream's object is relayed, with
+    our id and cost). A streaming request answers `text/event-stream` chunks instead."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None

@@ -8,12 +8,12 @@ from litestar import Request, Response, post
 from litestar.params import JSONBody
 
 from app.admission import admit_embeddings
-from app.api_docs import ERROR_RESPONSES
+from app.api_docs import docs
 from app.calls import Call, Reply
 from app.deps import call_of, to_response
 from app.edge import convert, decode_object
 from app.embeddings import service
-from app.embeddings.schemas import EmbeddingRequest
+from app.embeddings.schemas import EmbeddingList, EmbeddingRequest
 from app.ids import new_id
 
 
@@ -23,7 +23,7 @@ from app.ids import new_id
     operation_id="createEmbedding",
     summary="Create embeddings",
     description="OpenAI's Embeddings API; unknown fields pass through to the upstream.",
-    responses=ERROR_RESPONSES,
+    responses=docs(EmbeddingList, 402, 404, 503),
 )
 async def create_embedding(request: Request[Any, Any, Any], data: JSONBody[EmbeddingRequest]) -> Response[Any]:
     # Documentation of the route: the ASGI edge (app.fastpath) serves every POST to this path.

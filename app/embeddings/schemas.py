@@ -45,3 +45,25 @@ class EmbeddingRequest(msgspec.Struct, kw_only=True):
                 raise InvalidRequest(
                     f"Invalid type for 'input[{i}]': expected {expected}.", param=f"input[{i}]", code="invalid_type"
                 )
+
+
+class Embedding(msgspec.Struct, kw_only=True):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str
+    """Floats, or base64 of little-endian float32 with `encoding_format: base64`."""
+
+
+class EmbeddingUsage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int
+    total_tokens: int
+    cost: int | None = None
+
+
+class EmbeddingList(msgspec.Struct, kw_only=True):
+    """The answer (documentation; the upstream's object is relayed with the cost in its usage)."""
+
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage | None = None

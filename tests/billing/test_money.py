@@ -54,4 +54,8 @@ def test_image_and_video_prices() -> None:
     assert image_cost(price, 3, "512x512", "standard") == 120_000
     assert video_cost(price, 8) == 800_000
     assert video_cost(price, 8, multiplier_bp=5000) == 400_000
+    sized = ModelPrice(per_video_second=100_000, per_video_second_by_size={"1792x1024": 500_000})
+    assert video_cost(sized, 4, "1792x1024") == 2_000_000  # the size's own price
+    assert video_cost(sized, 4, "1280x720") == 400_000  # any other size: per_video_second
+    assert not ModelPrice(per_video_second_by_size={"1792x1024": 1}).is_free
     assert ModelPrice().is_free and not price.is_free
