@@ -38,6 +38,7 @@ class JobStatus(enum.StrEnum):
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+
 class Stage(enum.StrEnum):
     """Where a media job is; the public status is derived from it (`STATUS_OF`)."""
 

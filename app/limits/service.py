@@ -25,6 +25,18 @@ from redis.exceptions import NoScriptError, RedisError
 from app.errors import AuthenticationFailed, GatewayError, InsufficientQuota, PermissionDenied, RateLimited
 from app.limits.headers import rate_headers
 from app.limits.pipelined import PipelinedRedis
+from app.limits.protocol import (
+    ACCOUNT_DENIED,
+    INSUFFICIENT,
+    KEY_DENIED,
+    LIMITED,
+    NO_MIRROR,
+    AdmitArgs,
+    AdmitKeys,
+    AdmitResult,
+    SettleArgs,
+    SettleKeys,
+)
 from app.settings import Settings
 from app.singleflight import SingleFlight
 
@@ -33,7 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("heytoken.limits")
 
-ADMITTED, KEY_DENIED, ACCOUNT_DENIED, LIMITED, NO_MIRROR, INSUFFICIENT = range(6)
+_HOLD = AdmitKeys._fields.index("hold")
+_SETTLE_KEYS = len(SettleKeys._fields)
 
 
 def load_script(name: str) -> str:
@@ -80,7 +93,7 @@ class Gate:
         self._resync = redis.register_script(load_script("resync.lua"))
         self._expire = redis.register_script(load_script("expire.lua"))
         self._holds_key = self.key("holds")
-        self._key_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._key_cache: dict[tuple[str, str], AdmitKeys] = {}
         self._leases: dict[str, str] = {}
         """Live stream leases of this process: job id → key id (refreshed in the background)."""
         self._seeding: SingleFlight[str, None] = SingleFlight()
@@ -111,25 +124,25 @@ class Gate:
         database balance when the Redis mirror is missing (first request after a Redis start)."""
         limits = principal.limits
         tokens = min(tokens, limits.tpm) if limits.tpm else tokens
-        args = [
-            job_id,
-            "work",
-            limits.rpm,
-            limits.rph,
-            limits.tpm,
-            tokens,
-            int(lease),
-            limits.max_streams,
-            hold,
-            hold_ttl_ms or self._settings.chat_hold_ttl_seconds * 1000,
-            self._settings.stream_lease_ttl_seconds * 1000,
-            principal.account_id,
-            self._settings.default_reads_per_minute,
-        ]
+        args = AdmitArgs(
+            job=job_id,
+            mode="work",
+            rpm=limits.rpm,
+            rph=limits.rph,
+            tpm=limits.tpm,
+            tokens=tokens,
+            lease=int(lease),
+            max_streams=limits.max_streams,
+            hold=hold,
+            hold_ttl=hold_ttl_ms or self._settings.chat_hold_ttl_seconds * 1000,
+            lease_ttl=self._settings.stream_lease_ttl_seconds * 1000,
+            account=principal.account_id,
+            reads=self._settings.default_reads_per_minute,
+        )
         result = await self._run(principal, job_id, args, free=hold == 0)
         if result is None:
             return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
-        if result[0] == NO_MIRROR and load_balance is not None:
+        if result.status == NO_MIRROR and load_balance is not None:
             await self._seed_mirror(principal.account_id, load_balance)
             result = await self._run(principal, job_id, args, free=hold == 0)
             if result is None:
@@ -141,7 +154,7 @@ class Gate:
             principal.account_id,
             hold=hold,
             tokens_reserved=tokens,
-            tpm_bucket=int(result[9]),
+            tpm_bucket=int(result.tpm_bucket),
             lease=lease and limits.max_streams > 0,
             headers=headers,
         )
@@ -152,42 +165,44 @@ class Gate:
     async def admit_read(self, principal: Principal) -> list[tuple[bytes, bytes]]:
         """Reads (listing, polling) count against their own, more generous per-minute limit."""
         limits = principal.limits
-        args = [
-            "",
-            "read",
-            limits.rpm,
-            limits.rph,
-            limits.tpm,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            principal.account_id,
-            self._settings.default_reads_per_minute,
-        ]
+        args = AdmitArgs(
+            job="",
+            mode="read",
+            rpm=limits.rpm,
+            rph=limits.rph,
+            tpm=limits.tpm,
+            tokens=0,
+            lease=0,
+            max_streams=0,
+            hold=0,
+            hold_ttl=0,
+            lease_ttl=0,
+            account=principal.account_id,
+            reads=self._settings.default_reads_per_minute,
+        )
         result = await self._run(principal, "", args, free=True)
         return [] if result is None else self._check(result, principal, 0)
 
-    def _admit_keys(self, key_id: str, account_id: str) -> tuple[str, ...]:
-        """The admission's keys but the two hold keys, built once per (key, account) and kept: every request
-        of a key would otherwise join the same nine strings again."""
+    def _admit_keys(self, key_id: str, account_id: str) -> AdmitKeys:
+        """The admission's keys, built once per (key, account) and kept (every request of a key would
+        otherwise join the same strings again); the request's own hold key is put in by `_run`."""
         keys = self._key_cache.get((key_id, account_id))
         if keys is None:
             if len(self._key_cache) >= self.KEY_CACHE_SIZE:
                 self._key_cache.clear()
             p = self._p
-            keys = self._key_cache[(key_id, account_id)] = (
-                f"{p}deny:key:{key_id}",
-                f"{p}deny:acct:{account_id}",
-                f"{p}rl:{key_id}:rpm",
-                f"{p}rl:{key_id}:rph",
-                f"{p}rl:{key_id}:tpm",
-                f"{p}rl:{key_id}:streams",
-                f"{p}bal:{account_id}",
-                f"{p}inflight:{account_id}",
-                f"{p}rl:{key_id}:reads",
+            keys = self._key_cache[(key_id, account_id)] = AdmitKeys(
+                deny_key=f"{p}deny:key:{key_id}",
+                deny_account=f"{p}deny:acct:{account_id}",
+                rpm=f"{p}rl:{key_id}:rpm",
+                rph=f"{p}rl:{key_id}:rph",
+                tpm=f"{p}rl:{key_id}:tpm",
+                streams=f"{p}rl:{key_id}:streams",
+                balance=f"{p}bal:{account_id}",
+                hold="",
+                holds=self._holds_key,
+                inflight=f"{p}inflight:{account_id}",
+                reads=f"{p}rl:{key_id}:reads",
             )
         return keys
 
@@ -200,19 +215,18 @@ class Gate:
             script.sha = await self._redis.script_load(script.script)
             return await self._execute("EVALSHA", script.sha, numkeys, *keys_and_args)
 
-    async def _run(self, principal: Principal, job_id: str, args: list[Any], *, free: bool) -> list[Any] | None:
+    async def _run(self, principal: Principal, job_id: str, args: AdmitArgs, *, free: bool) -> AdmitResult | None:
         keys = self._admit_keys(principal.key_id, principal.account_id)
         try:
-            result: list[Any] = await self._evalsha(
+            result = await self._evalsha(
                 self._admit,
-                *keys[:7],
+                *keys[:_HOLD],
                 f"{self._p}hold:{job_id}",
-                self._holds_key,
-                *keys[7:],
+                *keys[_HOLD + 1 :],
                 *args,
-                numkeys=11,
+                numkeys=len(keys),
             )
-            return result
+            return AdmitResult(*result)
         except (RedisError, OSError) as exc:
             self._log_outage(exc)
             # Failing open is an operator's choice for rate limits only: money is never spent unchecked.
@@ -229,16 +243,23 @@ class Gate:
             self._last_outage_log = now
             log.error("limits.redis_unreachable fail_open=%s error=%r", self._settings.limits_fail_open, exc)
 
-    def _check(self, result: list[Any], principal: Principal, hold: int) -> list[tuple[bytes, bytes]]:
-        status = int(result[0])
-        detail = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
+    def _check(self, result: AdmitResult, principal: Principal, hold: int) -> list[tuple[bytes, bytes]]:
+        status = int(result.status)
+        detail = result.detail.decode() if isinstance(result.detail, bytes) else str(result.detail)
         if status == KEY_DENIED:
             raise AuthenticationFailed("Incorrect API key provided.")
         if status == ACCOUNT_DENIED:
             raise PermissionDenied("This account is suspended.", code="account_suspended")
-        headers = rate_headers(*(int(v) for v in result[3:9]))
+        headers = rate_headers(
+            int(result.rpm_limit),
+            int(result.rpm_remaining),
+            int(result.rpm_reset_ms),
+            int(result.tpm_limit),
+            int(result.tpm_remaining),
+            int(result.tpm_reset_ms),
+        )
         if status == LIMITED:
-            wait_ms = max(1, int(result[2]))
+            wait_ms = max(1, int(result.retry_after_ms))
             raise RateLimited(
                 _LIMIT_MESSAGES.get(detail, "Rate limit reached.") + f" Retry in {math.ceil(wait_ms / 1000)}s.",
                 code=detail,
@@ -251,7 +272,7 @@ class Gate:
         if status in (INSUFFICIENT, NO_MIRROR):
             from app.billing.money import format_usd
 
-            available = int(result[10])
+            available = int(result.balance)
             exc = InsufficientQuota(
                 f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
                 f"{format_usd(available)} available. Top up your credits to continue.",
@@ -264,21 +285,19 @@ class Gate:
     # -- settlement -------------------------------------------------------------------------------
     def _settle_call(self, adm: Admission, used_tokens: int, cost: int, mode: str) -> tuple[Any, ...]:
         p, k, a = self._p, adm.key_id, adm.account_id
-        return (
-            f"{p}rl:{k}:tpm",
-            f"{p}rl:{k}:streams",
-            f"{p}hold:{adm.job_id}",
-            self._holds_key,
-            f"{p}bal:{a}",
-            f"{p}inflight:{a}",
-            f"{p}seq:{a}",
-            adm.job_id,
-            adm.tpm_bucket,
-            adm.tokens_reserved,
-            used_tokens,
-            cost,
-            mode,
+        keys = SettleKeys(
+            tpm=f"{p}rl:{k}:tpm",
+            streams=f"{p}rl:{k}:streams",
+            hold=f"{p}hold:{adm.job_id}",
+            holds=self._holds_key,
+            balance=f"{p}bal:{a}",
+            inflight=f"{p}inflight:{a}",
+            seq=f"{p}seq:{a}",
         )
+        args = SettleArgs(
+            job=adm.job_id, bucket=adm.tpm_bucket, reserved=adm.tokens_reserved, used=used_tokens, cost=cost, mode=mode
+        )
+        return (*keys, *args)
 
     async def settle_many(self, items: list[tuple[Admission, int, int, str]]) -> None:
         """Settle (admission, tokens used, cost, "apply" | "durable") for a batch, in one round trip.
@@ -305,10 +324,10 @@ class Gate:
     async def _settle_pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         sha = self._settle.sha
         if self._pipelined is not None:
-            return await self._pipelined.execute_many([("EVALSHA", sha, 7, *call) for call in calls])
+            return await self._pipelined.execute_many([("EVALSHA", sha, _SETTLE_KEYS, *call) for call in calls])
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
-                pipe.execute_command("EVALSHA", sha, 7, *call)
+                pipe.execute_command("EVALSHA", sha, _SETTLE_KEYS, *call)
             results: list[Any] = await pipe.execute(raise_on_error=False)
             return results
 

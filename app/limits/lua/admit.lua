@@ -12,6 +12,10 @@
 -- over any window of its length.
 -- Returns {status, detail, retry_after_ms, rpm_limit, rpm_remaining, rpm_reset_ms,
 --          tpm_limit, tpm_remaining, tpm_reset_ms, tpm_bucket, balance}
+-- The same names, for app/limits/protocol.py (a test compares them):
+-- KEYS: deny_key deny_account rpm rph tpm streams balance hold holds inflight reads
+-- ARGV: job mode rpm rph tpm tokens lease max_streams hold hold_ttl lease_ttl account reads
+-- RETURNS: status detail retry_after_ms rpm_limit rpm_remaining rpm_reset_ms tpm_limit tpm_remaining tpm_reset_ms tpm_bucket balance
 -- status: 0 admitted, 1 key denied, 2 account denied, 3 rate limited (detail = which),
 --         4 no balance mirror, 5 insufficient balance
 

@@ -7,6 +7,9 @@
 -- ARGV  1 job id   2 tpm bucket of the reservation   3 tokens reserved   4 tokens used
 --       5 cost to capture   6 hold mode: "apply" (give back hold − cost) | "durable" (the database
 --       now carries the hold: drop the Redis record, leave the balance)
+-- The same names, for app/limits/protocol.py (a test compares them):
+-- KEYS: tpm streams hold holds balance inflight seq
+-- ARGV: job bucket reserved used cost mode
 local job = ARGV[1]
 local bucket, reserved, used = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local cost, mode = tonumber(ARGV[5]), ARGV[6]
