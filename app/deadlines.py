@@ -14,14 +14,13 @@ disconnect (a cancellation of its own) still propagates untouched.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from types import TracebackType
 
 from app.providers.errors import UpstreamTimeout
+from app.tasks import Loop
 
 TICK = 0.05
-log = logging.getLogger("heytoken.deadlines")
 _monotonic = time.monotonic
 
 
@@ -101,9 +100,10 @@ class Watch:
 
 class Reaper:
     def __init__(self, tick: float = TICK) -> None:
-        self._tick = tick
         self._watches: set[Watch] = set()
-        self._task: asyncio.Task[None] | None = None
+        # A reaper that died would leave every later stall unbounded: a failing sweep is logged, and the
+        # loop goes on.
+        self._loop = Loop("deadline-reaper", self._sweep_now, tick)
 
     def watch(self, limit: float, total: float, phase: str) -> Watch:
         return Watch(self._watches, limit, total, phase)
@@ -113,23 +113,14 @@ class Reaper:
         return Watch(self._watches, limit, limit, phase)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="deadline-reaper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick)
-            if self._watches:
-                try:
-                    self.sweep(_monotonic())
-                except Exception:
-                    # A reaper that died would leave every later stall unbounded: log and go on.
-                    log.exception("deadlines.sweep_failed")
+    async def _sweep_now(self) -> None:
+        if self._watches:
+            self.sweep(_monotonic())
 
     def sweep(self, now: float) -> None:
         for w in self._watches:

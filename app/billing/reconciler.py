@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -21,6 +20,7 @@ from app.accounts.models import Account
 from app.db import SessionMaker
 from app.limits.service import Gate
 from app.outage import is_database_outage, outages
+from app.tasks import Loop
 
 log = logging.getLogger("heytoken.billing.reconciler")
 
@@ -31,32 +31,28 @@ class BillingReconciler:
         self._gate = gate
         self._sessionmaker = sessionmaker
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
         self._token = uuid.uuid4().hex
+        self._loop = Loop("billing-reconciler", self._step, interval, on_error=self._failed)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="billing-reconciler")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                if await self._redis.set(
-                    self._gate.key("lock", "billing"), self._token, nx=True, px=int(self._interval * 900)
-                ):
-                    await self.run_once()
-            except Exception as exc:
-                if is_database_outage(exc):
-                    outages.warn("billing_reconcile", exc)
-                elif isinstance(exc, RedisError | OSError):
-                    log.warning("billing.reconcile_skipped redis unreachable")
-                else:
-                    log.exception("billing.reconcile_failed")
+    async def _step(self) -> None:
+        # One process reconciles per interval (a lock that lapses before the next one).
+        if await self._redis.set(self._gate.key("lock", "billing"), self._token, nx=True, px=int(self._interval * 900)):
+            await self.run_once()
+
+    @staticmethod
+    def _failed(exc: Exception) -> None:
+        if is_database_outage(exc):
+            outages.warn("billing_reconcile", exc)
+        elif isinstance(exc, RedisError | OSError):
+            log.warning("billing.reconcile_skipped redis unreachable")
+        else:
+            log.error("billing.reconcile_failed", exc_info=exc)
 
     async def run_once(self) -> dict[str, Any]:
         expired = await self._gate.scripts["expire"](keys=[self._gate.key("holds")], args=[self._gate.key(""), 1000])

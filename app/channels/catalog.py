@@ -6,7 +6,6 @@ waits on the database to find its upstream.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from app.errors import PermissionDenied
 from app.outage import is_database_outage, outages
 from app.providers.local import LOCAL_MODELS
 from app.settings import Settings
+from app.tasks import Loop
 
 log = logging.getLogger("heytoken.catalog")
 
@@ -162,8 +162,7 @@ class CatalogCache:
         self.current = Catalog()
         self.loaded = False
         """Whether `current` was ever read from the database (until then the process is not ready)."""
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = Loop("catalog-refresh", self.refresh, self._refresh_seconds, on_error=self._refresh_failed)
 
     async def refresh(self) -> None:
         self.current = await load_catalog(self._sessionmaker, self._settings, self._secret_key)
@@ -189,25 +188,15 @@ class CatalogCache:
             if not is_database_outage(exc):
                 raise
             outages.warn("catalog_load (starting without a catalog)", exc)
-        self._task = asyncio.create_task(self._loop(), name="catalog-refresh")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            # The flag too, not only the cancellation: on Python 3.11 `asyncio.wait_for` (asyncpg's
-            # connect timeout) can swallow a cancellation that lands as its timeout fires, and with the
-            # database down the loop then ran on and shutdown waited for it forever.
-            self._stopping = True
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self._refresh_seconds)
-            try:
-                await self.refresh()
-            except Exception as exc:
-                # Keep serving the last good catalog; a database blip must not take routing down.
-                if is_database_outage(exc):
-                    outages.warn("catalog_refresh", exc)
-                else:
-                    log.exception("catalog.refresh_failed")
+    @staticmethod
+    def _refresh_failed(exc: Exception) -> None:
+        # Keep serving the last good catalog; a database blip must not take routing down.
+        if is_database_outage(exc):
+            outages.warn("catalog_refresh", exc)
+        else:
+            log.error("catalog.refresh_failed", exc_info=exc)

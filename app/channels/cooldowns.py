@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from app.channels.policy import ChannelPolicy
 from app.settings import Settings
+from app.tasks import Loop
 
 log = logging.getLogger("heytoken.cooldowns")
 
@@ -172,29 +173,17 @@ class CooldownBoard:
         self._trial_lost: dict[str, float] = {}
         self._local_fails: dict[str, deque[float]] = {}
         self._pending: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = Loop("cooldown-sync", self.sync, self._sync_seconds)
         self._last_warning = 0.0
 
     async def start(self) -> None:
         await self.sync()
-        self._task = asyncio.create_task(self._loop(), name="cooldown-sync")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            # The flag too, not only the cancellation: on Python 3.11 a timeout inside the Redis call can
-            # swallow a cancellation that lands as it fires, and the loop then ran on (shutdown hung).
-            self._stopping = True
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
         if self._pending:
             await asyncio.wait(self._pending, timeout=2)
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self._sync_seconds)
-            await self.sync()
 
     async def sync(self) -> None:
         try:

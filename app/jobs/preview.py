@@ -10,8 +10,6 @@ overtakes its set). Best effort: with Redis unreachable a batch is dropped (the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -23,6 +21,7 @@ from redis.asyncio import Redis
 
 from app.db import utcnow
 from app.jobs.recorder import JOB_COLUMNS, JobRecord
+from app.tasks import Loop
 
 log = logging.getLogger("heytoken.jobs.preview")
 
@@ -72,20 +71,19 @@ class JobPreview:
         self._redis = redis
         self._key = key
         self._queue: list[tuple[str, bytes | None]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        # Woken by every put; a failed send was warned about in `send` (its entries are dropped).
+        self._loop = Loop("job-preview", self.send, None, on_error=lambda exc: None)
         self._warned_at = -float("inf")
 
     def put(self, rec: JobRecord) -> None:
         """No I/O: queued for the next pipeline."""
         self._queue.append((rec.id, _encode(row_of(rec))))
-        self._wake.set()
+        self._loop.wake()
 
     def forget(self, job_ids: list[str]) -> None:
         """The rows of these jobs are written: their entries go (after any set still queued)."""
         self._queue.extend((job_id, None) for job_id in job_ids)
-        self._wake.set()
+        self._loop.wake()
 
     async def find(self, job_id: str) -> PreviewRow | None:
         try:
@@ -96,21 +94,10 @@ class JobPreview:
         return None if raw is None else _decode(cast(bytes, raw))
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="job-preview")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping = True  # see JobRecorder.stop: a cancellation may be swallowed on 3.11
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            self._wake.clear()
-            with contextlib.suppress(Exception):
-                await self.send()
+        await self._loop.stop()
 
     async def send(self) -> None:
         """One pipeline with everything queued, in order."""

@@ -10,8 +10,6 @@ refuses on its own (say, its account was deleted meanwhile) is dropped alone, wi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import DriverSQL, driver_sql, utcnow
 from app.jobs.models import JOBS
 from app.outage import outages
+from app.tasks import Loop
 
 JOB_COLUMNS = (
     "id",
@@ -151,10 +150,9 @@ class JobRecorder:
         self._pending: list[JobRecord] = []
         self._by_id: dict[str, JobRecord] = {}
         """The pending records by id: GET /v1/jobs/{id} answers from here until the row is written."""
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._backoff = 0.0
+        # Every flush interval (longer while the database is failing), or at once when a batch is full.
+        self._loop = Loop("job-recorder", self.flush, lambda: self._interval + self._backoff)
         self.dropped = 0
         self.observer: Callable[[JobRecord], None] | None = None
         """Sees every record as it is handed in (the metrics); must not block."""
@@ -174,7 +172,7 @@ class JobRecorder:
         if self.preview is not None:
             self.preview.put(rec)
         if len(self._pending) >= self._batch_size:
-            self._wake.set()
+            self._loop.wake()
 
     @property
     def pending(self) -> int:
@@ -185,25 +183,11 @@ class JobRecorder:
         return self._by_id.get(job_id)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="job-recorder")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            # The flag too, not only the cancellation: on Python 3.11 `asyncio.wait_for` can swallow a
-            # cancellation that lands as its timeout fires, and the loop then ran on, `stop` waiting forever.
-            self._stopping = True
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
         await self.flush()
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval + self._backoff):
-                    await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
 
     async def flush(self) -> None:
         while self._pending:

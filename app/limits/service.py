@@ -9,7 +9,6 @@ background so a crashed process's leases lapse within the lease TTL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -39,6 +38,7 @@ from app.limits.protocol import (
 )
 from app.settings import Settings
 from app.singleflight import SingleFlight
+from app.tasks import Loop
 
 if TYPE_CHECKING:
     from app.accounts.auth import Principal
@@ -98,7 +98,8 @@ class Gate:
         """Live stream leases of this process: job id → key id (refreshed in the background)."""
         self._seeding: SingleFlight[str, None] = SingleFlight()
         """Mirror loads in flight, by account: the one database read its requests wait on."""
-        self._task: asyncio.Task[None] | None = None
+        # A stream's lease lives a TTL; every third of it, this process extends its live streams'.
+        self._loop = Loop("lease-refresh", self._refresh_leases, settings.stream_lease_ttl_seconds / 3)
         self._last_outage_log = 0.0
 
     # -- keys -------------------------------------------------------------------------------------
@@ -375,27 +376,22 @@ class Gate:
 
     # -- background -------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._refresh_leases(), name="lease-refresh")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
 
     async def _refresh_leases(self) -> None:
-        ttl_ms = self._settings.stream_lease_ttl_seconds * 1000
-        while True:
-            await asyncio.sleep(self._settings.stream_lease_ttl_seconds / 3)
-            if not self._leases:
-                continue
-            expiry = int(time.time() * 1000) + ttl_ms
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for job_id, key_id in list(self._leases.items()):
-                        pipe.zadd(self.key("rl", key_id, "streams"), {job_id: expiry}, xx=True)
-                    await pipe.execute()
-            except (RedisError, OSError) as exc:
-                self._log_outage(exc)
+        if not self._leases:
+            return
+        expiry = int(time.time() * 1000) + self._settings.stream_lease_ttl_seconds * 1000
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for job_id, key_id in list(self._leases.items()):
+                    pipe.zadd(self.key("rl", key_id, "streams"), {job_id: expiry}, xx=True)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._log_outage(exc)
 
     @property
     def scripts(self) -> dict[str, Any]:
