@@ -19,7 +19,7 @@ install: $(STAMP) bytecode
 
 # pip compiles the dependencies, but not this editable project: with PYTHONDONTWRITEBYTECODE set (many
 # containers set it) every process start compiled app/ from source again (measured: ~13 % of the
-# instructions of `import app.main`). compileall skips what is already up to date.
+# instructions of `import app.api.main`). compileall skips what is already up to date.
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q app workers storage
 
@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app workers storage
+	$(BIN)/lint-imports --no-cache
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest -q

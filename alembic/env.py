@@ -1,5 +1,5 @@
 """Alembic environment: the URL comes from Settings (or `config.attributes["url"]`), the metadata
-from app.tables. Configured from pyproject.toml ([tool.alembic]); there is no alembic.ini."""
+from app.api.tables. Configured from pyproject.toml ([tool.alembic]); there is no alembic.ini."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import app.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.api.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 config = context.config
 url: str = config.attributes.get("url") or get_settings().resolved_database_url()

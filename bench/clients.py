@@ -1,4 +1,4 @@
-"""Upstream HTTP clients compared as plain clients against the mock: the measurement behind app/http.py.
+"""Upstream HTTP clients compared as plain clients against the mock: the measurement behind app/core/http.py.
 
     python -m bench.clients '<json spec>'     (one client kind; prints one JSON result)
 

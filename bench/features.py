@@ -15,10 +15,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 BILLING_MODULES = ("app.billing", "app.money", "app.ledger")
-LIMITS_MODULES = ("app.limits", "app.ratelimits", "app.rate_limits")
+LIMITS_MODULES = ("app.billing.limits", "app.ratelimits", "app.rate_limits")
 BALANCE_USD = "1000000"  # enough for any run
 
 # The `heytoken` CLI of the billing and limits issues: a price for each bench model (a model without

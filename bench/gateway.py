@@ -10,9 +10,9 @@ from pathlib import Path
 
 from app.accounts import service as accounts
 from app.channels import service as channels
-from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.runner import migrate
-from app.settings import Settings
+from app.cli.runner import migrate
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.settings import Settings
 from bench.procs import BIN
 
 # Public model → the mock's upstream model (the mock reads the stream shape from the name).

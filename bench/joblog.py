@@ -22,13 +22,13 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from app.billing.ledger import ACCOUNTS
-from app.billing.sync import capture_records
-from app.db import create_engine
-from app.ids import new_id
+from app.cli.runner import migrate
+from app.core.db import create_engine
+from app.core.ids import new_id
+from app.core.settings import Settings
+from app.jobs.capture import capture_records
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord, JobRecorder
-from app.runner import migrate
-from app.settings import Settings
 
 
 def chat_record(account_id: str, key_id: str, n: int) -> JobRecord:

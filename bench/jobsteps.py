@@ -26,17 +26,17 @@ import httpx
 from sqlalchemy import insert
 
 from app.accounts.auth import Principal
+from app.accounts.limits import Limits
+from app.api.resources import create_object_store
 from app.billing.ledger import ACCOUNTS
 from app.channels.catalog import CatalogCache
-from app.db import create_engine, create_sessionmaker
+from app.cli.runner import migrate
+from app.core.db import create_engine, create_sessionmaker
+from app.core.queue import ActorName, Credit, Send, transaction
+from app.core.settings import Settings
 from app.jobs import pipeline, service
 from app.jobs.models import JobKind
-from app.limits.policy import Limits
 from app.providers.media_registry import build_media_providers
-from app.queue import ActorName, Credit, Send, transaction
-from app.resources import create_object_store
-from app.runner import migrate
-from app.settings import Settings
 
 STEPS: dict[ActorName, Callable[[pipeline.JobDeps, str], Awaitable[None]]] = {
     ActorName.JOB_SUBMIT: pipeline.submit_job,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from app.core.timing import begin, current, end
 from app.jobs.recorder import JobRecord
 from app.observability.metrics import Metrics
 from app.observability.middleware import ObservabilityMiddleware
-from app.observability.timing import begin, current, end
 from app.providers.common import UpstreamResponse
 
 

@@ -46,7 +46,7 @@ def web_command(port: int, app: str | None = None) -> list[str]:
     if command is None:
         raise SystemExit("the Procfile has no web: line")
     if app is not None:
-        command = [app if arg == "app.main:create_app" else arg for arg in command]
+        command = [app if arg == "app.api.main:create_app" else arg for arg in command]
     return command
 
 

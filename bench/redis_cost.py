@@ -19,10 +19,10 @@ import uuid
 from redis.asyncio import Redis
 
 from app.accounts.auth import Principal
-from app.limits.policy import Limits
-from app.limits.service import Admission, Gate
-from app.resources import create_redis
-from app.settings import Settings
+from app.accounts.limits import Limits
+from app.api.resources import create_redis
+from app.billing.limits.service import Admission, Gate
+from app.core.settings import Settings
 
 
 async def evalsha_usec(redis: Redis) -> tuple[int, int]:

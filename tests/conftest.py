@@ -21,16 +21,18 @@ from redis import Redis
 from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
+from app.api.main import create_app
 from app.billing import service as billing
 from app.channels import service as channels
-from app.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
-from app.main import create_app
-from app.runner import migrate
-from app.settings import Settings
+from app.cli.runner import migrate
+from app.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
+from app.core.settings import Settings
+from app.webhooks.events import install as install_job_events
 from tests.fakes.upstream import MockUpstream
 from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer
 
+install_job_events()  # the wiring that create_app and the worker's boot do (app/jobs/events.py)
 RUN_ID = uuid.uuid4().hex[:10]
 ADMIN_TOKEN = "admin-test-token"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

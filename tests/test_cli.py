@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
-from app.settings import Settings, get_settings
+from app.cli.commands import main
+from app.core.settings import Settings, get_settings
 from tests.support import settings_env
 
 

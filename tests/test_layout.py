@@ -15,8 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
-import app.tables  # noqa: F401
-from app.db import SessionMaker
+import app.api.tables  # noqa: F401
+from app.core.db import SessionMaker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_web_process_leaves_worker_libraries_unloaded() -> None:
     PostgreSQL needs it (~1.5 MB and ~37 ms of start-up on SQLite)."""
     worker_only = {"PIL", "av", "boto3", "botocore", "httpx", "httpx_aiohttp", "dramatiq"}
     code = (
-        "import sys; from app.main import create_app; create_app(); "
+        "import sys; from app.api.main import create_app; create_app(); "
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {worker_only!r}), "
         "'sqlalchemy.dialects.postgresql' in sys.modules)"
     )
@@ -75,7 +75,7 @@ async def test_migrations_match_the_models(sessionmaker: SessionMaker) -> None:
 
 
 def test_the_configuration_page_lists_every_setting() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     page = (ROOT / "docs" / "configuration.md").read_text()
     missing = [f"HEYTOKEN_{name.upper()}" for name in Settings.model_fields if f"HEYTOKEN_{name.upper()}" not in page]
@@ -83,7 +83,7 @@ def test_the_configuration_page_lists_every_setting() -> None:
 
 
 def test_the_configuration_page_lists_no_unknown_setting() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     page = (ROOT / "docs" / "configuration.md").read_text()
     documented = set(re.findall(r"`HEYTOKEN_([A-Z0-9_]+)`", page))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support import BIN, free_port
 
 pytestmark = pytest.mark.e2e

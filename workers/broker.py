@@ -17,8 +17,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from app.queue import broker_namespace
-from app.settings import Settings
+from app.core.queue import broker_namespace
+from app.core.settings import Settings
 
 
 class DaemonAsyncIO(AsyncIO):

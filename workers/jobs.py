@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dramatiq
 
+from app.core.queue import QUEUE_OF, ActorName
 from app.jobs import pipeline
-from app.queue import QUEUE_OF, ActorName
 from workers.middleware import deps
 
 # Dramatiq runs fetched messages lowest priority first: a job's start comes before steps of jobs

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dramatiq
 
-from app.logging import configure_logging
-from app.settings import get_settings
+from app.core.logging import configure_logging
+from app.core.settings import get_settings
+from app.webhooks.events import install as install_job_events
 from workers.broker import build_broker
 from workers.middleware import WorkerResources, install
 
 settings = get_settings()
 configure_logging(settings)
+install_job_events()  # a job's transitions make their webhook events (app/jobs/events.py)
 resources = WorkerResources(settings)
 install(resources)
 broker = build_broker(settings, resources)

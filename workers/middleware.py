@@ -15,16 +15,16 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from redis.asyncio import Redis
 
+from app.api.resources import create_object_store, create_redis, create_url_guard
+from app.billing.limits.service import Gate
 from app.channels.catalog import CatalogCache
-from app.db import create_engine, create_sessionmaker
-from app.http import create_upstream_client, create_webhook_client
+from app.core.db import create_engine, create_sessionmaker
+from app.core.http import create_upstream_client, create_webhook_client
+from app.core.queue import BrokerSender
+from app.core.settings import Settings
 from app.jobs.pipeline import JobDeps
 from app.jobs.reconciler import run_reconciler
-from app.limits.service import Gate
 from app.providers.media_registry import build_media_providers
-from app.queue import BrokerSender
-from app.resources import create_object_store, create_redis, create_url_guard
-from app.settings import Settings
 from app.webhooks.delivery import WebhookDeps, reconcile_deliveries
 
 log = logging.getLogger("heytoken.worker")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from app.queue import QUEUE_OF, ActorName
+from app.core.queue import QUEUE_OF, ActorName
 from app.webhooks import delivery
 from workers.middleware import webhook_deps
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import app.db
+import app.core.db
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -33,10 +33,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('upstream_result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('assets', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('next_poll_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('deadline_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('deleted_at', app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('next_poll_at', app.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deadline_at', app.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', app.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='0', nullable=False))
         batch_op.create_index('ix_jobs_kind_account_id', ['kind', 'account_id', 'id'], unique=False)
         batch_op.create_index('ix_jobs_next_poll_at', ['next_poll_at'], unique=False)

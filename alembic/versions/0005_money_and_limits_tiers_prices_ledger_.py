@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import app.db
+import app.core.db
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB(astext_type=sa.Text()))
 
 revision: str = '0005'
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('per_image', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('per_video_second', sa.BigInteger(), nullable=True),
     sa.Column('max_output_tokens', sa.Integer(), nullable=True),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('model')
     )
     op.create_table('redemption_codes',
@@ -39,9 +39,9 @@ def upgrade() -> None:
     sa.Column('code_hash', sa.String(length=64), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('redeemed_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('redeemed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('redeemed_by', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code_hash')
@@ -53,7 +53,7 @@ def upgrade() -> None:
     sa.Column('rph', sa.Integer(), nullable=True),
     sa.Column('tpm', sa.Integer(), nullable=True),
     sa.Column('max_streams', sa.Integer(), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('idempotency_keys',
@@ -66,8 +66,8 @@ def upgrade() -> None:
     sa.Column('response_body', sa.LargeBinary(), nullable=True),
     sa.Column('response_headers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('account_id', 'key', name='uq_idempotency_account_key')
@@ -75,7 +75,7 @@ def upgrade() -> None:
     # Every account starts on the 'default' tier: prices as listed, the instance's default limits.
     op.bulk_insert(
         sa.table("tiers", sa.column("name", sa.String), sa.column("price_multiplier_bp", sa.Integer),
-                 sa.column("created_at", app.db.UTCDateTime(timezone=True))),
+                 sa.column("created_at", app.core.db.UTCDateTime(timezone=True))),
         [{"name": "default", "price_multiplier_bp": 10000, "created_at": datetime.datetime.now(datetime.UTC)}],
     )
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
-import app.db
+import app.core.db
 from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB(astext_type=Text()))
 
 revision: str = '0006'
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('disabled_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -42,10 +42,10 @@ def upgrade() -> None:
     op.create_table('webhook_secrets',
     sa.Column('account_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('secret', sa.Text(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revealed_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revealed_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('previous_secret', sa.Text(), nullable=True),
-    sa.Column('previous_expires_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('previous_expires_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('account_id')
     )
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
@@ -71,11 +71,11 @@ def upgrade() -> None:
     sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_status', sa.Integer(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-    sa.Column('delivered_at', app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', app.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], ),
     sa.ForeignKeyConstraint(['event_id'], ['webhook_events.id'], ondelete='CASCADE'),
@@ -88,7 +88,7 @@ def upgrade() -> None:
     op.create_table('webhook_attempts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('delivery_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('attempted_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', app.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('latency_ms', sa.Integer(), nullable=False),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-import app.db
+import app.core.db
 from alembic import op
 
 revision: str = "0008"
@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("started_at", app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("started_at", app.core.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

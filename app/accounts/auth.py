@@ -13,15 +13,14 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from app.accounts.models import Account, AccountStatus, ApiKey
+from app.accounts.limits import Limits, resolve_limits
+from app.accounts.models import Account, AccountStatus, ApiKey, Tier
 from app.accounts.service import KEY_PATTERN, hash_key
 from app.accounts.throttle import ExpiringCache, FailureThrottle
-from app.billing.models import Tier
-from app.db import SessionMaker
-from app.errors import AuthenticationFailed, PermissionDenied, database_unavailable
-from app.limits.policy import Limits, resolve_limits
-from app.outage import is_database_outage
-from app.singleflight import SingleFlight
+from app.core.db import SessionMaker
+from app.core.errors import AuthenticationFailed, PermissionDenied, database_unavailable
+from app.core.outage import is_database_outage
+from app.core.singleflight import SingleFlight
 
 
 @dataclass(frozen=True, slots=True)

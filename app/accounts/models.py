@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import BigInteger, Column, String
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, utcnow
+from app.core.db import UTCDateTime, utcnow
 
 
 class AccountStatus(enum.StrEnum):
@@ -50,3 +50,18 @@ class ApiKey(SQLModel, table=True):
     rph: int | None = Field(default=None)
     tpm: int | None = Field(default=None)
     max_streams: int | None = Field(default=None)
+
+
+class Tier(SQLModel, table=True):
+    """A class of accounts: a price multiplier and default limits (None: the instance default)."""
+
+    __tablename__ = "tiers"
+
+    name: str = Field(primary_key=True, max_length=40)
+    price_multiplier_bp: int = Field(default=10_000)
+    """Basis points: 10000 = prices as listed, 8000 = 20 % off."""
+    rpm: int | None = Field(default=None)
+    rph: int | None = Field(default=None)
+    tpm: int | None = Field(default=None)
+    max_streams: int | None = Field(default=None)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -10,9 +10,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import Account, AccountStatus, ApiKey
-from app.db import utcnow
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.ids import new_id
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.ids import new_id
 
 KEY_PREFIX = "sk-ht-"
 # 32 random bytes, URL-safe base64 without padding: always 43 characters.

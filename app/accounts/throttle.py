@@ -11,7 +11,7 @@ import math
 import time
 from typing import Generic, TypeVar
 
-from app.errors import RateLimited
+from app.core.errors import RateLimited
 
 V = TypeVar("V")
 

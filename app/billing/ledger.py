@@ -20,9 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.models import Account
 from app.billing.models import EntryKind, LedgerEntry
-from app.billing.money import format_usd
-from app.db import DriverSQL, driver_sql, utcnow
-from app.errors import InsufficientQuota, InvalidRequest
+from app.core.db import DriverSQL, driver_sql, utcnow
+from app.core.errors import InsufficientQuota, InvalidRequest
+from app.core.money import format_usd
 
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]
 ACCOUNTS = SQLModel.metadata.tables[Account.__tablename__]

@@ -1,6 +1,6 @@
 """Money tables: tiers, prices, the append-only ledger, redemption codes.
 
-Every amount is an integer in micro-dollars (1 unit = 0.000001 USD); see app/billing/money.py.
+Every amount is an integer in micro-dollars (1 unit = 0.000001 USD); see app/core/money.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, String
 from sqlmodel import Field, SQLModel
 
-from app.db import BigIntId, JSONType, UTCDateTime, utcnow
+from app.core.db import BigIntId, JSONType, UTCDateTime, utcnow
 
 HOUSE_ACCOUNT_ID = "acct_house"
 """The gateway's own account (migration 0009): usage an upstream billed beyond a request's hold is
@@ -29,21 +29,6 @@ class EntryKind(enum.StrEnum):
     REDEMPTION = "redemption"
     LOSS = "loss"
     """House account only: what an upstream's usage cost beyond the hold."""
-
-
-class Tier(SQLModel, table=True):
-    """A class of accounts: a price multiplier and default limits (None: the instance default)."""
-
-    __tablename__ = "tiers"
-
-    name: str = Field(primary_key=True, max_length=40)
-    price_multiplier_bp: int = Field(default=10_000)
-    """Basis points: 10000 = prices as listed, 8000 = 20 % off."""
-    rpm: int | None = Field(default=None)
-    rph: int | None = Field(default=None)
-    tpm: int | None = Field(default=None)
-    max_streams: int | None = Field(default=None)
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Price(SQLModel, table=True):

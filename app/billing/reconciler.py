@@ -17,10 +17,10 @@ from redis.exceptions import RedisError
 from sqlmodel import col, select
 
 from app.accounts.models import Account
-from app.db import SessionMaker
-from app.limits.service import Gate
-from app.outage import is_database_outage, outages
-from app.tasks import Loop
+from app.billing.limits.service import Gate
+from app.core.db import SessionMaker
+from app.core.outage import is_database_outage, outages
+from app.core.tasks import Loop
 
 log = logging.getLogger("heytoken.billing.reconciler")
 

@@ -3,12 +3,13 @@ build the same shapes as dicts)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.edge import NO_NUL
-from app.jobs.schemas import LedgerEntryObject
+from app.billing.models import LedgerEntry
+from app.core.db import to_unix
+from app.core.edge import NO_NUL
 
 
 class RedeemBody(msgspec.Struct, kw_only=True):
@@ -59,3 +60,29 @@ class Redemption(msgspec.Struct, kw_only=True):
     object: Literal["redemption"]
     amount: int
     balance: int
+
+
+class LedgerEntryObject(msgspec.Struct, kw_only=True):
+    id: int
+    object: Literal["ledger.entry"]
+    kind: str
+    """topup, adjustment, hold, capture, release, redemption, …"""
+    amount: int
+    """Micro-dollars; negative for a debit."""
+    job_id: str | None
+    model: str | None
+    reason: str | None
+    created_at: int | None
+
+
+def entry_public(e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "object": "ledger.entry",
+        "kind": e.kind,
+        "amount": e.amount,
+        "job_id": e.job_id,
+        "model": e.model,
+        "reason": e.reason,
+        "created_at": to_unix(e.created_at),
+    }

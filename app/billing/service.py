@@ -13,12 +13,12 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.accounts.models import Account
+from app.accounts.models import Account, Tier
 from app.billing import ledger
-from app.billing.models import EntryKind, Price, RedemptionCode, Tier
-from app.db import utcnow
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.ids import new_id
+from app.billing.models import EntryKind, Price, RedemptionCode
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.ids import new_id
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _CODE_RE = re.compile(r"^HT(-[A-Z0-9]{4}){4}$")

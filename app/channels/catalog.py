@@ -12,18 +12,18 @@ from typing import Any
 
 from sqlmodel import select
 
-from app import crypto
 from app.billing.models import Price
-from app.billing.money import FREE, ModelPrice
 from app.channels.models import Channel, ChannelModel, ProviderType
+from app.channels.names import LOCAL_MODELS
 from app.channels.policy import DEFAULT_POLICY, ChannelPolicy
 from app.channels.service import LOCAL_CHANNEL_ID
-from app.db import SessionMaker, to_unix
-from app.errors import PermissionDenied
-from app.outage import is_database_outage, outages
-from app.providers.local import LOCAL_MODELS
-from app.settings import Settings
-from app.tasks import Loop
+from app.core import crypto
+from app.core.db import SessionMaker, to_unix
+from app.core.errors import PermissionDenied
+from app.core.money import FREE, ModelPrice
+from app.core.outage import is_database_outage, outages
+from app.core.settings import Settings
+from app.core.tasks import Loop
 
 log = logging.getLogger("heytoken.catalog")
 

@@ -28,8 +28,8 @@ import msgspec
 from redis.asyncio import Redis
 
 from app.channels.policy import ChannelPolicy
-from app.settings import Settings
-from app.tasks import Loop
+from app.core.settings import Settings
+from app.core.tasks import Loop
 
 log = logging.getLogger("heytoken.cooldowns")
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.db import JSONType, UTCDateTime, utcnow
+from app.core.db import JSONType, UTCDateTime, utcnow
 
 
 class ProviderType(enum.StrEnum):
@@ -32,7 +32,7 @@ class Channel(SQLModel, table=True):
     provider: str = Field(max_length=40)
     base_url: str | None = Field(default=None, max_length=500)
     secret_encrypted: str | None = Field(default=None)
-    """The upstream API key, encrypted with the instance secret (app.crypto)."""
+    """The upstream API key, encrypted with the instance secret (app.core.crypto)."""
     priority: int = Field(default=0)
     weight: int = Field(default=1)
     enabled: bool = Field(default=True)

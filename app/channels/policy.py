@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from app.errors import InvalidRequest
-from app.settings import Settings
+from app.core.errors import InvalidRequest
+from app.core.settings import Settings
 
 # Channel option → (Settings field, must be an integer). All values are positive numbers (seconds, counts).
 OPTION_DEFAULTS: dict[str, tuple[str, bool]] = {
@@ -41,7 +41,7 @@ class ChannelPolicy:
     cooldown_max_seconds: float = 60.0
     http_timeout: aiohttp.ClientTimeout = field(default_factory=lambda: _http_timeout(5.0, 60.0))
     """What the client enforces itself: connect (waiting for a pooled connection included), and a read
-    backstop. The exact first-byte, idle and total limits are enforced by app.deadlines, which aiohttp's
+    backstop. The exact first-byte, idle and total limits are enforced by app.core.deadlines, which aiohttp's
     sock_read cannot do: it has one read timeout for the response headers and every later chunk alike."""
 
     @classmethod
@@ -57,7 +57,7 @@ class ChannelPolicy:
 
 
 def _http_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    # No write timeout in aiohttp: sending the request body is bounded by the deadlines (app.deadlines)
+    # No write timeout in aiohttp: sending the request body is bounded by the deadlines (app.core.deadlines)
     # like the rest of the attempt.
     return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=read)
 

@@ -8,10 +8,10 @@ import msgspec
 
 from app.channels.cooldowns import Cooldown, public
 from app.channels.models import Channel, ChannelModel
-from app.db import to_unix
-from app.edge import NO_NUL, Name
-from app.errors import InvalidRequest
-from app.validation import optional_bool, optional_int, require_str, wrong_type
+from app.core.db import to_unix
+from app.core.edge import NO_NUL, Name
+from app.core.errors import InvalidRequest
+from app.core.validation import optional_bool, optional_int, require_str, wrong_type
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
 Secret = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]

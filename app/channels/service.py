@@ -9,11 +9,11 @@ from typing import Any
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import crypto
 from app.channels.models import Channel, ChannelModel, ProviderType
 from app.channels.policy import check_options
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.ids import new_id
+from app.core import crypto
+from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.ids import new_id
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 LOCAL_CHANNEL_ID = "ch_local"

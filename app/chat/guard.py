@@ -4,7 +4,7 @@
 same read): until then nothing has gone
 to the client, so a stall or an error before the first token can still fail over to another channel.
 After that, every wait for the next event is bounded by the idle timeout and the whole stream by its
-total timeout (app.deadlines), and a breach surfaces as `UpstreamTimeout` in the relay, which ends the
+total timeout (app.core.deadlines), and a breach surfaces as `UpstreamTimeout` in the relay, which ends the
 client's stream with an SSE error event.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 from anyio import CancelScope
 
 from app.channels.catalog import Route
-from app.deadlines import Reaper, Watch
+from app.core.deadlines import Reaper, Watch
+from app.core.upstream_errors import UpstreamTimeout
 from app.providers.base import ChatCall, ChatStream, Provider, StreamEvent, StreamStats
-from app.providers.errors import UpstreamTimeout
 
 
 class GuardedStream:

@@ -1,6 +1,6 @@
 """`POST /v1/chat/completions`: the typed request, and the one normalised reading of it.
 
-The body is decoded once (app.edge.decode_object, then `ChatRequest`). Unknown fields are kept in the
+The body is decoded once (app.core.edge.decode_object, then `ChatRequest`). Unknown fields are kept in the
 body dict and passed upstream untouched. Everything money depends on is decided here, once, and every
 later step reads it from `ChatRequest` and `output_cap` rather than from the body: the admission holds
 for it and every adapter sends exactly that cap upstream.
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.edge import Count, Int64, Name, Text
+from app.core.edge import Count, Int64, Name, Text
 
 GATEWAY_ONLY_FIELDS = ("reasoning",)
 CAP_FIELDS = ("max_completion_tokens", "max_tokens")

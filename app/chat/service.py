@@ -1,7 +1,7 @@
 """Chat completions: pick the upstream, call it or relay its stream, record the job afterwards.
 
 Nothing here touches the database or Redis before the upstream call: the routes come from the
-in-process catalog, cooldowns from this process's copy of the board (app.routing), and the job row is
+in-process catalog, cooldowns from this process's copy of the board (app.channels.routing), and the job row is
 handed to the batched recorder once the answer is done. A failing channel is replaced by the next one
 as long as nothing has reached the client: for a stream, until its first event (app.chat.guard).
 """
@@ -13,26 +13,28 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from anyio import CancelScope
 
 from app.accounts.auth import Principal
-from app.billing.money import FREE, ModelPrice, token_cost
+from app.billing.limits.service import Admission
 from app.channels.catalog import Route
+from app.channels.routing import new_plan, report_failure
 from app.chat.guard import open_guarded
 from app.chat.schemas import CAP_FIELDS, GATEWAY_ONLY_FIELDS, ChatRequest
-from app.db import utcnow
-from app.errors import GatewayError
+from app.core.db import utcnow
+from app.core.errors import GatewayError
+from app.core.money import FREE, ModelPrice, token_cost
+from app.core.tokens import estimate_prompt_tokens, estimate_text_tokens
+from app.core.upstream_errors import ProviderError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
-from app.limits.service import Admission
 from app.providers.base import ChatCall, ChatResult, ChatStream, StreamStats, Usage
-from app.providers.errors import ProviderError
-from app.resources import Resources
-from app.routing import new_plan, report_failure
-from app.tokens import estimate_prompt_tokens, estimate_text_tokens
+
+if TYPE_CHECKING:
+    from app.api.resources import Resources  # the wiring's container, passed in
 
 DEFAULT_TEMPERATURE = 0.7
 # OpenAI's reasoning models refuse `temperature`; the default is not sent to them.
@@ -69,7 +71,7 @@ class ChatContext:
         )
 
     def cost(self, usage: Usage | None) -> int:
-        """The charge: never more than the hold (an overrun is the house's, see app.billing.sync)."""
+        """The charge: never more than the hold (an overrun is the house's, see app.jobs.capture)."""
         cost = self.full_cost(usage)
         return cost if self.admission is None else min(cost, self.admission.hold)
 

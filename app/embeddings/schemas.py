@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.edge import INT32_MAX, Name, NonEmptyText, Text
-from app.errors import InvalidRequest
+from app.core.edge import INT32_MAX, Name, NonEmptyText, Text
+from app.core.errors import InvalidRequest
 
 MAX_INPUTS = 2048
 Token = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]

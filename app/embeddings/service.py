@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.accounts.auth import Principal
-from app.admission import Admitted
-from app.billing.money import token_cost
 from app.channels.catalog import Route
-from app.db import utcnow
+from app.channels.routing import new_plan
+from app.chat.admission import Admitted
+from app.core.db import utcnow
+from app.core.errors import GatewayError
+from app.core.money import token_cost
 from app.embeddings.schemas import EmbeddingRequest
-from app.errors import GatewayError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.recorder import JobRecord
 from app.providers.base import EmbedCall, EmbedResult, Usage
-from app.resources import Resources
-from app.routing import new_plan
+
+if TYPE_CHECKING:
+    from app.api.resources import Resources  # the wiring's container, passed in
 
 
 def _record(
@@ -40,7 +42,7 @@ def _record(
     full = 0
     if usage is not None and not admitted.price.is_free:
         full = token_cost(admitted.price, usage.prompt_tokens, 0, 0, principal.multiplier_bp)
-    cost = min(full, admitted.admission.hold)  # beyond the hold: the house's (app.billing.sync)
+    cost = min(full, admitted.admission.hold)  # beyond the hold: the house's (app.jobs.capture)
     res.recorder.record(
         JobRecord(
             id=job_id,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.db import JSONType, UTCDateTime, utcnow
+from app.core.db import JSONType, UTCDateTime, utcnow
 
 
 class IdempotencyState(enum.StrEnum):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
-from app.db import JSONType, UTCDateTime, utcnow
+from app.core.db import JSONType, UTCDateTime, utcnow
 
 
 class JobKind(enum.StrEnum):

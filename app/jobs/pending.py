@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.accounts.auth import Principal
-from app.db import utcnow
+from app.core.db import utcnow
 from app.jobs.models import Job
 from app.jobs.preview import PreviewRow
 from app.jobs.recorder import JOB_COLUMNS, JobRecord, JobRecorder

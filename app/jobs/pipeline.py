@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.channels.catalog import CatalogCache, Route
-from app.db import SessionMaker, utcnow
+from app.core.db import SessionMaker, utcnow
+from app.core.queue import ActorName, Sender, defer, transaction
+from app.core.settings import Settings
+from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
 from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs
 from app.providers.base import MediaProvider, Output, TaskState, TaskStatus
-from app.providers.errors import ProviderError, UpstreamRejected
 from app.providers.media_registry import MediaKey
-from app.queue import ActorName, Sender, defer, transaction
-from app.settings import Settings
 from storage import ObjectStore
 
 log = logging.getLogger("heytoken.jobs.pipeline")

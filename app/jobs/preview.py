@@ -19,9 +19,9 @@ from typing import Any, cast
 import msgspec
 from redis.asyncio import Redis
 
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.tasks import Loop
 from app.jobs.recorder import JOB_COLUMNS, JobRecord
-from app.tasks import Loop
 
 log = logging.getLogger("heytoken.jobs.preview")
 

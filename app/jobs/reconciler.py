@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlmodel import col, or_, select
 
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.queue import defer, transaction
 from app.jobs import service
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
 from app.jobs.pipeline import ACTOR_OF_STAGE, JobDeps
-from app.queue import defer, transaction
 
 log = logging.getLogger("heytoken.jobs.reconciler")
 BATCH = 500

@@ -20,10 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import DriverSQL, driver_sql, utcnow
+from app.core.db import DriverSQL, driver_sql, utcnow
+from app.core.outage import outages
+from app.core.tasks import Loop
 from app.jobs.models import JOBS
-from app.outage import outages
-from app.tasks import Loop
 
 JOB_COLUMNS = (
     "id",
@@ -84,7 +84,7 @@ class JobRecord:
     overrun: int = 0
     """What the upstream's usage cost beyond the hold: booked to the house, not the account."""
     admission: Any = None
-    """The request's admission (app.limits.service.Admission), settled after the row is committed."""
+    """The request's admission (app.billing.limits.service.Admission), settled after the row is committed."""
 
     @property
     def billing_state(self) -> str | None:

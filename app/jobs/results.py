@@ -6,12 +6,12 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from app.channels.catalog import Route
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.upstream_errors import ProviderError
 from app.jobs import service
+from app.jobs.events import ResultLinks
 from app.jobs.models import Job, Stage
 from app.providers.base import MediaProvider, MediaRequest, Output
-from app.providers.errors import ProviderError
-from app.webhooks.events import ResultLinks
 from storage import StoredObject, object_key
 
 if TYPE_CHECKING:

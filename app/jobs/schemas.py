@@ -6,12 +6,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.db import to_unix
-from app.edge import NO_NUL
-from app.errors import InvalidRequest
+from app.billing.schemas import LedgerEntryObject
+from app.core.db import to_unix
+from app.core.edge import NO_NUL
+from app.core.errors import InvalidRequest
+from app.core.validation import wrong_type
+from app.jobs.events import parse_events
 from app.jobs.models import Job
-from app.validation import wrong_type
-from app.webhooks.schemas import parse_events
 
 MAX_PROMPT = 32_000
 
@@ -99,19 +100,6 @@ def parse_webhook(url: Any, events: Any, kind: str) -> tuple[str | None, list[st
 class JobError(msgspec.Struct, kw_only=True):
     code: str
     message: str | None
-
-
-class LedgerEntryObject(msgspec.Struct, kw_only=True):
-    id: int
-    object: Literal["ledger.entry"]
-    kind: str
-    """topup, adjustment, hold, capture, release, redemption, …"""
-    amount: int
-    """Micro-dollars; negative for a debit."""
-    job_id: str | None
-    model: str | None
-    reason: str | None
-    created_at: int | None
 
 
 class JobBilling(msgspec.Struct, kw_only=True):

@@ -1,6 +1,6 @@
 """Media jobs: create, read, list, cancel, delete — and `transition`, the one way a job changes stage.
 
-Functions take a session and never commit; the caller's `app.queue.transaction` commits and then sends
+Functions take a session and never commit; the caller's `app.core.queue.transaction` commits and then sends
 what was deferred.
 """
 
@@ -16,12 +16,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.accounts.auth import Principal
-from app.billing import jobs as job_billing
 from app.channels.catalog import Route
 from app.channels.models import ProviderType
-from app.db import utcnow
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.ids import new_id
+from app.channels.names import CHAT_MODELS, EMBEDDING_MODELS, IMAGE_MODEL, VIDEO_MODEL
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.ids import new_id
+from app.core.queue import ActorName, defer, defer_credit
+from app.jobs import billing as job_billing
+from app.jobs.events import ResultLinks, emit
 from app.jobs.models import (
     JOBS,
     STAGE_TRANSITIONS,
@@ -33,10 +36,6 @@ from app.jobs.models import (
     Stage,
     stage_of,
 )
-from app.providers.local import CHAT_MODELS, EMBEDDING_MODELS
-from app.providers.local_media import IMAGE_MODEL, VIDEO_MODEL
-from app.queue import ActorName, defer, defer_credit
-from app.webhooks.events import ResultLinks, record_job_event
 
 log = logging.getLogger("heytoken.jobs")
 
@@ -98,7 +97,7 @@ async def _after_transition(session: AsyncSession, job: Job, old: Stage, new: St
     one releases it (once: billing's own compare-and-set on `billing_state`), and the Redis mirror
     follows after the commit."""
     if STATUS_OF[old] is not STATUS_OF[new]:
-        await record_job_event(session, job, STATUS_OF[new], links)
+        await emit(session, job, STATUS_OF[new], links)
     if new not in TERMINAL_STAGES:
         return
     cost = job_billing.CAPTURE_HOLD if new is Stage.COMPLETED else None
@@ -155,7 +154,7 @@ async def create_media_job(session: AsyncSession, job: Job) -> Job:
     (everything deferred is sent once the caller's transaction commits)."""
     session.add(job)
     await session.flush()
-    await record_job_event(session, job, JobStatus.QUEUED)
+    await emit(session, job, JobStatus.QUEUED)
     defer(ActorName.JOB_SUBMIT, job.id)
     return job
 

@@ -24,12 +24,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from app.core.timing import RequestTiming, current
 from app.jobs.models import Job, JobKind, JobStatus
-from app.observability.timing import RequestTiming, current
 
 if TYPE_CHECKING:
+    from app.api.resources import Resources
     from app.jobs.recorder import JobRecord
-    from app.resources import Resources
 
 log = logging.getLogger("heytoken.metrics")
 

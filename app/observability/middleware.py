@@ -13,7 +13,7 @@ from time import perf_counter
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability import timing
+from app.core import timing
 from app.observability.metrics import Metrics
 
 HEADER = b"x-heytoken-overhead-ms"

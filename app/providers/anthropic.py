@@ -15,10 +15,10 @@ import aiohttp
 import msgspec
 
 from app.channels.catalog import Route
+from app.core.upstream_errors import ProviderError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from app.providers.anthropic_request import to_anthropic
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
 from app.providers.common import json_headers, open_stream, post
-from app.providers.errors import ProviderError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from app.providers.sse import SSESplitter
 from app.providers.translate import (
     TranslatedStream,

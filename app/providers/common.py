@@ -2,7 +2,7 @@
 transport errors mapped once, and the upstream wait added to the request's timing.
 
 The wait for the upstream (until the whole answer, or each chunk of a stream) is added to
-`RequestTiming.upstream`, so `x-heytoken-overhead-ms` leaves it out (app.observability.timing).
+`RequestTiming.upstream`, so `x-heytoken-overhead-ms` leaves it out (app.core.timing).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from app.channels.catalog import Route
-from app.observability.timing import RequestTiming, current
-from app.providers.errors import UpstreamConnectError, UpstreamTimeout, UpstreamUnavailable, from_status
+from app.core.timing import RequestTiming, current
+from app.core.upstream_errors import UpstreamConnectError, UpstreamTimeout, UpstreamUnavailable, from_status
 
 MAX_ERROR_BODY = 64 * 1024
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)

@@ -20,13 +20,13 @@ import aiohttp
 import msgspec
 
 from app.channels.catalog import Route
+from app.core.tokens import estimate_text_tokens
+from app.core.upstream_errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, Usage
 from app.providers.common import json_headers, open_stream, post
-from app.providers.errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.gemini_request import to_gemini
 from app.providers.sse import SSESplitter
 from app.providers.translate import TranslatedStream, completion, message, unsupported
-from app.tokens import estimate_text_tokens
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"}

@@ -19,18 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from app.channels.names import EMBEDDING_MODELS, MEDIA_MODELS
+from app.core.tokens import count_tokens, message_text, split_tokens
+from app.core.upstream_errors import UpstreamRejected
 from app.providers.base import ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, StreamStats, Usage
-from app.providers.errors import UpstreamRejected
-from app.tokens import count_tokens, message_text, split_tokens
 
 if TYPE_CHECKING:
     from app.channels.catalog import Route
 
-CHAT_MODELS = ("local-chat", "local-reasoner")
-EMBEDDING_MODELS = ("local-embedding",)
-MEDIA_MODELS = ("local-image", "local-video")
-"""Served by app/providers/local_media.py (images and videos, as jobs)."""
-LOCAL_MODELS = (*CHAT_MODELS, *EMBEDDING_MODELS, *MEDIA_MODELS)
 DEFAULT_DIMENSIONS = 1536
 MAX_DIMENSIONS = 4096
 

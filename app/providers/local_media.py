@@ -22,16 +22,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from app.channels.names import IMAGE_MODEL, VIDEO_MODEL
+from app.core.upstream_errors import UpstreamRejected
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
-from app.providers.errors import UpstreamRejected
 
 if TYPE_CHECKING:
     from PIL.Image import Image as Picture
 
     from app.channels.catalog import Route
 
-IMAGE_MODEL = "local-image"
-VIDEO_MODEL = "local-video"
 MEDIA_MODELS = {IMAGE_MODEL: "image", VIDEO_MODEL: "video"}
 FPS = 24
 IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}

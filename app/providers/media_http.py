@@ -1,5 +1,5 @@
 """HTTP plumbing shared by the remote media adapters: one call, errors mapped into the ProviderError
-tree (app/providers/errors.py), and result downloads streamed (never read whole into memory)."""
+tree (app/core/upstream_errors.py), and result downloads streamed (never read whole into memory)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from app.core.upstream_errors import UpstreamUnavailable, from_status
 from app.providers.base import Download
-from app.providers.errors import UpstreamUnavailable, from_status
 
 CHUNK = 256 * 1024
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 
 from app.channels.models import ProviderType
+from app.core.settings import Settings
 from app.providers.base import MediaProvider
 from app.providers.local_media import LocalMediaProvider
 from app.providers.openai_images import OpenAIImagesProvider
 from app.providers.openai_videos import OpenAIVideosProvider
 from app.providers.runway import RunwayProvider
-from app.settings import Settings
 
 MediaKey = tuple[str, str]
 """(provider type, job kind), e.g. ("openai", "video")."""

@@ -14,11 +14,11 @@ import aiohttp
 import msgspec
 
 from app.channels.catalog import Route
+from app.core.tokens import estimate_prompt_tokens, estimate_text_tokens
+from app.core.upstream_errors import ProviderError, UpstreamUnavailable
 from app.providers.base import DONE, ChatCall, ChatResult, EmbedCall, EmbedResult, StreamEvent, StreamStats, Usage
 from app.providers.common import UpstreamResponse, json_headers, open_stream, post
-from app.providers.errors import ProviderError, UpstreamUnavailable
 from app.providers.sse import SSESplitter
-from app.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode

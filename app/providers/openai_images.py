@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from app.channels.catalog import Route
-from app.images.schemas import is_gpt_image
+from app.channels.names import is_gpt_image
+from app.core.upstream_errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskStatus
-from app.providers.errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.media_http import call, json_object, stream_download
 
 TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from app.channels.catalog import Route
+from app.core.upstream_errors import UpstreamUnavailable
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
-from app.providers.errors import UpstreamUnavailable
 from app.providers.media_http import call, json_object, stream_download
 
 STATES = {

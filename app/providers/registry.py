@@ -9,12 +9,12 @@ from __future__ import annotations
 import aiohttp
 
 from app.channels.models import ProviderType
+from app.core.settings import Settings
 from app.providers.anthropic import AnthropicProvider
 from app.providers.base import Provider
 from app.providers.gemini import GeminiProvider
 from app.providers.local import LocalProvider
 from app.providers.openai import OpenAIProvider
-from app.settings import Settings
 
 
 def build_providers(session: aiohttp.ClientSession, settings: Settings) -> dict[str, Provider]:

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from app.channels.catalog import Route
+from app.core.upstream_errors import ProviderError, UpstreamRejected, UpstreamUnavailable
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
-from app.providers.errors import ProviderError, UpstreamRejected, UpstreamUnavailable
 from app.providers.media_http import call, json_object, stream_download
 
 API_VERSION = "2024-11-06"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from app.providers.errors import UpstreamUnavailable
+from app.core.upstream_errors import UpstreamUnavailable
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 

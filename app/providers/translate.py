@@ -11,9 +11,9 @@ from typing import Any
 import msgspec
 
 from app.channels.catalog import Route
+from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.providers.base import DONE, ChatCall, StreamEvent, StreamStats, Usage
 from app.providers.common import UpstreamResponse
-from app.providers.errors import ProviderError, UpstreamRejected
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode

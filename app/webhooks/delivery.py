@@ -26,10 +26,10 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import SessionMaker, utcnow
-from app.queue import ActorName, Sender, defer, transaction
-from app.settings import Settings
-from app.ssrf import RefusedUrl, UrlGuard
+from app.core.db import SessionMaker, utcnow
+from app.core.queue import ActorName, Sender, defer, transaction
+from app.core.settings import Settings
+from app.core.ssrf import RefusedUrl, UrlGuard
 from app.webhooks import signing
 from app.webhooks.models import (
     DeliveryState,

@@ -1,6 +1,7 @@
 """Webhook events of media jobs, created inside the transaction of the job change that causes them.
 
-`record_job_event` is called by `app.jobs.service` when a job is created (queued) and when a
+`record_job_event` is registered (`install`) as the hook of `app.jobs.events`, called by
+`app.jobs.service` when a job is created (queued) and when a
 transition changes its public status. A transition wins its compare-and-set exactly once, and public
 statuses never repeat (queued → in_progress → completed | failed | cancelled), so each (job, type)
 gets at most one event; the unique constraint on (job_id, type) makes that hold even against a bug.
@@ -10,7 +11,6 @@ The body is serialised once and its exact bytes stored: every attempt resends (a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,29 +18,20 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import dialect_insert, to_unix, utcnow
-from app.ids import new_id
-from app.images.schemas import image_job_object
+from app.core.db import dialect_insert, to_unix, utcnow
+from app.core.ids import new_id
+from app.core.queue import ActorName, defer
+from app.jobs.events import DEFAULT_EVENTS, ResultLinks, default_events, on_job_event
 from app.jobs.models import Job, JobKind, JobStatus
-from app.queue import ActorName, defer
-from app.videos.schemas import video_object
+from app.media.images import image_job_object
+from app.media.videos import video_object
 from app.webhooks.models import DeliveryState, EndpointStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from app.webhooks.schemas import DEFAULT_EVENTS, default_events
-from storage import ObjectStore
 
 log = logging.getLogger("heytoken.webhooks")
 EVENTS = SQLModel.metadata.tables[WebhookEvent.__tablename__]
 DELIVERIES = SQLModel.metadata.tables[WebhookDelivery.__tablename__]
 ENDPOINTS = SQLModel.metadata.tables[WebhookEndpoint.__tablename__]
 _encode = msgspec.json.Encoder().encode
-
-
-@dataclass(frozen=True, slots=True)
-class ResultLinks:
-    """What an image job's public object needs to sign links to its results (image.completed)."""
-
-    store: ObjectStore
-    ttl_seconds: int
 
 
 async def public_object(job: Job, links: ResultLinks | None) -> dict[str, Any]:
@@ -126,3 +117,8 @@ async def record_job_event(
         )
         defer(ActorName.WEBHOOK_DELIVER, delivery_id)
     return event_id
+
+
+def install() -> None:
+    """Wire the webhook events to the jobs' transitions (at start-up: create_app, the worker's boot)."""
+    on_job_event(record_job_event)

@@ -13,7 +13,7 @@ import enum
 from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.db import BigIntId, JSONType, UTCDateTime, utcnow
+from app.core.db import BigIntId, JSONType, UTCDateTime, utcnow
 
 
 class DeliveryState(enum.StrEnum):

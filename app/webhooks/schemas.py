@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from app.db import to_unix
-from app.edge import NO_NUL, ObjectId
-from app.errors import InvalidRequest
-from app.validation import wrong_type
+from app.core.db import to_unix
+from app.core.edge import NO_NUL, ObjectId
+from app.core.errors import InvalidRequest
+from app.core.validation import wrong_type
+from app.jobs.events import DEFAULT_EVENTS, parse_events
 from app.webhooks.models import (
     DeliveryState,
     EndpointStatus,
@@ -22,15 +23,6 @@ from app.webhooks.models import (
     WebhookSecret,
 )
 
-KINDS = ("video", "image")
-TERMINAL = ("completed", "failed", "cancelled")
-EventType = Literal[
-    "video.queued", "video.in_progress", "video.completed", "video.failed", "video.cancelled",
-    "image.queued", "image.in_progress", "image.completed", "image.failed", "image.cancelled",
-]  # fmt: skip
-EVENT_TYPES = frozenset(get_args(EventType))
-"""`<kind>.<public status>`; the queued and in_progress ones are sent only to those who ask for them."""
-DEFAULT_EVENTS = frozenset(f"{kind}.{status}" for kind in KINDS for status in TERMINAL)
 MAX_ENDPOINTS = 20
 ENDPOINT_FIELDS = ("url", "events", "description", "status")
 
@@ -67,31 +59,6 @@ class RotateSecretBody(msgspec.Struct, kw_only=True):
 class RedeliverBody(msgspec.Struct, kw_only=True):
     endpoint_id: ObjectId | None = None
     """Send to this endpoint only (default: every endpoint the event went to)."""
-
-
-def default_events(kind: str) -> frozenset[str]:
-    return frozenset(t for t in DEFAULT_EVENTS if t.startswith(f"{kind}."))
-
-
-def parse_events(value: Any, param: str, kind: str | None = None) -> list[str] | None:
-    """A list of event types (a single string is a list of one); None stays None (the default)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
-        raise wrong_type(param, "an array of strings", value)
-    if not value:
-        raise InvalidRequest(f"'{param}' must name at least one event type.", param=param, code="invalid_value")
-    allowed = EVENT_TYPES if kind is None else frozenset(t for t in EVENT_TYPES if t.startswith(f"{kind}."))
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown webhook event type(s): {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}.",
-            param=param,
-            code="invalid_value",
-        )
-    return list(dict.fromkeys(value))
 
 
 @dataclass(slots=True)

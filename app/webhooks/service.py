@@ -13,11 +13,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
-from app.errors import Conflict, InvalidRequest, NotFound
-from app.ids import new_id
-from app.queue import ActorName, defer
-from app.ssrf import RefusedUrl, UrlGuard
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidRequest, NotFound
+from app.core.ids import new_id
+from app.core.queue import ActorName, defer
+from app.core.ssrf import RefusedUrl, UrlGuard
 from app.webhooks.delivery import update_delivery
 from app.webhooks.models import (
     DeliveryState,

@@ -20,9 +20,9 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks import Webhook
 
-from app import crypto
-from app.db import dialect_insert, utcnow
-from app.errors import Conflict
+from app.core import crypto
+from app.core.db import dialect_insert, utcnow
+from app.core.errors import Conflict
 from app.webhooks.models import WebhookSecret
 
 SECRET_PREFIX = "whsec_"

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.runner import migrate
-from app.settings import Settings
+from app.cli.runner import migrate
+from app.core.settings import Settings
 from tests.conftest import ADMIN_HEADERS
 from tests.support import LiveServer
 

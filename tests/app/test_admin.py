@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from app.main import create_app
+from app.api.main import create_app
 from tests.conftest import ADMIN_HEADERS, Tenant
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from app.accounts import service as accounts
 from app.accounts.models import ApiKey
-from app.db import SessionMaker, unit_of_work
+from app.core.db import SessionMaker, unit_of_work
 from tests.conftest import Tenant
 from tests.support import apoll
 
@@ -86,7 +86,7 @@ async def test_every_api_route_under_v1_and_at_the_root_refuses_a_missing_key(cl
 
     from litestar.routes import HTTPRoute
 
-    from app.main import API_HANDLERS
+    from app.api.main import API_HANDLERS
 
     assert all(getattr(handler, "before_request", None) is None for handler in API_HANDLERS)
     checked = 0
@@ -117,7 +117,7 @@ async def test_concurrent_requests_of_an_uncached_key_share_one_lookup(
     import asyncio
 
     from app.accounts.auth import KeyAuthenticator
-    from app.limits.policy import Limits
+    from app.accounts.limits import Limits
 
     auth = KeyAuthenticator(sessionmaker, ttl_seconds=60, default_limits=Limits(1, 1, 1, 1))
     loads: list[str] = []

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from app.accounts.auth import KeyAuthenticator
+from app.accounts.limits import Limits
 from app.accounts.service import generate_key
 from app.accounts.throttle import ExpiringCache
-from app.db import SessionMaker
-from app.errors import AuthenticationFailed, RateLimited
-from app.limits.policy import Limits
+from app.core.db import SessionMaker
+from app.core.errors import AuthenticationFailed, RateLimited
 from tests.conftest import Tenant
 
 LIMITS = Limits(1, 1, 1, 1)

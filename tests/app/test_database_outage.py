@@ -17,11 +17,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
-from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.main import create_app
-from app.outage import is_database_outage, outages
-from app.runner import migrate
-from app.settings import Settings
+from app.api.main import create_app
+from app.cli.runner import migrate
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.outage import is_database_outage, outages
+from app.core.settings import Settings
 from tests.support import apoll, free_port
 
 CHAT = {"model": "local-chat", "messages": [{"role": "user", "content": "hi"}]}

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.db import InlineConnection, create_engine
-from app.settings import Settings
+from app.core.db import InlineConnection, create_engine
+from app.core.settings import Settings
 
 
 def _settings(tmp_path: Path) -> Settings:

@@ -10,9 +10,9 @@ import pytest
 from app.channels.catalog import Route
 from app.channels.policy import ChannelPolicy
 from app.chat.guard import open_guarded
-from app.deadlines import Reaper
+from app.core.deadlines import Reaper
+from app.core.upstream_errors import UpstreamTimeout, UpstreamUnavailable
 from app.providers.base import StreamEvent, StreamStats
-from app.providers.errors import UpstreamTimeout, UpstreamUnavailable
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from litestar.testing import AsyncTestClient
 
 from app.accounts import service as accounts
 from app.accounts.service import generate_key
-from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.main import create_app
-from app.outage import outages
-from app.runner import migrate
-from app.settings import Settings
+from app.api.main import create_app
+from app.cli.runner import migrate
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.outage import outages
+from app.core.settings import Settings
 
 CHAT = {"model": "local-chat", "messages": [{"role": "user", "content": "hi"}]}
 

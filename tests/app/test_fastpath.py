@@ -1,4 +1,4 @@
-"""POST chat completions and embeddings have one pipeline (app/fastpath.py): every POST to their paths
+"""POST chat completions and embeddings have one pipeline (app/api/fastpath.py): every POST to their paths
 is served by it, a trailing slash included, and the key check follows the same rules as every other
 route (a repeated Authorization header is refused everywhere, not read differently by two layers)."""
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant
 
 CHAT = {"model": "local-chat", "messages": [{"role": "user", "content": "Say something."}]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from app import ids
+from app.core import ids
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

@@ -10,10 +10,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlmodel import col, update
 
-from app.db import SessionMaker
+from app.api.main import create_app
+from app.core.db import SessionMaker
+from app.core.settings import Settings
 from app.jobs.models import Job
-from app.main import create_app
-from app.settings import Settings
 from tests.conftest import Tenant
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)

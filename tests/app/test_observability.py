@@ -9,8 +9,8 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from app.main import create_app
-from app.settings import Settings
+from app.api.main import create_app
+from app.core.settings import Settings
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model
 from tests.fakes.upstream import MockUpstream, Reply, default_stream
 

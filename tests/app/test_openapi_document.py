@@ -99,7 +99,7 @@ async def test_the_docs_page_loads_everything_from_the_gateway(client: AsyncTest
 def test_the_docs_page_costs_the_web_process_no_imports() -> None:
     """Its files come from swagger-ui-py's package directory, never from importing the package (whose
     __init__ loads Jinja2 and the handlers of other frameworks)."""
-    code = "import sys; from app.main import create_app; create_app(); print('swagger_ui' in sys.modules)"
+    code = "import sys; from app.api.main import create_app; create_app(); print('swagger_ui' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"

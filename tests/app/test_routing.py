@@ -12,9 +12,9 @@ import pytest
 from app.channels.catalog import Catalog, Route
 from app.channels.cooldowns import Cooldown
 from app.channels.policy import DEFAULT_POLICY, ChannelPolicy
-from app.errors import Overloaded, UpstreamFailed
-from app.providers.errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
-from app.routing import Plan, backoff, candidates
+from app.channels.routing import Plan, backoff, candidates
+from app.core.errors import Overloaded, UpstreamFailed
+from app.core.upstream_errors import UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 
 
 def route(name: str, *, priority: int = 0, weight: int = 1) -> Route:
@@ -145,7 +145,7 @@ async def test_rate_limits_everywhere_are_503_but_a_client_error_stops_at_once()
 
 
 def test_channel_options_override_the_defaults() -> None:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
     policy = ChannelPolicy.build(Settings(_env_file=None), {"idle_timeout": 2, "cooldown_failures": 9})  # type: ignore[call-arg]
     assert policy.idle_timeout == 2.0 and policy.cooldown_failures == 9

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from app.http import create_webhook_client
-from app.settings import Settings
-from app.ssrf import Policy, RefusedUrl, UrlGuard, address_refusal, parse_url
+from app.core.http import create_webhook_client
+from app.core.settings import Settings
+from app.core.ssrf import Policy, RefusedUrl, UrlGuard, address_refusal, parse_url
 from app.webhooks import delivery
 from tests.support import write_self_signed
 from tests.webhooks.support import SocketSpy

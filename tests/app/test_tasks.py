@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from app.tasks import Loop
+from app.core.tasks import Loop
 from tests.support import apoll
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.billing.test_billing_api import PRICE
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.fakes.upstream import MockUpstream, Reply, chat_completion, default_stream

@@ -22,11 +22,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from app.billing import service as billing
-from app.billing.money import ModelPrice, token_cost
-from app.db import SessionMaker, unit_of_work
+from app.core.db import SessionMaker, unit_of_work
+from app.core.money import ModelPrice, token_cost
+from app.core.tokens import IMAGE_PART_TOKENS
 from app.jobs.models import JOBS
 from app.providers.base import ChatCall, ChatResult
-from app.tokens import IMAGE_PART_TOKENS
 from tests.billing.test_billing_api import topup
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model
 from tests.fakes.vendors import ScriptedAnswers

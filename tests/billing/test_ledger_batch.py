@@ -7,7 +7,7 @@ import uuid
 from app.accounts.models import Account
 from app.billing import ledger
 from app.billing.models import EntryKind
-from app.db import SessionMaker, unit_of_work
+from app.core.db import SessionMaker, unit_of_work
 from tests.conftest import Tenant
 
 

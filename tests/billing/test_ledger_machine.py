@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from app.accounts import service as accounts
-from app.billing import jobs as job_billing
 from app.billing import ledger
 from app.billing import service as billing
-from app.db import create_engine, create_sessionmaker, unit_of_work
-from app.errors import InsufficientQuota
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.errors import InsufficientQuota
+from app.core.settings import Settings
+from app.jobs import billing as job_billing
 from app.jobs.models import Job, JobKind, JobStatus
-from app.settings import Settings
 
 SETTINGS: dict[str, Settings] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.billing.money import (
+from app.core.money import (
     ModelPrice,
     format_usd,
     image_cost,

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from app.billing import ledger
 from app.billing.models import HOUSE_ACCOUNT_ID, EntryKind, LedgerEntry
-from app.db import SessionMaker
+from app.core.db import SessionMaker
 from app.jobs.models import JOBS
 from tests.billing.test_billing_api import topup
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model

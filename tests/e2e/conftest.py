@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.support import WorkerProcess, free_port
 
 FAST = {

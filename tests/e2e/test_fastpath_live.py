@@ -1,4 +1,4 @@
-"""The fast path (app/fastpath.py) on a real socket: chunked bodies and clients that go away."""
+"""The fast path (app/api/fastpath.py) on a real socket: chunked bodies and clients that go away."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import AddChannel, Tenant, unique_model
 from tests.fakes.upstream import MockUpstream, Reply, chunk
 from tests.support import LiveServer, apoll

@@ -15,7 +15,7 @@ import pytest
 from openai import AsyncOpenAI
 from PIL import Image
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.e2e.conftest import FAST
 from tests.support import LiveServer, WorkerProcess, apoll

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.fakes.upstream import MockUpstream, Reply, chat_completion
 from tests.routing_support import CHAT_PATH, QUIET, chat_body

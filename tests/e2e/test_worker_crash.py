@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.e2e.conftest import FAST
 from tests.support import LiveServer, WorkerProcess, poll

@@ -99,7 +99,7 @@ async def test_no_key_no_fingerprint(
     monkeypatch: Any,
 ) -> None:
     """Without an Idempotency-Key the body is not re-encoded to fingerprint it (hot path)."""
-    from app.idempotency import service as idempotency
+    from app.api import idempotency
 
     model = await priced_model(client, add_channel, mock_upstream, PRICE)
     await topup(client, tenant, 100_000)

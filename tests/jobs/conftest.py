@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 from app.accounts.auth import Principal
+from app.accounts.limits import Limits
 from app.channels.catalog import CatalogCache
-from app.db import SessionMaker
+from app.core.db import SessionMaker
+from app.core.queue import ActorName, Credit, Send, transaction
+from app.core.settings import Settings
 from app.jobs import pipeline, service
 from app.jobs.models import Job, JobKind
-from app.limits.policy import Limits
 from app.providers.media_registry import build_media_providers
-from app.queue import ActorName, Credit, Send, transaction
-from app.settings import Settings
 from storage.local import LocalStore
 from tests.conftest import Tenant
 from tests.fakes.media import FakeMediaUpstream

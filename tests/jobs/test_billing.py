@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from app.accounts import service as accounts
-from app.billing import jobs as job_billing
 from app.billing import ledger
 from app.billing import service as billing
-from app.db import SessionMaker, unit_of_work
+from app.core.db import SessionMaker, unit_of_work
+from app.core.queue import ActorName, Credit, transaction
+from app.jobs import billing as job_billing
 from app.jobs import pipeline
 from app.jobs.models import Job, JobKind
 from app.jobs.reconciler import reconcile_once
-from app.queue import ActorName, Credit, transaction
 from tests.conftest import AddChannel, Tenant, unique_model
 from tests.fakes.media import FakeMediaUpstream
 from tests.jobs.conftest import STEPS, create_job, reload, sender_of

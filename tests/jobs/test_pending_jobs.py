@@ -7,12 +7,12 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from redis import Redis
 
-from app.db import SessionMaker
+from app.api.main import create_app
+from app.core.db import SessionMaker
+from app.core.settings import Settings
 from app.jobs.models import Job
 from app.jobs.preview import PreviewRow
 from app.jobs.recorder import JOB_COLUMNS
-from app.main import create_app
-from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support import apoll
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.core.queue import ActorName
 from app.jobs.models import JobKind
 from app.jobs.reconciler import reconcile_once
-from app.queue import ActorName
 from storage.base import read_all
 from tests.conftest import AddChannel, Tenant, unique_model
 from tests.fakes.media import MP4, PNG, FakeMediaUpstream, Fault

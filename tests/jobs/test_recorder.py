@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.billing.ledger import ACCOUNTS, LEDGER
-from app.billing.sync import capture_records
-from app.db import DriverSQL, create_engine
-from app.ids import new_id
+from app.core.db import DriverSQL, create_engine
+from app.core.ids import new_id
+from app.core.settings import Settings
+from app.jobs.capture import capture_records
 from app.jobs.models import JOBS, Job, JobKind, JobStatus
 from app.jobs.recorder import JobRecord, JobRecorder
-from app.settings import Settings
 from tests.conftest import Tenant
 
 

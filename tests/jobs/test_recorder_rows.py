@@ -25,12 +25,12 @@ from sqlmodel import SQLModel
 
 from app.accounts.models import Account
 from app.billing.models import LedgerEntry
-from app.billing.sync import capture_records, captures
-from app.db import DriverSQL, UTCDateTime, create_engine, create_sessionmaker, utcnow
-from app.ids import new_id
+from app.core.db import DriverSQL, UTCDateTime, create_engine, create_sessionmaker, utcnow
+from app.core.ids import new_id
+from app.core.settings import Settings
+from app.jobs.capture import capture_records, captures
 from app.jobs.models import JOBS, Job, JobKind, JobStatus
 from app.jobs.recorder import JobRecord, JobRecorder
-from app.settings import Settings
 from tests.conftest import Tenant
 
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]

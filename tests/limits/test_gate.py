@@ -12,11 +12,11 @@ from redis.asyncio import Redis
 from redis.exceptions import DataError
 
 from app.accounts.auth import Principal
-from app.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
-from app.limits.policy import Limits
-from app.limits.service import Gate, LimiterUnavailable
-from app.resources import create_pipelined_redis, create_redis
-from app.settings import Settings
+from app.accounts.limits import Limits
+from app.api.resources import create_pipelined_redis, create_redis
+from app.billing.limits.service import Gate, LimiterUnavailable
+from app.core.errors import AuthenticationFailed, InsufficientQuota, PermissionDenied, RateLimited
+from app.core.settings import Settings
 from tests.support import free_port
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.fakes.upstream import MockUpstream, Reply, chunk
 from tests.support import LiveServer, apoll, free_port

@@ -1,4 +1,4 @@
-"""The admission's pipelining Redis client (app/limits/pipelined.py) against real Redis servers.
+"""The admission's pipelining Redis client (app/billing/limits/pipelined.py) against real Redis servers.
 
 Tests that kill connections, flush scripts or restart the server run their own redis-server: the Redis
 the rest of the suite shares must not see that.
@@ -26,10 +26,10 @@ from redis.exceptions import AuthenticationError, NoScriptError, RedisError, Res
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.limits.pipelined import Endpoint, PipelinedRedis, UnsupportedURL
-from app.limits.service import Gate, LimiterUnavailable
-from app.resources import create_pipelined_redis, create_redis
-from app.settings import Settings
+from app.api.resources import create_pipelined_redis, create_redis
+from app.billing.limits.pipelined import Endpoint, PipelinedRedis, UnsupportedURL
+from app.billing.limits.service import Gate, LimiterUnavailable
+from app.core.settings import Settings
 from tests.limits.test_gate import job, principal
 from tests.support import free_port, poll, write_self_signed
 

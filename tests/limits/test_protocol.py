@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import pytest
 
-from app.limits.protocol import AdmitArgs, AdmitKeys, AdmitResult, SettleArgs, SettleKeys
-from app.limits.service import load_script
+from app.billing.limits.protocol import AdmitArgs, AdmitKeys, AdmitResult, SettleArgs, SettleKeys
+from app.billing.limits.service import load_script
 
 LOCAL = re.compile(r"^local ([\w, ]+?) = (.+)$", re.MULTILINE)
 ARGV = re.compile(r"ARGV\[(\d+)\]")

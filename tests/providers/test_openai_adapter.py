@@ -272,7 +272,7 @@ async def test_embeddings_relayed(
 async def test_upstream_timeout_is_500(
     settings: Any, tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream, stream: bool
 ) -> None:
-    from app.main import create_app
+    from app.api.main import create_app
 
     model = unique_model("gpt")
     await add_channel(mock_upstream.base_url, [model])

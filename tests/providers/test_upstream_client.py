@@ -12,13 +12,13 @@ import aiohttp
 import pytest
 
 from app.channels.policy import ChannelPolicy
-from app.http import create_upstream_session
-from app.observability.timing import begin, end
+from app.core.http import create_upstream_session
+from app.core.settings import Settings
+from app.core.timing import begin, end
+from app.core.upstream_errors import UpstreamConnectError, UpstreamUnavailable
 from app.providers.base import StreamEvent
 from app.providers.common import MAX_ERROR_BODY, open_stream, post
-from app.providers.errors import UpstreamConnectError, UpstreamUnavailable
 from app.providers.openai import OpenAIChatStream
-from app.settings import Settings
 from tests.fakes.upstream import MockUpstream, Reply, chunk, usage_chunk
 from tests.support import apoll, free_port
 

@@ -68,7 +68,7 @@ async def test_s3_store_single_put_and_multipart(tmp_path: Path) -> None:
 
 
 async def test_signed_blob_route(client, tenant) -> None:
-    from app.resources import create_object_store
+    from app.api.resources import create_object_store
 
     settings = client.app.state.resources.settings
     store = create_object_store(settings)

@@ -15,16 +15,16 @@ import httpx
 import pytest
 
 from app.accounts.auth import Principal
+from app.accounts.limits import Limits
 from app.channels.catalog import CatalogCache
-from app.db import SessionMaker
-from app.http import create_webhook_client
+from app.core.db import SessionMaker
+from app.core.http import create_webhook_client
+from app.core.queue import ActorName, Send, transaction
+from app.core.settings import Settings
+from app.core.ssrf import Policy, UrlGuard
 from app.jobs import pipeline, service
 from app.jobs.models import Job, JobKind
-from app.limits.policy import Limits
 from app.providers.media_registry import build_media_providers
-from app.queue import ActorName, Send, transaction
-from app.settings import Settings
-from app.ssrf import Policy, UrlGuard
 from app.webhooks import delivery, signing
 from storage.local import LocalStore
 from tests.conftest import Tenant

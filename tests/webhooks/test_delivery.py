@@ -9,9 +9,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.queue import ActorName, transaction
 from app.jobs.models import JobKind
-from app.queue import ActorName, transaction
 from app.webhooks import delivery, service
 from app.webhooks.delivery import next_delay
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret

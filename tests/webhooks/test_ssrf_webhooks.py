@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 
-from app.queue import ActorName, transaction
+from app.core.queue import ActorName, transaction
 from app.webhooks import delivery, service
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from app.webhooks.schemas import parse_endpoint

@@ -1,0 +1,133 @@
+"""The caller's own account: GET /v1/account, /v1/usage, /v1/ledger and POST /v1/redeem."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromQuery, JSONBody
+from sqlalchemy import func, select
+
+from app.api.api_docs import docs
+from app.api.deps import principal_of, resources_of
+from app.billing.operations import Operations
+from app.billing.schemas import AccountObject, LedgerPage, RedeemBody, Redemption, Usage, entry_public
+from app.core.errors import InvalidRequest
+from app.core.money import format_usd
+from app.core.params import Cursor64, PageLimit
+from app.jobs.models import JOBS
+
+MAX_USAGE_DAYS = 366
+FIRST_DAY, LAST_DAY = dt.date(1, 2, 1), dt.date(9999, 12, 30)
+
+
+def _ops(request: Request[Any, Any, Any]) -> Operations:
+    res = resources_of(request)
+    return Operations(res.sessionmaker, res.gate)
+
+
+@get("/account", operation_id="retrieveAccount", responses=docs(AccountObject))
+async def retrieve_account(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    principal = principal_of(request)
+    res = resources_of(request)
+    account = await _ops(request).get_account(principal.account_id)
+    return {
+        "object": "account",
+        "id": account.id,
+        "name": account.name,
+        "status": account.status,
+        "tier": account.tier,
+        "price_multiplier_bp": principal.multiplier_bp,
+        "balance": account.balance,
+        "balance_usd": format_usd(account.balance),
+        "unit": "usd_micros",
+        "limits": {**principal.limits.as_dict(), "reads_per_minute": res.settings.default_reads_per_minute},
+    }
+
+
+@get("/usage", operation_id="retrieveUsage", responses=docs(Usage))
+async def retrieve_usage(
+    request: Request[Any, Any, Any], start: FromQuery[dt.date | None] = None, end: FromQuery[dt.date | None] = None
+) -> dict[str, Any]:
+    """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
+    for name, given in (("start", start), ("end", end)):
+        # Past these, the day arithmetic below overflows a datetime.
+        if given is not None and not FIRST_DAY <= given <= LAST_DAY:
+            raise InvalidRequest(
+                f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.", param=name, code="invalid_value"
+            )
+    end_date = end or dt.datetime.now(dt.UTC).date()
+    start_date = start or end_date - dt.timedelta(days=29)
+    if start_date > end_date:
+        raise InvalidRequest("'start' must not be after 'end'.", param="start", code="invalid_value")
+    if (end_date - start_date).days >= MAX_USAGE_DAYS:
+        raise InvalidRequest(
+            f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start", code="invalid_value"
+        )
+    res = resources_of(request)
+    lower = dt.datetime.combine(start_date, dt.time(), dt.UTC)
+    upper = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), dt.UTC)
+    c = JOBS.c
+    if res.engine.dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+    else:
+        day = func.substr(c.created_at, 1, 10)
+    stmt = (
+        select(
+            day.label("day"),
+            c.model,
+            func.count(),
+            func.coalesce(func.sum(c.prompt_tokens), 0),
+            func.coalesce(func.sum(c.completion_tokens), 0),
+            func.coalesce(func.sum(c.cost), 0),
+        )
+        .where(c.account_id == principal_of(request).account_id, c.created_at >= lower, c.created_at < upper)
+        .group_by("day", c.model)
+        .order_by("day", c.model)
+    )
+    async with res.sessionmaker() as session:
+        rows = (await (await session.connection()).execute(stmt)).all()
+    data = [
+        {
+            "date": r[0],
+            "model": r[1],
+            "requests": int(r[2]),
+            "prompt_tokens": int(r[3]),
+            "completion_tokens": int(r[4]),
+            "cost": int(r[5]),
+        }
+        for r in rows
+    ]
+    return {
+        "object": "list",
+        "start": start_date.isoformat(),
+        "end": end_date.isoformat(),
+        "data": data,
+        "total_cost": sum(d["cost"] for d in data),
+        "unit": "usd_micros",
+    }
+
+
+@get("/ledger", operation_id="listLedger", responses=docs(LedgerPage))
+async def list_ledger(
+    request: Request[Any, Any, Any], limit: PageLimit = 20, before: Cursor64 = None
+) -> dict[str, Any]:
+    entries = await _ops(request).ledger_page(principal_of(request).account_id, limit=limit + 1, before=before)
+    page = entries[:limit]
+    return {
+        "object": "list",
+        "data": [entry_public(e) for e in page],
+        "has_more": len(entries) > limit,
+        "first_id": page[0].id if page else None,
+        "last_id": page[-1].id if page else None,
+    }
+
+
+@post("/redeem", status_code=200, operation_id="redeemCode", responses=docs(Redemption, 404, 409))
+async def redeem_code(request: Request[Any, Any, Any], data: JSONBody[RedeemBody]) -> dict[str, Any]:
+    code = data.code
+    principal = principal_of(request)
+    ops = _ops(request)
+    amount = await ops.redeem(principal.account_id, code)
+    return {"object": "redemption", "amount": amount, "balance": await ops.balance(principal.account_id)}

@@ -1,0 +1,85 @@
+"""POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.params import JSONBody
+
+from app.api import idempotency
+from app.api.api_docs import docs
+from app.api.calls import Call, Reply
+from app.api.deps import call_of, to_response
+from app.chat import service
+from app.chat.admission import admit_chat
+from app.chat.schemas import ChatCompletion, ChatRequest
+from app.core.edge import convert, decode_object
+from app.core.errors import InvalidRequest
+from app.core.ids import new_id
+
+_encode = msgspec.json.Encoder().encode
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@post(
+    "/chat/completions",
+    status_code=200,
+    operation_id="createChatCompletion",
+    summary="Create a chat completion",
+    description="OpenAI's Chat Completions; unknown fields pass through to the upstream. "
+    "`stream: true` answers with server-sent events ending in `data: [DONE]`.",
+    responses=docs(ChatCompletion, 402, 404, 503),
+)
+async def create_chat_completion(request: Request[Any, Any, Any], data: JSONBody[ChatRequest]) -> Response[Any]:
+    # Documentation of the route: the ASGI edge (app.api.fastpath) serves every POST to this path, from the
+    # same `chat_completion`; `data` only gives the OpenAPI document its request body.
+    return to_response(await chat_completion(call_of(request), await request.body()))
+
+
+async def chat_completion(call: Call, raw: bytes) -> Reply:
+    body = decode_object(raw)
+    request = convert(body, ChatRequest)
+    _check(request)
+    ctx = service.ChatContext(call.principal, new_id("chatcmpl-"), request, body)
+    if request.stream:
+        if call.idempotency_key is not None:
+            raise InvalidRequest(
+                "Idempotency-Key is supported for non-streaming requests only.",
+                param="Idempotency-Key",
+                code="idempotency_not_supported",
+            )
+        await _admit(call, ctx, len(raw))
+        route, stream = await service.open_stream(call.res, ctx)
+        return Reply(200, b"", {**SSE_HEADERS, "x-request-id": ctx.job_id}, service.relay(call.res, ctx, route, stream))
+
+    async def work() -> idempotency.Outcome:
+        await _admit(call, ctx, len(raw))
+        completion = await service.complete(call.res, ctx)
+        return idempotency.Outcome(200, _encode(completion), {"x-request-id": ctx.job_id}, ctx.job_id)
+
+    return await idempotency.idempotent_reply(call, body, work)
+
+
+def _check(request: ChatRequest) -> None:
+    """What one field's type cannot say."""
+    if request.stream_options is not None and not request.stream:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    for i, message in enumerate(request.messages):
+        if message.content is None and message.role in ("user", "system", "developer"):
+            raise InvalidRequest(
+                f"Missing required parameter: 'messages[{i}].content'.",
+                param=f"messages[{i}].content",
+                code="missing_required_parameter",
+            )
+
+
+async def _admit(call: Call, ctx: service.ChatContext, body_bytes: int) -> None:
+    admitted = await admit_chat(call.res, ctx, body_bytes)
+    ctx.admission, ctx.price = admitted.admission, admitted.price
+    call.set_rate_headers(admitted.admission.headers)

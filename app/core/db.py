@@ -1,0 +1,343 @@
+"""Database engine and session factories, and the column types every table shares.
+
+The engine is made by `create_engine(settings)` at start-up (web lifespan, worker boot, CLI command),
+never at import. One unit of work = one session = one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import importlib
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+import msgspec
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, event, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.settings import Settings
+
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class _JSON(TypeDecorator[Any]):
+    """JSON, stored as JSONB on PostgreSQL. The PostgreSQL dialect is imported only by an engine that
+    uses it: on SQLite it cost the web process ~1.5 MB and ~37 ms of start-up for nothing."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return super().load_dialect_impl(dialect)
+
+
+JSONType = _JSON()
+# SQLite autoincrements only a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def to_unix(value: dt.datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def dialect_insert(conn: AsyncConnection) -> Callable[..., Any]:
+    """The `insert` of the connection's dialect (PostgreSQL's or SQLite's), for `on_conflict_do_nothing`.
+    Imported on first use, so a process on SQLite never loads PostgreSQL's dialect."""
+    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    return cast(Callable[..., Any], importlib.import_module(f"sqlalchemy.dialects.{name}").insert)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns are written by msgspec: several times faster than the json module SQLAlchemy uses by
+    default, on every job row of the job log. Compact output; SQLite and PostgreSQL read it the same."""
+    return _json_encode(value).decode()
+
+
+json_loads = msgspec.json.decode
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
+
+
+T = TypeVar("T")
+
+
+class DriverSQL:
+    """SQL text handed to the driver as it is (`run`) with plain tuples of values, for the job log's hot
+    path: SQLAlchemy's Core path costs tens of µs of Python per row (a dict per row, then per-row,
+    per-column parameter processing); this costs what the driver costs.
+
+    The price: values must arrive in the form the columns' types would have bound them, which this
+    class knows for the two drivers the app runs on. On SQLite (aiosqlite) a UTCDateTime is the UTC
+    wall time as SQLAlchemy's DATETIME string; on PostgreSQL (asyncpg) the aware datetime itself. JSON
+    goes through the engine's own serializer on both (SQLAlchemy's asyncpg dialect registers a jsonb
+    codec that takes the serialized text), and None becomes JSON 'null', not SQL NULL, as SQLAlchemy's
+    JSON type (none_as_null=False) stores it. Booleans go as they are: sqlite3 binds them as 0/1.
+    """
+
+    DRIVERS = frozenset({("sqlite", "aiosqlite"), ("postgresql", "asyncpg")})
+
+    def __init__(self, dialect: Dialect) -> None:
+        if (dialect.name, dialect.driver) not in self.DRIVERS:
+            name = f"{dialect.name}+{dialect.driver}"
+            raise ValueError(f"unsupported database driver {name}: use sqlite+aiosqlite or postgresql+asyncpg")
+        self.sqlite = dialect.name == "sqlite"
+        self.quote: Callable[[str], str] = dialect.identifier_preparer.quote
+        self._dialect = dialect
+        # What a JSON column's bind processor calls (the engine's `json_serializer`, else json.dumps).
+        self.json: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        self.timestamp: Callable[[dt.datetime | None], Any] = _sqlite_timestamp if self.sqlite else _utc_or_none
+
+    INLINE_ROWS = 16
+    """Rows per statement where statements run on the event loop (SQLite: InlineConnection): a batch
+    goes in slices with a turn of the loop between two, so no request waits behind a whole batch."""
+
+    async def slices(self, rows: Sequence[T], width: int | None = None) -> AsyncIterator[Sequence[T]]:
+        """`rows` in the slices to send one statement each: a multi-row statement of `width` values a
+        row stays under the driver's parameter limit; on SQLite a slice is at most INLINE_ROWS and the
+        loop serves others between two (a PostgreSQL statement's round trip yields anyway). Without
+        `width` (executemany) there is no parameter limit."""
+        step = max(1, len(rows)) if width is None else self.max_parameters // width
+        if self.sqlite:
+            step = min(step, self.INLINE_ROWS)
+        for start in range(0, len(rows), step):
+            if start:
+                await asyncio.sleep(0)
+            yield rows[start : start + step]
+
+    @property
+    def max_parameters(self) -> int:
+        """Per statement; read late, as the SQLite dialect lowers it on connecting to an old library."""
+        return self._dialect.insertmanyvalues_max_parameters
+
+    def names(self, columns: Sequence[str]) -> str:
+        return ", ".join(self.quote(name) for name in columns)
+
+    def param(self, n: int) -> str:
+        """The placeholder of the statement's `n`th value (from 1)."""
+        return "?" if self.sqlite else f"${n}"
+
+    def params(self, count: int, first: int = 1) -> str:
+        return ", ".join(self.param(n) for n in range(first, first + count))
+
+    def values(self, width: int, rows: int) -> str:
+        """`VALUES (…), (…)` for a multi-row insert of `rows` rows of `width` values."""
+        return "VALUES " + ", ".join(f"({self.params(width, 1 + i * width)})" for i in range(rows))
+
+    def insert(self, table: str, columns: Sequence[str]) -> str:
+        """A one-row INSERT, for executemany."""
+        return f"INSERT INTO {self.quote(table)} ({self.names(columns)}) {self.values(len(columns), 1)}"
+
+    async def run(
+        self, conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+    ) -> list[Any]:
+        """Execute `statement` in `conn`'s transaction with one tuple of values, or once per tuple of a
+        list (executemany); returns the rows it returned (RETURNING), as tuples."""
+        if isinstance(params, list) and len(params) == 1:
+            params = params[0]
+        if self.sqlite:
+            return await _run_on_aiosqlite(conn, statement, params)
+        result = await conn.exec_driver_sql(statement, params)
+        return list(result.all()) if result.returns_rows else []
+
+
+async def _run_on_aiosqlite(
+    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+) -> list[Any]:
+    # Straight on the aiosqlite connection: SQLAlchemy's adapter makes three or four calls per statement
+    # (cursor, execute, fetch, close), this makes one (two for executemany) — each a hop to aiosqlite's
+    # thread and back on a plain aiosqlite connection, and still a greenlet switch and the adapter's
+    # Python on an InlineConnection. The transaction is the same: sqlite3 opens it implicitly before the
+    # first write, whoever sends it, and SQLAlchemy's commit or rollback ends it. (asyncpg needs no such
+    # thing: it runs in the event loop, and its adapter must see the statements to open the transaction.)
+    driver: Any = (await conn.get_raw_connection()).driver_connection  # an aiosqlite.Connection
+    try:
+        if isinstance(params, list):
+            cursor = await driver.executemany(statement, params)
+            await cursor.close()
+            return []
+        return list(await driver.execute_fetchall(statement, params))
+    except sqlite3.Error as exc:
+        # As SQLAlchemy would raise it: callers tell a refused row (IntegrityError) from the rest by class.
+        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+
+
+@functools.cache
+def driver_sql(dialect: Dialect) -> DriverSQL:
+    """One per engine's dialect (the statements built from it are cached against it too)."""
+    return DriverSQL(dialect)
+
+
+_UTC_BIND = UTCDateTime().process_bind_param
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""SQLAlchemy's SQLite DATETIME storage format, as a tuple format: a dict per value costs more."""
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # UTCDateTime's own conversion (it refuses naive datetimes), skipped for those already in UTC.
+    return value if value.tzinfo is dt.UTC else cast(dt.datetime, _UTC_BIND(value, None))
+
+
+def _utc_or_none(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _sqlite_timestamp(value: dt.datetime | None) -> str | None:
+    """What SQLAlchemy binds for a UTCDateTime on SQLite: the UTC wall time, six fractional digits."""
+    if value is None:
+        return None
+    v = _utc(value)
+    return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            engine = create_async_engine(url, async_creator=functools.partial(connect_inline, database), **JSON_CODEC)
+            _tune_sqlite(engine, busy_timeout_ms=0)
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
+            _tune_sqlite(engine, busy_timeout_ms=BUSY_SECONDS * 1000)
+        return engine
+    # asyncpg waits 60 s for a connection by default: a database host that vanished without a reset
+    # (a partition, a dead VM) would hold every request that long instead of answering 503.
+    connect_args = {"timeout": settings.database_connect_timeout_seconds}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args, **JSON_CODEC
+    )
+
+
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    # WAL lets readers run beside the one writer. A writer that finds the lock taken (web, worker, CLI
+    # all write) waits for it: in SQLite's own busy handler on aiosqlite's thread, or, on an inline
+    # connection, by sleeping on the event loop between tries (busy_timeout 0, see InlineConnection).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+BUSY_SECONDS = 30
+"""How long a statement waits for another connection's write lock before it fails."""
+_BUSY_CODES = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY; never SQLITE_BUSY_SNAPSHOT (517)
+_BUSY_FIRST_PAUSE = 0.0005
+_BUSY_MAX_PAUSE = 0.02
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose calls run on the event loop's thread, not on its own.
+
+    aiosqlite hands every call (cursor, execute, fetch, close, commit: SQLAlchemy's adapter makes four
+    or five per statement) to its thread and back through the event loop's self-pipe: about 70 µs of
+    CPU a hop, where the SQLite work of a small statement is 5-20 µs. In a profile of the job worker,
+    those hops were ~40 % of the samples. So the calls run here, at once. What the thread gave in return
+    was that a writer waiting for another process's write lock did not block the loop; here the lock is
+    tried without waiting (busy_timeout 0) and the wait is an `asyncio.sleep` between tries, so the
+    loop never blocks on a lock. What still runs on the loop is SQLite's own work, which on this
+    embedded default is small statements on a local file (WAL, synchronous=NORMAL: no fsync per
+    commit); commits, which may checkpoint the log to disk, still go to the thread.
+
+    A retried call is safe: a statement refused with SQLITE_BUSY did nothing (sqlite3 opens a write
+    transaction at its first write, so the refusal comes before anything is written), and a COMMIT
+    refused with it leaves the transaction open to commit again (SQLite's documented behaviour).
+    SQLITE_BUSY_SNAPSHOT (a read snapshot gone stale) is not retried: it can never succeed.
+
+    Overrides aiosqlite's private `_execute` (aiosqlite is pinned in constraints.txt; on SQLite the whole
+    test suite runs through this class). The thread still opens and closes the sqlite3 connection, so it
+    is made with check_same_thread=False."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        # A commit may run SQLite's WAL checkpoint (every ~4 MB of log it copies pages into the file
+        # and syncs it: ~10 ms here), so commits alone still take the hop: the loop never waits on
+        # the disk, for one hop per transaction instead of four or five per statement.
+        on_thread = fn == self._connection.commit
+        pause = _BUSY_FIRST_PAUSE
+        deadline: float | None = None
+        while True:
+            try:
+                if on_thread:
+                    return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + BUSY_SECONDS
+                elif now >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _BUSY_MAX_PAUSE)
+
+
+async def connect_inline(database: str) -> InlineConnection:
+    connection = InlineConnection(
+        functools.partial(sqlite3.connect, database, timeout=0, check_same_thread=False), iter_chunk_size=64
+    )
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    await connection
+    return connection
+
+
+def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def unit_of_work(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
