@@ -37,6 +37,7 @@ from app.core.settings import Settings
 from app.jobs import pipeline, service
 from app.jobs.models import JobKind
 from app.providers.media_registry import build_media_providers
+from app.webhooks.events import install as install_job_events
 
 STEPS: dict[ActorName, Callable[[pipeline.JobDeps, str], Awaitable[None]]] = {
     ActorName.JOB_SUBMIT: pipeline.submit_job,
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    install_job_events()  # the wiring the worker's boot does (app/jobs/events.py)
     var_dir = Path(tempfile.mkdtemp(prefix="heytoken-jobsteps-"))
     settings = Settings(
         _env_file=None,

@@ -8,11 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import hiredis
 from litestar.datastructures import State
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import DataError
-from redis.utils import HIREDIS_AVAILABLE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts.auth import KeyAuthenticator
@@ -24,6 +21,7 @@ from app.billing.reconciler import BillingReconciler
 from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.channels.names import LOCAL_MODELS
+from app.core.adapters import hiredis_packing
 from app.core.db import SessionMaker, create_engine, create_sessionmaker
 from app.core.deadlines import Reaper
 from app.core.errors import database_unavailable
@@ -83,7 +81,7 @@ def create_redis(settings: Settings) -> Redis:
         socket_timeout=REDIS_TIMEOUT,
         health_check_interval=30,
     )
-    pool.connection_class = _hiredis_packing(pool.connection_class)
+    pool.connection_class = hiredis_packing(pool.connection_class)
     return Redis(connection_pool=pool)
 
 
@@ -102,32 +100,6 @@ def create_pipelined_redis(settings: Settings) -> PipelinedRedis | None:
     except UnsupportedURL as exc:
         log.warning("limits.pipelined_redis_off reason=%r: admission goes through redis-py", str(exc))
         return None
-
-
-def _hiredis_packing(cls: type[Any]) -> type[Any]:
-    """redis-py's asyncio connections pack commands in Python even when hiredis is installed (only its
-    sync client uses hiredis to pack); this subclass packs the way that sync client does. Measured: the
-    pure-Python packing was the biggest piece of the admission's CPU (EVALSHA with 24 arguments)."""
-    if not HIREDIS_AVAILABLE:
-        return cls
-
-    def pack_command(self: Any, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError:
-            pass
-        # hiredis takes str, bytes, int and float only; redis-py also sends bytearray and memoryview.
-        args = tuple(bytes(arg) if isinstance(arg, bytearray | memoryview) else arg for arg in args)
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError as exc:
-            raise DataError(exc) from exc
-
-    return type(f"HiredisPacking{cls.__name__}", (cls,), {"pack_command": pack_command})
 
 
 @dataclass(slots=True)

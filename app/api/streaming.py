@@ -7,14 +7,19 @@ suspended until garbage collection. Closing it here makes the upstream close at 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import itertools
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from anyio import CancelScope
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import Cookie
+from litestar.enums import MediaType
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
+from litestar.utils import get_enum_string_value
 
 
 class _ClosingASGIStream(ASGIStreamingResponse):
@@ -31,8 +36,35 @@ class _ClosingASGIStream(ASGIStreamingResponse):
 
 
 class ClosingStream(Stream):
-    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        response = super().to_asgi_response(*args, **kwargs)
-        assert isinstance(response, ASGIStreamingResponse)
-        response.__class__ = _ClosingASGIStream
-        return response
+    """Builds its ASGI response through `_ClosingASGIStream`'s constructor, with the arguments
+    Litestar's own `Stream.to_asgi_response` passes (its deprecated `app` argument aside)."""
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Any,
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: Any = None,
+    ) -> ASGIResponse:
+        iterator = self.iterator
+        if not isinstance(iterator, Iterable | Iterator | AsyncIterable | AsyncIterator) and callable(iterator):
+            iterator = iterator()
+        return _ClosingASGIStream(
+            background=self.background or background,
+            content_length=0,
+            cookies=self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
+            encoded_headers=encoded_headers,
+            encoding=self.encoding,
+            headers={**headers, **self.headers} if headers is not None else self.headers,
+            is_head_response=is_head_response,
+            iterator=iterator,
+            media_type=get_enum_string_value(media_type or self.media_type or MediaType.JSON),
+            status_code=self.status_code or status_code,
+        )

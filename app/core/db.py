@@ -10,14 +10,11 @@ import asyncio
 import datetime as dt
 import functools
 import importlib
-import json
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
-import aiosqlite
 import msgspec
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, event, make_url
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.adapters import BUSY_SECONDS, connect_inline
 from app.core.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -122,8 +120,9 @@ class DriverSQL:
         self.sqlite = dialect.name == "sqlite"
         self.quote: Callable[[str], str] = dialect.identifier_preparer.quote
         self._dialect = dialect
-        # What a JSON column's bind processor calls (the engine's `json_serializer`, else json.dumps).
-        self.json: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        # What a JSON column's bind processor calls: the serializer every engine is made with
+        # (JSON_CODEC), passed explicitly rather than read back from the dialect.
+        self.json: Callable[[Any], str] = json_dumps
         self.timestamp: Callable[[dt.datetime | None], Any] = _sqlite_timestamp if self.sqlite else _utc_or_none
 
     INLINE_ROWS = 16
@@ -260,70 +259,6 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-
-
-BUSY_SECONDS = 30
-"""How long a statement waits for another connection's write lock before it fails."""
-_BUSY_CODES = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY; never SQLITE_BUSY_SNAPSHOT (517)
-_BUSY_FIRST_PAUSE = 0.0005
-_BUSY_MAX_PAUSE = 0.02
-
-
-class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection whose calls run on the event loop's thread, not on its own.
-
-    aiosqlite hands every call (cursor, execute, fetch, close, commit: SQLAlchemy's adapter makes four
-    or five per statement) to its thread and back through the event loop's self-pipe: about 70 µs of
-    CPU a hop, where the SQLite work of a small statement is 5-20 µs. In a profile of the job worker,
-    those hops were ~40 % of the samples. So the calls run here, at once. What the thread gave in return
-    was that a writer waiting for another process's write lock did not block the loop; here the lock is
-    tried without waiting (busy_timeout 0) and the wait is an `asyncio.sleep` between tries, so the
-    loop never blocks on a lock. What still runs on the loop is SQLite's own work, which on this
-    embedded default is small statements on a local file (WAL, synchronous=NORMAL: no fsync per
-    commit); commits, which may checkpoint the log to disk, still go to the thread.
-
-    A retried call is safe: a statement refused with SQLITE_BUSY did nothing (sqlite3 opens a write
-    transaction at its first write, so the refusal comes before anything is written), and a COMMIT
-    refused with it leaves the transaction open to commit again (SQLite's documented behaviour).
-    SQLITE_BUSY_SNAPSHOT (a read snapshot gone stale) is not retried: it can never succeed.
-
-    Overrides aiosqlite's private `_execute` (aiosqlite is pinned in constraints.txt; on SQLite the whole
-    test suite runs through this class). The thread still opens and closes the sqlite3 connection, so it
-    is made with check_same_thread=False."""
-
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        # A commit may run SQLite's WAL checkpoint (every ~4 MB of log it copies pages into the file
-        # and syncs it: ~10 ms here), so commits alone still take the hop: the loop never waits on
-        # the disk, for one hop per transaction instead of four or five per statement.
-        on_thread = fn == self._connection.commit
-        pause = _BUSY_FIRST_PAUSE
-        deadline: float | None = None
-        while True:
-            try:
-                if on_thread:
-                    return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES:
-                    raise
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + BUSY_SECONDS
-                elif now >= deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, _BUSY_MAX_PAUSE)
-
-
-async def connect_inline(database: str) -> InlineConnection:
-    connection = InlineConnection(
-        functools.partial(sqlite3.connect, database, timeout=0, check_same_thread=False), iter_chunk_size=64
-    )
-    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
-    await connection
-    return connection
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:

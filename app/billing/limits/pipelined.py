@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
-from redis._parsers.base import BaseParser  # its parse_error: error replies become redis-py's exceptions
 from redis.asyncio.connection import RedisSSLContext, SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, InvalidResponse, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.core.adapters import redis_error_reply  # error replies become redis-py's exceptions
 
 _WATCH_TICKS = 10
 """Watchdog checks per timeout: a silent Redis fails the calls between 0.9 and 1.0 timeout."""
@@ -115,7 +116,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self._loop = loop
         self._timeout = timeout
-        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=redis_error_reply)
         self._waiters: deque[asyncio.Future[Any] | _Batch] = deque()
         self._transport: asyncio.Transport | None = None
         self._out: list[bytes] = []

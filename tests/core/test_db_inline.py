@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.core.db import InlineConnection, create_engine
+from app.core.adapters import InlineConnection
+from app.core.db import create_engine
 from app.core.settings import Settings
 
 
