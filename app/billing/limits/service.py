@@ -36,6 +36,7 @@ from app.billing.limits.protocol import (
     SettleKeys,
 )
 from app.core.errors import AuthenticationFailed, GatewayError, InsufficientQuota, PermissionDenied, RateLimited
+from app.core.money import format_usd
 from app.core.settings import Settings
 from app.core.singleflight import SingleFlight
 from app.core.tasks import Loop
@@ -271,8 +272,6 @@ class Gate:
                 },
             )
         if status in (INSUFFICIENT, NO_MIRROR):
-            from app.core.money import format_usd
-
             available = int(result.balance)
             exc = InsufficientQuota(
                 f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
