@@ -28,7 +28,8 @@ from app.core.ids import new_id
 from app.core.settings import Settings
 from app.jobs.capture import capture_records
 from app.jobs.models import JobKind, JobStatus
-from app.jobs.recorder import JobRecord, JobRecorder
+from app.jobs.recorder import JobRecorder
+from app.jobs.records import JobRecord
 
 
 def chat_record(account_id: str, key_id: str, n: int) -> JobRecord:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from app.core.timing import begin, current, end
-from app.jobs.recorder import JobRecord
+from app.jobs.records import JobRecord
 from app.observability.metrics import Metrics
 from app.observability.middleware import ObservabilityMiddleware
 from app.providers.common import UpstreamResponse

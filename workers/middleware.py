@@ -22,7 +22,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.http import create_upstream_client, create_webhook_client
 from app.core.queue import BrokerSender
 from app.core.settings import Settings
-from app.jobs.pipeline import JobDeps
+from app.jobs.deps import JobDeps
 from app.jobs.reconciler import run_reconciler
 from app.providers.media_registry import build_media_providers
 from app.webhooks.delivery import WebhookDeps, reconcile_deliveries

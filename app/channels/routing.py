@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from app.channels.catalog import Catalog, Route, Tier
 from app.channels.cooldowns import CooldownBoard
@@ -23,7 +23,17 @@ from app.core.errors import GatewayError, NotFound, Overloaded, UpstreamFailed
 from app.core.upstream_errors import ProviderError, UpstreamRateLimited, UpstreamRejected
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources
+    from app.channels.catalog import CatalogCache
+    from app.core.settings import Settings
+
+
+class RoutingResources(Protocol):
+    """What routing reads from the process's resources (app/api/resources.py passes them in)."""
+
+    settings: Settings
+    catalog: CatalogCache
+    cooldowns: CooldownBoard
+
 
 # Upstream 4xx statuses that describe the client's own request and are passed through as they are.
 PASS_THROUGH = frozenset({400, 404, 409, 413, 415, 422})
@@ -262,7 +272,7 @@ def report_failure(board: CooldownBoard, route: Route, exc: ProviderError) -> No
     board.report_failure(route.channel_id, route.policy, exc.message, exc.status, exc.retry_after)
 
 
-def new_plan(res: Resources, model: str, log: list[dict[str, Any]]) -> Plan:
+def new_plan(res: RoutingResources, model: str, log: list[dict[str, Any]]) -> Plan:
     settings = res.settings
     return Plan(
         res.catalog.current,

@@ -13,7 +13,7 @@ sends upstream (`ChatContext.cap`), and the prompt bound covers every byte of th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.accounts.auth import Principal
 from app.billing.limits.service import Admission
@@ -24,8 +24,20 @@ from app.core.money import ModelPrice, affordable_output, token_cost
 from app.core.tokens import estimate_prompt_tokens, input_token_bound, input_token_estimate, request_token_bound
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources  # the wiring's container, passed in
+    from app.billing.limits.service import Gate
+    from app.channels.catalog import CatalogCache
     from app.chat.service import ChatContext
+    from app.core.settings import Settings
+
+
+class AdmissionResources(Protocol):
+    """What admission uses of the process's resources (app/api/resources.py passes them in)."""
+
+    settings: Settings
+    catalog: CatalogCache
+    gate: Gate
+
+    async def load_balance(self, account_id: str) -> int: ...
 
 
 @dataclass(slots=True)
@@ -34,7 +46,7 @@ class Admitted:
     price: ModelPrice
 
 
-async def admit_chat(res: Resources, ctx: ChatContext, body_bytes: int) -> Admitted:
+async def admit_chat(res: AdmissionResources, ctx: ChatContext, body_bytes: int) -> Admitted:
     """Admit a chat request and decide its output cap (`ctx.cap`), which the adapters send upstream."""
     request, principal, settings = ctx.request, ctx.principal, res.settings
     catalog = res.catalog.current
@@ -67,7 +79,9 @@ async def admit_chat(res: Resources, ctx: ChatContext, body_bytes: int) -> Admit
     return Admitted(admission, price)
 
 
-async def admit_embeddings(res: Resources, principal: Principal, job_id: str, model: str, raw_input: Any) -> Admitted:
+async def admit_embeddings(
+    res: AdmissionResources, principal: Principal, job_id: str, model: str, raw_input: Any
+) -> Admitted:
     catalog = res.catalog.current
     resolve(catalog, model)
     price = catalog.price_for(model)

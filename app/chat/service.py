@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from anyio import CancelScope
@@ -21,7 +21,7 @@ from anyio import CancelScope
 from app.accounts.auth import Principal
 from app.billing.limits.service import Admission
 from app.channels.catalog import Route
-from app.channels.routing import new_plan, report_failure
+from app.channels.routing import RoutingResources, new_plan, report_failure
 from app.chat.guard import open_guarded
 from app.chat.schemas import CAP_FIELDS, GATEWAY_ONLY_FIELDS, ChatRequest
 from app.core.db import utcnow
@@ -30,11 +30,24 @@ from app.core.money import FREE, ModelPrice, token_cost
 from app.core.tokens import estimate_prompt_tokens, estimate_text_tokens
 from app.core.upstream_errors import ProviderError
 from app.jobs.models import JobKind, JobStatus
-from app.jobs.recorder import JobRecord
+from app.jobs.records import JobRecord
 from app.providers.base import ChatCall, ChatResult, ChatStream, StreamStats, Usage
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources  # the wiring's container, passed in
+    from app.billing.limits.service import Gate
+    from app.core.deadlines import Reaper
+    from app.jobs.recorder import JobRecorder
+    from app.providers.base import Provider
+
+
+class ChatResources(RoutingResources, Protocol):
+    """What a chat completion uses of the process's resources (app/api/resources.py passes them in)."""
+
+    gate: Gate
+    providers: dict[str, Provider]
+    reaper: Reaper
+    recorder: JobRecorder
+
 
 DEFAULT_TEMPERATURE = 0.7
 # OpenAI's reasoning models refuse `temperature`; the default is not sent to them.
@@ -106,7 +119,7 @@ def _call(ctx: ChatContext, route: Route) -> ChatCall:
 
 
 def _record(
-    res: Resources,
+    res: ChatResources,
     ctx: ChatContext,
     route: Route | None,
     status: JobStatus,
@@ -144,7 +157,9 @@ def _record(
     )
 
 
-def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: GatewayError, detail: str) -> GatewayError:
+def _give_up(
+    res: ChatResources, ctx: ChatContext, route: Route | None, error: GatewayError, detail: str
+) -> GatewayError:
     _record(
         res,
         ctx,
@@ -158,7 +173,7 @@ def _give_up(res: Resources, ctx: ChatContext, route: Route | None, error: Gatew
     return error
 
 
-async def complete(res: Resources, ctx: ChatContext) -> dict[str, Any]:
+async def complete(res: ChatResources, ctx: ChatContext) -> dict[str, Any]:
     async def attempt(route: Route) -> ChatResult:
         with res.reaper.bounded(route.policy.total_timeout, "total"):
             return await res.providers[route.provider].chat(route, _call(ctx, route))
@@ -170,7 +185,7 @@ async def complete(res: Resources, ctx: ChatContext) -> dict[str, Any]:
     return result.completion
 
 
-async def open_stream(res: Resources, ctx: ChatContext) -> tuple[Route, ChatStream]:
+async def open_stream(res: ChatResources, ctx: ChatContext) -> tuple[Route, ChatStream]:
     """Open the upstream stream and read its first event before any byte goes to the client, so a
     failure here is still an ordinary HTTP error response, or a failover to the next channel."""
 
@@ -197,7 +212,7 @@ def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usa
     return Usage(prompt, completion, prompt + completion, estimated=True)
 
 
-async def relay(res: Resources, ctx: ChatContext, route: Route, stream: ChatStream) -> AsyncIterator[bytes]:
+async def relay(res: ChatResources, ctx: ChatContext, route: Route, stream: ChatStream) -> AsyncIterator[bytes]:
     """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
     include_usage = ctx.request.include_usage
     status, error = JobStatus.COMPLETED, None

@@ -5,26 +5,36 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.accounts.auth import Principal
 from app.channels.catalog import Route
-from app.channels.routing import new_plan
+from app.channels.routing import RoutingResources, new_plan
 from app.chat.admission import Admitted
 from app.core.db import utcnow
 from app.core.errors import GatewayError
 from app.core.money import token_cost
 from app.embeddings.schemas import EmbeddingRequest
 from app.jobs.models import JobKind, JobStatus
-from app.jobs.recorder import JobRecord
+from app.jobs.records import JobRecord
 from app.providers.base import EmbedCall, EmbedResult, Usage
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources  # the wiring's container, passed in
+    from app.core.deadlines import Reaper
+    from app.jobs.recorder import JobRecorder
+    from app.providers.base import Provider
+
+
+class EmbeddingResources(RoutingResources, Protocol):
+    """What an embedding request uses of the process's resources (app/api/resources.py passes them in)."""
+
+    providers: dict[str, Provider]
+    reaper: Reaper
+    recorder: JobRecorder
 
 
 def _record(
-    res: Resources,
+    res: EmbeddingResources,
     principal: Principal,
     job_id: str,
     params: EmbeddingRequest,
@@ -71,7 +81,7 @@ def _record(
 
 
 async def embed(
-    res: Resources,
+    res: EmbeddingResources,
     principal: Principal,
     job_id: str,
     params: EmbeddingRequest,

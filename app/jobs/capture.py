@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.billing import ledger
 from app.billing.limits.service import Gate
 from app.billing.models import HOUSE_ACCOUNT_ID, EntryKind
-from app.jobs.recorder import JobRecord, SettleHook
+from app.jobs.recorder import SettleHook
+from app.jobs.records import JobRecord
 
 
 async def capture_records(conn: AsyncConnection, records: list[JobRecord]) -> None:

@@ -14,7 +14,8 @@ from app.accounts.auth import Principal
 from app.core.db import utcnow
 from app.jobs.models import Job
 from app.jobs.preview import PreviewRow
-from app.jobs.recorder import JOB_COLUMNS, JobRecord, JobRecorder
+from app.jobs.recorder import JobRecorder
+from app.jobs.records import JOB_COLUMNS, JobRecord
 from app.jobs.schemas import job_public
 
 

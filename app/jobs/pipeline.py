@@ -18,37 +18,23 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from dataclasses import dataclass
 from typing import Any
 
-from app.channels.catalog import CatalogCache, Route
-from app.core.db import SessionMaker, utcnow
-from app.core.queue import ActorName, Sender, defer, transaction
+from app.channels.catalog import Route
+from app.core.db import utcnow
+from app.core.queue import ActorName, defer, transaction
 from app.core.settings import Settings
 from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
+from app.jobs.deps import JobDeps
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
 from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs
 from app.providers.base import MediaProvider, Output, TaskState, TaskStatus
-from app.providers.media_registry import MediaKey
-from storage import ObjectStore
 
 log = logging.getLogger("heytoken.jobs.pipeline")
 
 CLOCK_SKEW = dt.timedelta(seconds=1)
 """A delayed message may arrive this much 'early' by our clock and still count as due."""
-
-
-@dataclass(slots=True)
-class JobDeps:
-    """What the steps need, opened once per worker process (workers/middleware.py)."""
-
-    settings: Settings
-    sessionmaker: SessionMaker
-    sender: Sender
-    store: ObjectStore
-    catalog: CatalogCache
-    media: dict[MediaKey, MediaProvider]
 
 
 def _due(job: Job, now: dt.datetime) -> bool:

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from app.core.db import utcnow
 from app.core.tasks import Loop
-from app.jobs.recorder import JOB_COLUMNS, JobRecord
+from app.jobs.records import JOB_COLUMNS, JobRecord
 
 log = logging.getLogger("heytoken.jobs.preview")
 

@@ -23,8 +23,9 @@ from sqlmodel import col, or_, select
 from app.core.db import utcnow
 from app.core.queue import defer, transaction
 from app.jobs import service
+from app.jobs.deps import JobDeps
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
-from app.jobs.pipeline import ACTOR_OF_STAGE, JobDeps
+from app.jobs.pipeline import ACTOR_OF_STAGE
 
 log = logging.getLogger("heytoken.jobs.reconciler")
 BATCH = 500

@@ -10,116 +10,24 @@ refuses on its own (say, its account was deleted meanwhile) is dropped alone, wi
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.db import DriverSQL, driver_sql, utcnow
+from app.core.db import driver_sql
 from app.core.outage import outages
 from app.core.tasks import Loop
 from app.jobs.models import JOBS
-
-JOB_COLUMNS = (
-    "id",
-    "kind",
-    "status",
-    "account_id",
-    "api_key_id",
-    "model",
-    "channel_id",
-    "stream",
-    "usage",
-    "latency_ms",
-    "ttft_ms",
-    "http_status",
-    "error_code",
-    "error_message",
-    "attempts_log",
-    "created_at",
-    "completed_at",
-    "prompt_tokens",
-    "completion_tokens",
-    "hold_amount",
-    "cost",
-    "billing_state",
-)
-"""The columns a job-log row sets; the others (media jobs only) keep their defaults."""
+from app.jobs.records import JOB_COLUMNS, JobRecord
 
 if TYPE_CHECKING:
     from app.jobs.preview import JobPreview
 
 log = logging.getLogger("heytoken.jobs.recorder")
-
-
-@dataclass(slots=True)
-class JobRecord:
-    id: str
-    kind: str
-    status: str
-    account_id: str
-    api_key_id: str | None
-    model: str
-    channel_id: str | None = None
-    stream: bool = False
-    usage: dict[str, Any] | None = None
-    latency_ms: int | None = None
-    ttft_ms: int | None = None
-    http_status: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    attempts_log: list[dict[str, Any]] | None = None
-    created_at: dt.datetime = field(default_factory=utcnow)
-    completed_at: dt.datetime | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    hold_amount: int | None = None
-    cost: int | None = None
-    """The charge to the account: never more than `hold_amount`."""
-    overrun: int = 0
-    """What the upstream's usage cost beyond the hold: booked to the house, not the account."""
-    admission: Any = None
-    """The request's admission (app.billing.limits.service.Admission), settled after the row is committed."""
-
-    @property
-    def billing_state(self) -> str | None:
-        if self.cost:
-            return "captured"
-        return "released" if self.hold_amount else None
-
-    def values(self, sql: DriverSQL) -> tuple[Any, ...]:
-        """The row, in JOB_COLUMNS order, as the driver must receive it (see DriverSQL)."""
-        timestamp, to_json = sql.timestamp, sql.json
-        return (
-            self.id,
-            self.kind,
-            self.status,
-            self.account_id,
-            self.api_key_id,
-            self.model,
-            self.channel_id,
-            self.stream,
-            to_json(self.usage),
-            self.latency_ms,
-            self.ttft_ms,
-            self.http_status,
-            # Upstreams send error codes as numbers too (Gemini: 400); the column is text.
-            None if self.error_code is None else str(self.error_code),
-            self.error_message,
-            to_json(self.attempts_log),
-            timestamp(self.created_at),
-            timestamp(self.completed_at or utcnow()),
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.hold_amount,
-            self.cost,
-            self.billing_state,
-        )
 
 
 WriteHook = Callable[[AsyncConnection, list[JobRecord]], Awaitable[None]]

@@ -15,7 +15,7 @@ from app.providers.base import MediaProvider, MediaRequest, Output
 from storage import StoredObject, object_key
 
 if TYPE_CHECKING:
-    from app.jobs.pipeline import JobDeps
+    from app.jobs.deps import JobDeps
 
 EXTENSIONS = {"video/mp4": "mp4", "image/webp": "webp", "image/png": "png", "image/jpeg": "jpg"}
 

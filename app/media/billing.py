@@ -4,7 +4,7 @@ Redis record of it is dropped (`durable`). If the transaction fails, the Redis h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from anyio import CancelScope
 
@@ -17,7 +17,22 @@ from app.jobs import service
 from app.jobs.models import Job, JobKind
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources  # the wiring's container, passed in
+    from app.billing.limits.service import Gate
+    from app.channels.catalog import CatalogCache
+    from app.core.db import SessionMaker
+    from app.core.queue import BrokerSender
+
+
+class MediaResources(Protocol):
+    """What a media job's admission and creation use of the process's resources (passed in)."""
+
+    catalog: CatalogCache
+    gate: Gate
+    sessionmaker: SessionMaker
+    sender: BrokerSender
+
+    async def load_balance(self, account_id: str) -> int: ...
+
 
 # A media job's Redis hold outlives its deadline by this much before the reconciler may drop it.
 HOLD_MARGIN_MS = 3_600_000
@@ -29,7 +44,7 @@ def media_cost(price: ModelPrice, kind: str, params: dict[str, Any], multiplier_
     return image_cost(price, int(params.get("n") or 1), params.get("size"), params.get("quality"), multiplier_bp)
 
 
-async def admit_media(res: Resources, principal: Principal, job: Job, deadline_seconds: float) -> Admission:
+async def admit_media(res: MediaResources, principal: Principal, job: Job, deadline_seconds: float) -> Admission:
     """402/429 before anything is created; prices the whole job (fixed by its parameters)."""
     price = res.catalog.current.price_for(job.model)
     cost = 0 if price.is_free else media_cost(price, job.kind, job.params or {}, principal.multiplier_bp)
@@ -42,7 +57,7 @@ async def admit_media(res: Resources, principal: Principal, job: Job, deadline_s
     )
 
 
-async def create_paid_job(res: Resources, job: Job, admission: Admission) -> None:
+async def create_paid_job(res: MediaResources, job: Job, admission: Admission) -> None:
     """Insert the job (its submit step is sent after the commit) with its ledger hold."""
     try:
         async with transaction(res.sessionmaker, res.sender) as session:

@@ -17,7 +17,7 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -28,8 +28,18 @@ from app.core.timing import RequestTiming, current
 from app.jobs.models import Job, JobKind, JobStatus
 
 if TYPE_CHECKING:
-    from app.api.resources import Resources
-    from app.jobs.recorder import JobRecord
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.jobs.recorder import JobRecorder
+    from app.jobs.records import JobRecord
+
+
+class MetricsResources(Protocol):
+    """What /metrics reads from the process's resources (app/api/resources.py passes them in)."""
+
+    engine: AsyncEngine
+    recorder: JobRecorder
+
 
 log = logging.getLogger("heytoken.metrics")
 
@@ -126,7 +136,7 @@ class Metrics:
 
     # --- scrape time ---
 
-    async def refresh(self, res: Resources) -> None:
+    async def refresh(self, res: MetricsResources) -> None:
         """Read what lives outside this module: the job log's queue, and in-flight jobs from the database
         (at most every few seconds, however often /metrics is scraped)."""
         self.job_log_pending = res.recorder.pending

@@ -12,7 +12,7 @@ from app.core.db import SessionMaker
 from app.core.settings import Settings
 from app.jobs.models import Job
 from app.jobs.preview import PreviewRow
-from app.jobs.recorder import JOB_COLUMNS
+from app.jobs.records import JOB_COLUMNS
 from tests.conftest import Tenant
 from tests.support import apoll
 

@@ -30,7 +30,8 @@ from app.core.ids import new_id
 from app.core.settings import Settings
 from app.jobs.capture import capture_records, captures
 from app.jobs.models import JOBS, Job, JobKind, JobStatus
-from app.jobs.recorder import JobRecord, JobRecorder
+from app.jobs.recorder import JobRecorder
+from app.jobs.records import JobRecord
 from tests.conftest import Tenant
 
 LEDGER = SQLModel.metadata.tables[LedgerEntry.__tablename__]
