@@ -30,7 +30,7 @@ from app.api.resources import create_pipelined_redis, create_redis
 from app.billing.limits.pipelined import Endpoint, PipelinedRedis, UnsupportedURL
 from app.billing.limits.service import Gate, LimiterUnavailable
 from app.core.settings import Settings
-from tests.limits.test_gate import job, principal
+from tests.billing.limits.test_gate import job, principal
 from tests.support import free_port, poll, write_self_signed
 
 
