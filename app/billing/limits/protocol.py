@@ -2,7 +2,7 @@
 
 Each NamedTuple's fields are, in order, the script's KEYS, ARGV or returned table; the Lua files name
 the same fields in the same order in their `-- KEYS:`, `-- ARGV:` and `-- RETURNS:` lines, and
-tests/limits/test_protocol.py fails if the two drift apart. Building a NamedTuple costs about as much
+tests/billing/limits/test_protocol.py fails if the two drift apart. Building a NamedTuple costs about as much
 as the list it replaces, and the Lua side is unchanged at run time.
 """
 
