@@ -57,16 +57,18 @@ async def admit_chat(res: AdmissionResources, ctx: ChatContext, body_bytes: int)
     prompt = request_token_bound(body_bytes, request.messages)
     estimate = estimate_prompt_tokens(ctx.body["messages"])
 
-    async def admit(cap: int) -> Admission:
+    def sized(cap: int) -> tuple[int, int]:
+        """(tokens to reserve, hold) for an output cap; the cap goes into the context for the adapters."""
         ctx.cap, ctx.thinking = cap, thinking
         out = cap * request.n
-        hold = 0 if price.is_free else token_cost(price, prompt, out, 0, principal.multiplier_bp)
-        return await res.gate.admit(
-            principal, ctx.job_id, tokens=estimate + out, lease=request.stream, hold=hold, load_balance=res.load_balance
-        )
+        return estimate + out, 0 if price.is_free else token_cost(price, prompt, out, 0, principal.multiplier_bp)
 
+    # The Gate is awaited here, not in a helper coroutine: one frame less for every resumption.
+    tokens, hold = sized(output_cap(request, answer, thinking))
     try:
-        admission = await admit(output_cap(request, answer, thinking))
+        admission = await res.gate.admit(
+            principal, ctx.job_id, tokens=tokens, lease=request.stream, hold=hold, load_balance=res.load_balance
+        )
     except InsufficientQuota as exc:
         if request.client_cap is not None or exc.available is None:
             raise
@@ -75,7 +77,10 @@ async def admit_chat(res: AdmissionResources, ctx: ChatContext, body_bytes: int)
         fitted = None if afford is None else afford // request.n - thinking
         if fitted is None or fitted < settings.min_useful_output_tokens:
             raise
-        admission = await admit(output_cap(request, min(fitted, answer), thinking))
+        tokens, hold = sized(output_cap(request, min(fitted, answer), thinking))
+        admission = await res.gate.admit(
+            principal, ctx.job_id, tokens=tokens, lease=request.stream, hold=hold, load_balance=res.load_balance
+        )
     return Admitted(admission, price)
 
 

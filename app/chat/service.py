@@ -75,18 +75,18 @@ class ChatContext:
     thinking: int = 0
     """The thinking budget inside `cap` (0 unless `reasoning: true`)."""
 
-    def full_cost(self, usage: Usage | None) -> int:
-        """What the upstream's usage costs at the account's prices (may exceed the hold)."""
+    def charges(self, usage: Usage | None) -> tuple[int, int]:
+        """(what the upstream's usage costs at the account's prices, the charge): the charge is never
+        more than the hold; the difference is the house's (see app.jobs.capture)."""
         if usage is None or self.price.is_free:
-            return 0
-        return token_cost(
+            return 0, 0
+        full = token_cost(
             self.price, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, self.principal.multiplier_bp
         )
+        return full, full if self.admission is None else min(full, self.admission.hold)
 
     def cost(self, usage: Usage | None) -> int:
-        """The charge: never more than the hold (an overrun is the house's, see app.jobs.capture)."""
-        cost = self.full_cost(usage)
-        return cost if self.admission is None else min(cost, self.admission.hold)
+        return self.charges(usage)[1]
 
 
 def upstream_body(ctx: ChatContext, route: Route) -> dict[str, Any]:
@@ -129,6 +129,7 @@ def _record(
     error: tuple[str, str] | None = None,
 ) -> None:
     now = time.perf_counter()
+    full, charge = ctx.charges(usage)
     res.recorder.record(
         JobRecord(
             id=ctx.job_id,
@@ -150,8 +151,8 @@ def _record(
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             hold_amount=ctx.admission.hold if ctx.admission else None,
-            cost=ctx.cost(usage),
-            overrun=ctx.full_cost(usage) - ctx.cost(usage),
+            cost=charge,
+            overrun=full - charge,
             admission=ctx.admission,
         )
     )

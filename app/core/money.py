@@ -9,7 +9,7 @@ of its parts times the tier multiplier (basis points), rounded up once, at the e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -50,10 +50,11 @@ class ModelPrice:
     per_video_second: int | None = None
     per_video_second_by_size: dict[str, int] | None = None
     max_output_tokens: int | None = None
+    is_free: bool = field(init=False, default=False)
+    """Decided once, when the catalog builds the price: every request asks, several times."""
 
-    @property
-    def is_free(self) -> bool:
-        return not (
+    def __post_init__(self) -> None:
+        free = not (
             self.input_per_mtok
             or self.output_per_mtok
             or self.cached_input_per_mtok
@@ -61,6 +62,7 @@ class ModelPrice:
             or self.per_video_second
             or any((self.per_video_second_by_size or {}).values())
         )
+        object.__setattr__(self, "is_free", free)
 
 
 FREE = ModelPrice()
