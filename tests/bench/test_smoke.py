@@ -66,7 +66,8 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
     if jobs["skipped"] is None:
         assert jobs["submitted"] == 5 and jobs["completed"] == 5, jobs
         assert jobs["submit_latency_ms"]["p50"] > 0, jobs
-        assert jobs["web_cpu_ms_per_job"] > 0 and jobs["worker_cpu_ms_per_job"] > 0, jobs
+        # /proc counts CPU in 10 ms ticks: five submissions (~4 ms each) can read as zero ticks.
+        assert jobs["web_cpu_ms_per_job"] >= 0 and jobs["worker_cpu_ms_per_job"] > 0, jobs
     else:
         assert "videos" in jobs["skipped"] or "worker" in jobs["skipped"] or "video model" in jobs["skipped"]
 
