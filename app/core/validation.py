@@ -4,21 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.edge import type_name
 from app.core.errors import InvalidRequest
-
-_TYPE_NAMES = {
-    str: "a string",
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    list: "an array",
-    dict: "an object",
-    type(None): "null",
-}
-
-
-def type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
