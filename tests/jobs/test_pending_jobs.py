@@ -117,3 +117,12 @@ async def test_with_the_preview_on_another_process_answers_too(
         assert after.status_code == 200
         assert {k: after.json()[k] for k in FIELDS} == {k: found[k] for k in FIELDS}
     redis.close()
+
+
+def test_the_preview_row_has_the_job_log_columns_in_their_order() -> None:
+    """`row_of` fills a PreviewRow positionally from JOB_COLUMNS: a column added to one and not the other,
+    or moved, would shift every value after it."""
+    from app.jobs.preview import PreviewRow
+    from app.jobs.records import JOB_COLUMNS
+
+    assert PreviewRow.__struct_fields__ == tuple(JOB_COLUMNS)
