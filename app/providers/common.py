@@ -1,5 +1,5 @@
 """HTTP plumbing every chat adapter shares, over aiohttp's own client: one POST, one streamed POST,
-transport errors mapped once, and the upstream wait added to the request's timing.
+transport errors mapped by app.core.http, and the upstream wait added to the request's timing.
 
 The wait for the upstream (until the whole answer, or each chunk of a stream) is added to
 `RequestTiming.upstream`, so `x-heytoken-overhead-ms` leaves it out (app.core.timing).
@@ -13,24 +13,11 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from app.channels.catalog import Route
+from app.core.http import TRANSPORT_ERRORS, transport_error
 from app.core.timing import RequestTiming, current
-from app.core.upstream_errors import UpstreamConnectError, UpstreamTimeout, UpstreamUnavailable, from_status
+from app.core.upstream_errors import from_status
 
 MAX_ERROR_BODY = 64 * 1024
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
-"""What aiohttp raises for a failed connection, a dropped one, a garbled answer or a timeout."""
-
-
-def transport_error(exc: BaseException) -> UpstreamUnavailable:
-    name = type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return UpstreamTimeout(f"Upstream timed out connecting: {name}", reason="connect")
-    if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(f"Upstream timed out: {name}", reason="read")
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        # Refused, reset, or closed before an answer (ServerDisconnectedError).
-        return UpstreamConnectError(f"Upstream connection failed: {name}")
-    return UpstreamUnavailable(f"Upstream connection failed: {name}")
 
 
 def json_headers(

@@ -10,15 +10,11 @@ from typing import Any
 import httpx
 import msgspec
 
+from app.core.http import transport_error
 from app.core.upstream_errors import UpstreamUnavailable, from_status
 from app.providers.base import Download
 
 CHUNK = 256 * 1024
-
-
-def transport_error(exc: httpx.HTTPError) -> UpstreamUnavailable:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
-    return UpstreamUnavailable(f"Upstream {kind}: {type(exc).__name__}")
 
 
 async def call(client: httpx.AsyncClient, method: str, url: str, *, timeout_s: float, **kwargs: Any) -> httpx.Response:

@@ -198,7 +198,9 @@ async def attempt(deps: WebhookDeps, claim: Claim) -> Outcome:
     except TimeoutError:
         outcome.error = f"no complete answer within {deps.settings.webhook_timeout_seconds:g} s"
     except httpx.HTTPError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        # httpx-aiohttp re-raises aiohttp's error as httpx's; the original names what happened.
+        cause = exc.__cause__ or exc
+        outcome.error = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
     except Exception as exc:
         # Counted as a failed attempt, so even a bug cannot make a delivery retry outside its schedule.
         log.exception("webhook.attempt_crashed event=%s", claim.event_id)
