@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlmodel import select
 
 from app.accounts.limits import Limits, resolve_limits
@@ -60,6 +61,8 @@ class KeyAuthenticator:
         *,
         invalid_key_limit: int = 0,
         invalid_key_window_seconds: float = 60.0,
+        redis: Redis | None = None,
+        redis_prefix: str = "",
     ) -> None:
         self._sessionmaker = sessionmaker
         self._ttl = ttl_seconds
@@ -67,7 +70,9 @@ class KeyAuthenticator:
         self._known: ExpiringCache[Principal] = ExpiringCache(self.MAX_ENTRIES, ttl_seconds)
         self._unknown: ExpiringCache[None] = ExpiringCache(self.MAX_UNKNOWN, ttl_seconds)
         self._loading: SingleFlight[str, Principal | None] = SingleFlight()
-        self.throttle = FailureThrottle(invalid_key_limit, invalid_key_window_seconds)
+        self.throttle = FailureThrottle(
+            invalid_key_limit, invalid_key_window_seconds, redis=redis, key_prefix=redis_prefix
+        )
 
     async def authenticate(self, authorization: str | None, client: str | None = None) -> Principal:
         """The caller's principal, or 401/403. `client` (the peer address) lets failed lookups be
@@ -86,10 +91,10 @@ class KeyAuthenticator:
         if not found:
             if self._unknown.get(digest, now)[0]:
                 raise _invalid()
-            self.throttle.check(client, now)
+            await self.throttle.check(client, now)
             principal = await self._load_once(digest)
             if principal is None:
-                self.throttle.failed(client)
+                await self.throttle.failed(client)
         if principal is None:
             raise _invalid()
         if principal.account_status != AccountStatus.ACTIVE:

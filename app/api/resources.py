@@ -185,6 +185,8 @@ class Resources:
                 Limits(settings.default_rpm, settings.default_rph, settings.default_tpm, settings.default_max_streams),
                 invalid_key_limit=settings.invalid_key_limit,
                 invalid_key_window_seconds=settings.invalid_key_window_seconds,
+                redis=redis,
+                redis_prefix=settings.redis_prefix,
             ),
             recorder=recorder,
             providers=build_providers(upstream, settings),

@@ -3,9 +3,11 @@ keep failing is refused (429) before it costs another database query."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from app.accounts.auth import KeyAuthenticator
 from app.accounts.limits import Limits
@@ -13,6 +15,7 @@ from app.accounts.service import generate_key
 from app.accounts.throttle import ExpiringCache
 from app.core.db import SessionMaker
 from app.core.errors import AuthenticationFailed, RateLimited
+from app.core.settings import Settings
 from tests.conftest import Tenant
 
 LIMITS = Limits(1, 1, 1, 1)
@@ -61,10 +64,56 @@ async def test_an_address_trying_random_keys_is_throttled_before_the_database(
 
 async def test_the_window_ends(sessionmaker: SessionMaker) -> None:
     auth = KeyAuthenticator(sessionmaker, 60, LIMITS, invalid_key_limit=1, invalid_key_window_seconds=60)
-    auth.throttle.failed("192.0.2.1", now=1000.0)
+    await auth.throttle.failed("192.0.2.1", now=1000.0)
     with pytest.raises(RateLimited):
-        auth.throttle.check("192.0.2.1", now=1030.0)
-    auth.throttle.check("192.0.2.1", now=1060.0)  # a new window
+        await auth.throttle.check("192.0.2.1", now=1030.0)
+    await auth.throttle.check("192.0.2.1", now=1060.0)  # a new window
+
+
+async def test_web_processes_share_one_count_per_address(
+    sessionmaker: SessionMaker, tenant: Tenant, settings: Settings
+) -> None:
+    """Two web processes (two authenticators on one Redis) allow the limit between them, not twice it."""
+    prefix = f"{settings.redis_prefix}throttle-{uuid.uuid4().hex[:8]}:"
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        processes = [
+            KeyAuthenticator(
+                sessionmaker,
+                60,
+                LIMITS,
+                invalid_key_limit=3,
+                invalid_key_window_seconds=60,
+                redis=redis,
+                redis_prefix=prefix,
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+        loads = [counting(auth) for auth in processes]
+        for auth in (processes[0], processes[1], processes[0]):
+            with pytest.raises(AuthenticationFailed):
+                await auth.authenticate(f"Bearer {generate_key()}", client="203.0.113.9")
+        for auth in processes:
+            with pytest.raises(RateLimited) as refused:
+                await auth.authenticate(f"Bearer {tenant.key}", client="203.0.113.9")
+            assert 1 <= int(refused.value.headers["retry-after"]) <= 60
+        assert [len(done) for done in loads] == [2, 1]
+        # Another address is not affected on either process.
+        assert (await processes[1].authenticate(f"Bearer {tenant.key}", client="198.51.100.9")).key_id == tenant.key_id
+    finally:
+        await redis.aclose()
+
+
+async def test_an_unreachable_redis_falls_back_to_counting_in_process(sessionmaker: SessionMaker) -> None:
+    redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    auth = KeyAuthenticator(sessionmaker, 60, LIMITS, invalid_key_limit=1, invalid_key_window_seconds=60, redis=redis)
+    try:
+        with pytest.raises(AuthenticationFailed):
+            await auth.authenticate(f"Bearer {generate_key()}", client="192.0.2.77")
+        with pytest.raises(RateLimited):
+            await auth.authenticate(f"Bearer {generate_key()}", client="192.0.2.77")
+    finally:
+        await redis.aclose()
 
 
 async def test_random_keys_never_evict_a_live_key(sessionmaker: SessionMaker, tenant: Tenant) -> None:

@@ -77,6 +77,17 @@ async def test_limits_prices_and_tiers(client: AsyncTestClient[Any], tenant: Ten
     assert limited.json()["limits"] == {"rpm": 5, "rph": None, "tpm": 0, "max_streams": None}
     bad = await client.patch(f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"rpm": -1})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "rpm"
+    # A PATCH changes what it names: a limit left out keeps its value, null inherits again; a nested
+    # `limits` object names them too.
+    kept = await client.patch(f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"rph": 7})
+    assert kept.json()["limits"] == {"rpm": 5, "rph": 7, "tpm": 0, "max_streams": None}
+    nested = await client.patch(
+        f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"limits": {"rpm": None, "tpm": 9}}
+    )
+    assert nested.json()["limits"] == {"rpm": None, "rph": 7, "tpm": 9, "max_streams": None}
+    for body, param in (({"status": None}, "status"), ({"limits": None}, "limits"), ({"tier": 5}, "tier")):
+        refused = await client.patch(f"/admin/accounts/{tenant.account_id}", headers=ADMIN_HEADERS, json=body)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
     model = f"m-{uuid.uuid4().hex[:6]}"
     price = await client.put(
         f"/admin/prices/{model}",
@@ -87,6 +98,14 @@ async def test_limits_prices_and_tiers(client: AsyncTestClient[Any], tenant: Ten
     assert any(p["model"] == model for p in (await client.get("/admin/prices", headers=ADMIN_HEADERS)).json()["data"])
     negative = await client.put(f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"output_per_mtok": -1})
     assert negative.status_code == 400
+    for table in ({"1024x1024/hd": -1}, {"1024x1024/hd": True}, ["80000"]):
+        refused = await client.put(f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"per_image": table})
+        assert refused.status_code == 400 and refused.json()["error"]["param"].startswith("per_image"), refused.text
+    by_size = await client.put(
+        f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"per_video_second_by_size": {"1280x720": 90_000}}
+    )
+    assert by_size.json()["per_video_second_by_size"] == {"1280x720": 90_000}
+    assert by_size.json()["per_image"] == {"1024x1024/hd": 80_000}, "a PUT of one table keeps the other"
     assert (await client.delete(f"/admin/prices/{model}", headers=ADMIN_HEADERS)).status_code == 200
     assert (await client.delete(f"/admin/prices/{model}", headers=ADMIN_HEADERS)).status_code == 404
     tier = await client.put("/admin/tiers/enterprise", headers=ADMIN_HEADERS, json={"rpm": 10_000})

@@ -4,6 +4,7 @@ of failed key lookups, and a database outage met deep in a fast-path route."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 import logging
 from pathlib import Path
 
@@ -25,7 +26,15 @@ def random_key() -> dict[str, str]:
 
 
 async def test_random_keys_from_one_address_are_throttled_on_every_route(settings: Settings) -> None:
-    strict = settings.model_copy(update={"invalid_key_limit": 2, "invalid_key_window_seconds": 600})
+    # Its own Redis prefix: the failure count is shared through Redis, and every in-process request
+    # comes from the one address "testclient".
+    strict = settings.model_copy(
+        update={
+            "invalid_key_limit": 2,
+            "invalid_key_window_seconds": 600,
+            "redis_prefix": f"{settings.redis_prefix}edge-{uuid.uuid4().hex[:8]}:",
+        }
+    )
     async with AsyncTestClient(app=create_app(strict), timeout=30) as client:
         assert (await client.post("/v1/chat/completions", headers=random_key(), json=CHAT)).status_code == 401
         assert (await client.get("/v1/models", headers=random_key())).status_code == 401

@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
+from msgspec import UNSET
 
 from app.accounts.limits import LIMIT_NAMES
 from app.accounts.models import AccountStatus, ApiKey
@@ -43,7 +44,6 @@ from app.api.admin.schemas import (
     tier_public,
 )
 from app.api.api_docs import docs
-from app.api.api_edge import body_of
 from app.api.deps import resources_of
 from app.billing.operations import Operations
 from app.billing.schemas import entry_public
@@ -52,7 +52,6 @@ from app.core.edge import is_clean_id
 from app.core.errors import InvalidRequest
 from app.core.money import format_usd, parse_usd
 from app.core.params import NamePath
-from app.core.validation import optional_int, require_str, wrong_type
 
 
 def _ops(request: Request[Any, Any, Any]) -> Operations:
@@ -60,24 +59,17 @@ def _ops(request: Request[Any, Any, Any]) -> Operations:
     return Operations(res.sessionmaker, res.gate)
 
 
-async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return await body_of(request)
-
-
-def _amount(body: dict[str, Any]) -> int:
-    if body.get("amount_usd") is not None:
-        if not isinstance(body["amount_usd"], str):
-            raise wrong_type("amount_usd", 'a string such as "10.50"', body["amount_usd"])
+def _amount(body: AmountBody) -> int:
+    if body.amount_usd is not None:
         try:
-            return parse_usd(body["amount_usd"])
+            return parse_usd(body.amount_usd)
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="amount_usd") from exc
-    value = body.get("amount")
-    if value is None:
-        raise InvalidRequest("Missing 'amount' (micro-dollars) or 'amount_usd'.", param="amount")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise wrong_type("amount", "an integer (micro-dollars)", value)
-    return value
+    if body.amount is None:
+        raise InvalidRequest(
+            "Missing 'amount' (micro-dollars) or 'amount_usd'.", param="amount", code="missing_required_parameter"
+        )
+    return body.amount
 
 
 def _model_path(model: str) -> str:
@@ -87,20 +79,9 @@ def _model_path(model: str) -> str:
     return model
 
 
-def _limits(body: dict[str, Any]) -> dict[str, int | None]:
-    limits = body.get("limits", body)
-    if not isinstance(limits, dict):
-        raise wrong_type("limits", "an object", limits)
-    return {n: limits[n] for n in LIMIT_NAMES if n in limits}
-
-
 @post("/accounts", status_code=201, operation_id="adminCreateAccount", responses=docs(AdminAccount, 409, status=201))
 async def create_account(request: Request[Any, Any, Any], data: JSONBody[AccountCreateBody]) -> dict[str, Any]:
-    body = await _body(request)
-    tier = body.get("tier", "default")
-    if not isinstance(tier, str):
-        raise wrong_type("tier", "a string", tier)
-    return account_public(await _ops(request).create_account(require_str(body, "name"), tier))
+    return account_public(await _ops(request).create_account(data.name, data.tier))
 
 
 @get("/accounts", operation_id="adminListAccounts", responses=docs(AccountList))
@@ -117,15 +98,12 @@ async def get_account(request: Request[Any, Any, Any], account: NamePath) -> dic
 async def update_account(
     request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AccountUpdateBody]
 ) -> dict[str, Any]:
-    body = await _body(request)
     ops = _ops(request)
-    if "status" in body:
-        if body["status"] not in (AccountStatus.ACTIVE, AccountStatus.SUSPENDED):
-            raise InvalidRequest("'status' must be 'active' or 'suspended'.", param="status")
-        await ops.set_account_status(account, AccountStatus(body["status"]))
-    if "tier" in body:
-        await ops.set_account_tier(account, require_str(body, "tier"))
-    limits = _limits(body)
+    if data.status is not UNSET:
+        await ops.set_account_status(account, AccountStatus(data.status))
+    if data.tier is not UNSET:
+        await ops.set_account_tier(account, data.tier)
+    limits = data.named()
     if limits:
         await ops.set_limits("account", account, limits)
     return account_public(await ops.get_account(account))
@@ -159,7 +137,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: NamePath) -> dict[
 async def update_key(
     request: Request[Any, Any, Any], key_id: NamePath, data: JSONBody[KeyUpdateBody]
 ) -> dict[str, Any]:
-    updated = await _ops(request).set_limits("key", key_id, _limits(await _body(request)))
+    updated = await _ops(request).set_limits("key", key_id, data.named())
     assert isinstance(updated, ApiKey)
     return key_public(updated)
 
@@ -171,10 +149,8 @@ async def update_key(
     responses=docs(Balance, 404, 409, status=201),
 )
 async def topup(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
-    body = await _body(request)
-    reason = body.get("reason")
     key = request.headers.get("idempotency-key")
-    balance = await _ops(request).topup(account, _amount(body), reason, key=f"topup:{key}" if key else None)
+    balance = await _ops(request).topup(account, _amount(data), data.reason, key=f"topup:{key}" if key else None)
     return {"object": "balance", "account": account, "balance": balance, "balance_usd": format_usd(balance)}
 
 
@@ -185,11 +161,10 @@ async def topup(request: Request[Any, Any, Any], account: NamePath, data: JSONBo
     responses=docs(Balance, 404, 409, status=201),
 )
 async def adjust(request: Request[Any, Any, Any], account: NamePath, data: JSONBody[AmountBody]) -> dict[str, Any]:
-    body = await _body(request)
+    if not data.reason:
+        raise InvalidRequest("Missing required parameter: 'reason'.", param="reason", code="missing_required_parameter")
     key = request.headers.get("idempotency-key")
-    balance = await _ops(request).adjust(
-        account, _amount(body), require_str(body, "reason"), key=f"adjust:{key}" if key else None
-    )
+    balance = await _ops(request).adjust(account, _amount(data), data.reason, key=f"adjust:{key}" if key else None)
     return {"object": "balance", "account": account, "balance": balance, "balance_usd": format_usd(balance)}
 
 
@@ -215,21 +190,21 @@ async def list_prices(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [price_public(p) for p in await _ops(request).list_prices()]}
 
 
-PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "per_video_second", "max_output_tokens")
+PRICE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "per_video_second",
+    "max_output_tokens",
+    "per_image",
+    "per_video_second_by_size",
+)
 
 
 @put("/prices/{model:path}", operation_id="adminSetPrice", responses=docs(PriceObject))
 async def set_price(request: Request[Any, Any, Any], model: FromPath[str], data: JSONBody[PriceBody]) -> dict[str, Any]:
-    model = _model_path(model)
-    body = await _body(request)
-    fields: dict[str, Any] = {f: optional_int(body, f, 0) for f in PRICE_FIELDS}
-    for table in ("per_image", "per_video_second_by_size"):
-        if body.get(table) is not None:
-            value = body[table]
-            if not isinstance(value, dict) or not all(isinstance(v, int) and v >= 0 for v in value.values()):
-                raise wrong_type(table, "an object of non-negative integers", value)
-            fields[table] = value
-    return price_public(await _ops(request).set_price(model, **fields))
+    fields = {f: getattr(data, f) for f in PRICE_FIELDS}
+    return price_public(await _ops(request).set_price(_model_path(model), **fields))
 
 
 @delete("/prices/{model:path}", status_code=200, operation_id="adminDeletePrice", responses=docs(PriceObject, 404))
@@ -244,24 +219,18 @@ async def list_tiers(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @put("/tiers/{name:str}", operation_id="adminSetTier", responses=docs(TierObject))
 async def set_tier(request: Request[Any, Any, Any], name: NamePath, data: JSONBody[TierBody]) -> dict[str, Any]:
-    body = await _body(request)
-    fields: dict[str, Any] = {"price_multiplier_bp": optional_int(body, "price_multiplier_bp", 0)}
-    fields.update({n: optional_int(body, n, 0) for n in LIMIT_NAMES})
+    fields = {n: getattr(data, n) for n in ("price_multiplier_bp", *LIMIT_NAMES)}
     return tier_public(await _ops(request).set_tier(name, **fields))
 
 
 @post("/codes", status_code=201, operation_id="adminCreateCodes", responses=docs(CodeList, status=201))
 async def create_codes(request: Request[Any, Any, Any], data: JSONBody[CodesBody]) -> dict[str, Any]:
-    body = await _body(request)
-    count = optional_int(body, "count", 1, 1000) or 1
-    expires = body.get("expires_at")
-    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
-        raise wrong_type("expires_at", "a unix timestamp", expires)
-    note = body.get("note")
-    if note is not None and not isinstance(note, str):
-        raise wrong_type("note", "a string", note)
+    expires = data.expires_at
     codes = await _ops(request).create_codes(
-        _amount(body), count, note=note, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires else None
+        _amount(data),
+        data.count or 1,
+        note=data.note,
+        expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires else None,
     )
     return {
         "object": "list",

@@ -1,13 +1,14 @@
 """The admin API's shapes: request bodies, and its view of accounts, keys, prices and tiers.
 
-The handlers keep reading which fields a body named from the object itself (a PATCH changes only
-those); the body Structs type and bound every value first, and document them."""
+The handlers read only these Structs. A PATCH changes only the fields its body names: a field left
+out is `UNSET`, and `null` (where allowed) clears the value."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from app.accounts.limits import LIMIT_NAMES
 from app.accounts.models import Account, ApiKey, Tier
@@ -44,20 +45,41 @@ class AccountCreateBody(msgspec.Struct, kw_only=True):
     tier: Name = "default"
 
 
-class AccountUpdateBody(Limits, kw_only=True):
+class LimitsPatch(msgspec.Struct, kw_only=True):
+    """Limits to change: a limit left out keeps its value, `null` inherits (the tier's or the
+    instance's), 0 switches it off."""
+
+    rpm: Limit | UnsetType | None = UNSET
+    rph: Limit | UnsetType | None = UNSET
+    tpm: Limit | UnsetType | None = UNSET
+    max_streams: Limit | UnsetType | None = UNSET
+
+    def named(self) -> dict[str, int | None]:
+        """The limits the body named (a nested `limits` object, when the body has one, wins)."""
+        source = getattr(self, "limits", UNSET)
+        source = source if isinstance(source, LimitsPatch) else self
+        named: dict[str, int | None] = {}
+        for name in LIMIT_NAMES:
+            value = getattr(source, name)
+            if value is not UNSET:
+                named[name] = value
+        return named
+
+
+class AccountUpdateBody(LimitsPatch, kw_only=True):
     """Limits may also be given inside `limits`."""
 
-    status: Literal["active", "suspended"] | None = None
-    tier: Name | None = None
-    limits: Limits | None = None
+    status: Literal["active", "suspended"] | UnsetType = UNSET
+    tier: Name | UnsetType = UNSET
+    limits: LimitsPatch | UnsetType = UNSET
 
 
 class KeyCreateBody(msgspec.Struct, kw_only=True):
     name: Name | None = None
 
 
-class KeyUpdateBody(Limits, kw_only=True):
-    limits: Limits | None = None
+class KeyUpdateBody(LimitsPatch, kw_only=True):
+    limits: LimitsPatch | UnsetType = UNSET
 
 
 class AmountBody(msgspec.Struct, kw_only=True):
