@@ -86,7 +86,7 @@ async def test_web_processes_share_one_count_per_address(
                 invalid_key_window_seconds=60,
                 redis=redis,
                 redis_prefix=prefix,
-            )  # fmt: skip
+            )
             for _ in range(2)
         ]
         loads = [counting(auth) for auth in processes]

@@ -4,8 +4,8 @@ of failed key lookups, and a database outage met deep in a fast-path route."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 import logging
+import uuid
 from pathlib import Path
 
 from litestar.testing import AsyncTestClient
