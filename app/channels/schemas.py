@@ -10,8 +10,6 @@ from app.channels.cooldowns import Cooldown, public
 from app.channels.models import Channel, ChannelModel
 from app.core.db import to_unix
 from app.core.edge import NO_NUL, Name
-from app.core.errors import InvalidRequest
-from app.core.validation import optional_bool, optional_int, require_str, wrong_type
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
 Secret = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
@@ -34,6 +32,19 @@ class ChannelCreateBody(ChannelModelsBody, kw_only=True):
     weight: Weight | None = None
     options: dict[str, Any] | None = None
 
+    def fields(self) -> dict[str, Any]:
+        """The arguments of `channels.add_channel`."""
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "models": self.models,
+            "priority": self.priority or 0,
+            "weight": self.weight or 1,
+            "options": self.options,
+        }
+
 
 class ChannelUpdateBody(msgspec.Struct, kw_only=True):
     priority: Priority | None = None
@@ -42,6 +53,10 @@ class ChannelUpdateBody(msgspec.Struct, kw_only=True):
     base_url: Url | None = None
     api_key: Secret | None = None
     options: dict[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The arguments of `channels.update_channel` (None: unchanged)."""
+        return {f: getattr(self, f) for f in self.__struct_fields__}
 
 
 def channel_public(channel: Channel, models: list[ChannelModel], cooldown: Cooldown | None) -> dict[str, Any]:
@@ -59,51 +74,6 @@ def channel_public(channel: Channel, models: list[ChannelModel], cooldown: Coold
         "models": [{"model": m.model, "upstream_model": m.upstream_model} for m in models],
         "cooldown": None if cooldown is None else public(channel.id, cooldown),
         "created_at": to_unix(channel.created_at),
-    }
-
-
-def model_specs(body: dict[str, Any]) -> list[str]:
-    models = body.get("models")
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise InvalidRequest("'models' must be a non-empty array of strings (MODEL or MODEL=UPSTREAM).", param="models")
-    return models
-
-
-def optional_str(body: dict[str, Any], param: str) -> str | None:
-    value = body.get(param)
-    if value is not None and not isinstance(value, str):
-        raise wrong_type(param, "a string", value)
-    return value
-
-
-def optional_options(body: dict[str, Any]) -> dict[str, Any] | None:
-    options = body.get("options")
-    if options is not None and not isinstance(options, dict):
-        raise wrong_type("options", "an object", options)
-    return options
-
-
-def channel_create(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": require_str(body, "name"),
-        "provider": require_str(body, "provider"),
-        "base_url": require_str(body, "base_url"),
-        "api_key": optional_str(body, "api_key"),
-        "models": model_specs(body),
-        "priority": optional_int(body, "priority", -1_000_000, 1_000_000) or 0,
-        "weight": optional_int(body, "weight", 1, 1_000_000) or 1,
-        "options": optional_options(body),
-    }
-
-
-def channel_update(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "priority": optional_int(body, "priority", -1_000_000, 1_000_000),
-        "weight": optional_int(body, "weight", 1, 1_000_000),
-        "enabled": optional_bool(body, "enabled"),
-        "base_url": optional_str(body, "base_url"),
-        "api_key": optional_str(body, "api_key"),
-        "options": optional_options(body),
     }
 
 

@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from app.core.db import to_unix
 from app.core.edge import NO_NUL, ObjectId
-from app.core.errors import InvalidRequest
-from app.core.validation import wrong_type
 from app.jobs.events import DEFAULT_EVENTS, parse_events
 from app.webhooks.models import (
     DeliveryState,
-    EndpointStatus,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -24,7 +22,6 @@ from app.webhooks.models import (
 )
 
 MAX_ENDPOINTS = 20
-ENDPOINT_FIELDS = ("url", "events", "description", "status")
 
 
 EndpointUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
@@ -43,12 +40,13 @@ class EndpointCreateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
 
 
 class EndpointUpdateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Only the fields it names change (`description: null` clears the description)."""
+    """Only the fields it names change (`description: null` clears the description, `events: null`
+    goes back to the default events)."""
 
-    url: EndpointUrl | None = None
-    events: EventList | None = None
-    description: Description | None = None
-    status: Literal["enabled", "disabled"] | None = None
+    url: EndpointUrl | UnsetType = UNSET
+    events: EventList | UnsetType | None = UNSET
+    description: Description | UnsetType | None = UNSET
+    status: Literal["enabled", "disabled"] | UnsetType = UNSET
 
 
 class RotateSecretBody(msgspec.Struct, kw_only=True):
@@ -72,28 +70,18 @@ class EndpointBody:
     status: str | None = None
 
 
-def parse_endpoint(body: dict[str, Any], *, creating: bool) -> EndpointBody:
-    unknown = sorted(set(body) - set(ENDPOINT_FIELDS if not creating else ENDPOINT_FIELDS[:3]))
-    if unknown:
-        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}.", param=unknown[0])
-    parsed = EndpointBody(given=set(body))
-    url = body.get("url")
-    if creating and url is None:
-        raise InvalidRequest("Missing required parameter: 'url'.", param="url", code="missing_required_parameter")
-    if "url" in body:
-        if not isinstance(url, str):
-            raise wrong_type("url", "a string", url)
-        parsed.url = url
-    parsed.events = parse_events(body.get("events"), "events")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 500):
-        raise InvalidRequest("'description' must be a string of at most 500 characters.", param="description")
-    parsed.description = description
-    status = body.get("status")
-    if "status" in body and status not in tuple(EndpointStatus):
-        raise InvalidRequest("'status' must be 'enabled' or 'disabled'.", param="status", code="invalid_value")
-    parsed.status = status
-    return parsed
+def endpoint_body(data: EndpointCreateBody | EndpointUpdateBody) -> EndpointBody:
+    """The service's view of a decoded create or update body: the fields it named, the event types
+    checked against the known ones."""
+    given = {name for name in data.__struct_fields__ if getattr(data, name) is not UNSET}
+    values = {name: getattr(data, name) for name in given}
+    return EndpointBody(
+        given=given,
+        url=values.get("url"),
+        events=parse_events(values.get("events"), "events"),
+        description=values.get("description"),
+        status=values.get("status"),
+    )
 
 
 def endpoint_public(endpoint: WebhookEndpoint) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from app.jobs.models import JobKind
 from app.webhooks import delivery, service
 from app.webhooks.delivery import next_delay
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret
-from app.webhooks.schemas import parse_endpoint
+from app.webhooks.schemas import EndpointCreateBody, endpoint_body
 from tests.conftest import Tenant
 from tests.webhooks.conftest import SCHEDULE, Deps, drain, make_job, reveal_secret
 from tests.webhooks.support import Receiver, Reply, SocketSpy, verify_both
@@ -137,7 +137,7 @@ async def test_410_disables_the_endpoint_and_it_gets_nothing_more(
 ) -> None:
     receiver.script["/gone"] = [Reply(410)]
     async with transaction(wdeps.jobs.sessionmaker, wdeps.sender) as session:
-        body = parse_endpoint({"url": receiver.url("/gone")}, creating=True)
+        body = endpoint_body(EndpointCreateBody(url=receiver.url("/gone")))
         endpoint = await service.create_endpoint(session, wdeps.hooks.guard, tenant.account_id, body)
     first = await make_job(wdeps, tenant)
     await drain(wdeps)

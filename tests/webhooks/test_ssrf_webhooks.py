@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from app.core.queue import ActorName, transaction
 from app.webhooks import delivery, service
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
-from app.webhooks.schemas import parse_endpoint
+from app.webhooks.schemas import EndpointCreateBody, endpoint_body
 from tests.conftest import Tenant
 from tests.webhooks.conftest import Deps, make_job
 from tests.webhooks.support import SocketSpy
@@ -115,7 +115,7 @@ async def test_dns_rebinding_is_refused_at_delivery(wdeps: Deps, tenant: Tenant,
     # Given an endpoint whose name resolved to a public address when it was created
     dns.dns["rebind.example.com"] = [PUBLIC]
     async with transaction(wdeps.jobs.sessionmaker, wdeps.sender) as session:
-        body = parse_endpoint({"url": "https://rebind.example.com/hook", "events": ["video.queued"]}, creating=True)
+        body = endpoint_body(EndpointCreateBody(url="https://rebind.example.com/hook", events=["video.queued"]))
         await service.create_endpoint(session, wdeps.hooks.guard, tenant.account_id, body)
     # When the name now resolves to the cloud metadata address (and, another time, to a mix)
     dns.dns["rebind.example.com"] = ["169.254.169.254"]

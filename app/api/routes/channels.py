@@ -13,7 +13,6 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from app.api.api_docs import docs
-from app.api.api_edge import body_of
 from app.api.deps import resources_of
 from app.channels import cooldowns
 from app.channels import service as channels
@@ -25,9 +24,7 @@ from app.channels.schemas import (
     ChannelUpdateBody,
     CooldownList,
     Removed,
-    channel_create,
     channel_public,
-    channel_update,
 )
 from app.core.db import unit_of_work
 from app.core.edge import is_clean_id
@@ -54,7 +51,7 @@ async def list_channels(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @post("/channels", operation_id="adminCreateChannel", responses=docs(ChannelObject, 409, status=201), status_code=201)
 async def create_channel(request: Request[Any, Any, Any], data: JSONBody[ChannelCreateBody]) -> dict[str, Any]:
     res = resources_of(request)
-    fields = channel_create(await body_of(request))
+    fields = data.fields()
     async with unit_of_work(res.sessionmaker) as session:
         channel = await channels.add_channel(session, secret_key=res.settings.resolved_secret_key(), **fields)
         models = await channels.models_of(session, channel)
@@ -74,7 +71,7 @@ async def update_channel(
     request: Request[Any, Any, Any], channel: NamePath, data: JSONBody[ChannelUpdateBody]
 ) -> dict[str, Any]:
     res = resources_of(request)
-    fields = channel_update(await body_of(request))
+    fields = data.fields()
     async with unit_of_work(res.sessionmaker) as session:
         row = await channels.get_channel(session, channel)
         await channels.update_channel(session, row, secret_key=res.settings.resolved_secret_key(), **fields)

@@ -20,7 +20,6 @@ from litestar import Request, delete, get, post
 from litestar.params import JSONBody, QueryParameter
 
 from app.api.api_docs import docs
-from app.api.api_edge import body_of
 from app.api.deps import principal_of, resources_of
 from app.core.errors import NotFound
 from app.core.params import IdPath, IdQuery, Order, PageLimit
@@ -39,8 +38,8 @@ from app.webhooks.schemas import (
     WebhookEventList,
     WebhookEventObject,
     WebhookSecretObject,
+    endpoint_body,
     endpoint_public,
-    parse_endpoint,
     secret_public,
 )
 
@@ -87,7 +86,7 @@ async def create_webhook_endpoint(
     request: Request[Any, Any, Any], data: JSONBody[EndpointCreateBody]
 ) -> dict[str, Any]:
     res = resources_of(request)
-    body = parse_endpoint(await body_of(request), creating=True)
+    body = endpoint_body(data)
     async with transaction(res.sessionmaker, res.sender) as session:
         endpoint = await service.create_endpoint(session, res.url_guard, principal_of(request).account_id, body)
     return endpoint_public(endpoint)
@@ -120,7 +119,7 @@ async def update_webhook_endpoint(
     request: Request[Any, Any, Any], endpoint_id: IdPath, data: JSONBody[EndpointUpdateBody]
 ) -> dict[str, Any]:
     res = resources_of(request)
-    body = parse_endpoint(await body_of(request), creating=False)
+    body = endpoint_body(data)
     async with transaction(res.sessionmaker, res.sender) as session:
         endpoint = await service.update_endpoint(
             session, res.url_guard, principal_of(request).account_id, endpoint_id, body
