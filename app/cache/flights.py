@@ -25,7 +25,7 @@ class Abandoned(Exception):
 
 
 class Flight:
-    __slots__ = ("chunks", "frames", "result", "error", "done", "listeners", "task", "_changed")
+    __slots__ = ("_changed", "chunks", "done", "error", "frames", "listeners", "result", "task")
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, Any]] = []
@@ -100,8 +100,8 @@ class Flight:
         self.task.add_done_callback(lambda task: None if task.cancelled() else task.exception())
 
     async def own_frames(self) -> AsyncIterator[bytes]:
-        """The first request's stream, read from the flight (its leaving cancels nothing of the others')."""
-        self.join()
+        """The first request's stream, read from the flight (its leaving cancels nothing of the others');
+        the caller joined the flight for it."""
         try:
             i = 0
             while True:

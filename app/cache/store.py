@@ -59,11 +59,11 @@ class CacheStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.redis.get(key)
+            value = await self.redis.get(key)
         except (RedisError, OSError) as exc:
             self._error(exc)
             return None
-        return value
+        return value if isinstance(value, bytes) else None
 
     async def put(self, key: str, value: bytes, ttl: int) -> bool:
         if len(value) > self.max_entry:

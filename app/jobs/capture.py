@@ -55,11 +55,7 @@ def captures(records: list[JobRecord]) -> list[dict[str, Any]]:
 def settler(gate: Gate) -> SettleHook:
     async def settle(records: list[JobRecord]) -> None:
         await gate.settle_many(
-            [
-                (rec.admission, _tokens_used(rec), rec.cost or 0, "apply")
-                for rec in records
-                if rec.admission is not None
-            ]
+            [(rec.admission, _tokens_used(rec), rec.cost or 0, "apply") for rec in records if rec.admission is not None]
         )
 
     return settle
