@@ -1,4 +1,5 @@
-"""jobs.cache_status, jobs.cache_saved: the response cache's outcome and what it saved (issue #22)
+"""jobs.cache_status, jobs.cache_saved: the response cache's outcome and what it saved;
+accounts.cache_ttl_seconds, api_keys.cache_ttl_seconds: the cache's default per account and key (issue #22)
 
 Revision ID: 0015
 Revises: 0010
@@ -22,9 +23,15 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cache_status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
         batch_op.add_column(sa.Column("cache_saved", sa.BigInteger(), nullable=True))
+    for table in ("accounts", "api_keys"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("cache_ttl_seconds", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ("api_keys", "accounts"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("cache_ttl_seconds")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_column("cache_saved")
         batch_op.drop_column("cache_status")

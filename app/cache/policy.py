@@ -42,12 +42,17 @@ class CachePolicy:
         """Some model is cached without an opt-in: every chat request must look (else only opt-ins)."""
         self.embedding_defaults = defaults or self.embeddings_default
 
-    def mode(self, model: str, header: bytes | None, control: bytes | None, *, embeddings: bool) -> CacheMode | None:
-        """The request's cache mode, or None: not cached."""
+    def mode(
+        self, model: str, header: bytes | None, control: bytes | None, *, embeddings: bool, default_ttl: int = 0
+    ) -> CacheMode | None:
+        """The request's cache mode, or None: not cached. `default_ttl` is the key's or the account's
+        default (0: none): the request's header overrides it, and it overrides the model's default."""
         policy = self.models.get(model, {})
         if policy.get("enabled", True) is False:
             return None
         on, ttl = _parse_header(header)
+        if on is None and default_ttl:
+            on, ttl = True, default_ttl
         if on is None:
             on = bool(policy.get("default", embeddings and self.embeddings_default))
         if not on:

@@ -16,6 +16,7 @@ from app.channels import cooldowns
 from app.channels import service as channels
 from app.channels.catalog import local_catalog
 from app.channels.models import ProviderType
+from app.cli import cache as _cache  # noqa: F401  (registers `heytoken cache …`)
 from app.cli import runner
 from app.cli.base import _async, main, operations
 from app.core.db import create_engine, create_sessionmaker, unit_of_work

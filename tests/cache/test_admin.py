@@ -18,7 +18,7 @@ from tests.billing.test_billing_api import topup
 from tests.cache.conftest import ON, priced_model
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant
 from tests.fakes.upstream import MockUpstream
-from tests.support import settings_env
+from tests.support import apoll, settings_env
 
 CHAT = "/v1/chat/completions"
 
@@ -69,8 +69,54 @@ def test_the_cli_deletes_an_accounts_entries(cli: CliRunner, settings: Settings)
     for name_ in (*mine, other):
         redis.set(name_, b"{}", ex=60)
     get_settings.cache_clear()
-    result = cli.invoke(main, ["account", "clear-cache", name])
+    result = cli.invoke(main, ["cache", "clear", name])
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.stdout.strip() == "3"
     assert redis.exists(*mine) == 0 and redis.exists(other) == 1
     redis.delete(other)
+
+    get_settings.cache_clear()
+    default = cli.invoke(main, ["cache", "default", "--account", name, "--ttl", "900"])
+    assert default.exit_code == 0, (default.output, default.exception)
+    assert '"ttl_seconds": 900' in default.stdout and account_id in default.stdout
+
+
+async def test_an_account_default_caches_without_an_opt_in_and_a_key_may_opt_out(
+    client: AsyncTestClient[Any], tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream
+) -> None:
+    model = await priced_model(client, add_channel, mock_upstream)
+    await topup(client, tenant, 1_000_000)
+    body = {"model": model, "messages": [{"role": "user", "content": "by default"}]}
+    answer = await client.put(
+        f"/admin/accounts/{tenant.account_id}/cache", headers=ADMIN_HEADERS, json={"ttl_seconds": 600}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "object": "cache.default",
+        "account_id": tenant.account_id,
+        "key_id": None,
+        "ttl_seconds": 600,
+    }
+
+    async def status(**headers: str) -> str | None:
+        response = await client.post(CHAT, headers={**tenant.headers, **headers}, json=body)
+        assert response.status_code == 200, response.text
+        return response.headers.get("x-heytoken-cache")
+
+    async def cached_by_default() -> bool:  # the key cache (0.5 s in the tests) picks the change up
+        return await status() == "hit"
+
+    await apoll(cached_by_default, message="the account's default applied")
+    assert await status(**{"x-heytoken-cache": "off"}) is None
+    calls = len(mock_upstream.calls(CHAT))
+
+    off = await client.put(f"/admin/keys/{tenant.key_id}/cache", headers=ADMIN_HEADERS, json={"ttl_seconds": 0})
+    assert off.status_code == 200 and off.json()["key_id"] == tenant.key_id
+
+    async def key_opted_out() -> bool:
+        return await status() is None
+
+    await apoll(key_opted_out, message="the key's own default (off) applied")
+    assert len(mock_upstream.calls(CHAT)) > calls
+    bad = await client.put(f"/admin/keys/{tenant.key_id}/cache", headers=ADMIN_HEADERS, json={"ttl_seconds": -1})
+    assert bad.status_code == 400

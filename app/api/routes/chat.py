@@ -51,8 +51,11 @@ async def chat_completion(call: Call, raw: bytes) -> Reply:
             param="Idempotency-Key",
             code="idempotency_not_supported",
         )
-    if call.cache is not None or call.res.cache.policy.chat_defaults:
-        mode = call.res.cache.policy.mode(request.model, call.cache, call.cache_control, embeddings=False)
+    if call.cache is not None or call.principal.cache_ttl or call.res.cache.policy.chat_defaults:
+        ttl = call.principal.cache_ttl
+        mode = call.res.cache.policy.mode(
+            request.model, call.cache, call.cache_control, embeddings=False, default_ttl=ttl
+        )
         if mode is not None:
             return await _cached(call, ctx, mode, len(raw))
     if request.stream:

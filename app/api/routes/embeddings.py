@@ -35,8 +35,11 @@ async def embedding(call: Call, raw: bytes) -> Reply:
     request = convert(body, EmbeddingRequest)
     request.check()
     job_id = new_id("emb_")
-    if call.cache is not None or call.res.cache.policy.embedding_defaults:
-        mode = call.res.cache.policy.mode(request.model, call.cache, call.cache_control, embeddings=True)
+    if call.cache is not None or call.principal.cache_ttl or call.res.cache.policy.embedding_defaults:
+        ttl = call.principal.cache_ttl
+        mode = call.res.cache.policy.mode(
+            request.model, call.cache, call.cache_control, embeddings=True, default_ttl=ttl
+        )
         if mode is not None:
             status, body_out = await cached.serve(
                 call.res, call.principal, job_id, request, body, mode, call.set_rate_headers
