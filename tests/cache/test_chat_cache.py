@@ -56,6 +56,13 @@ async def test_the_same_request_twice_is_a_free_hit_with_the_same_answer(
         return bool(account["balance"] == 1_000_000 - COST)
 
     await apoll(balance, message="only the first request charged")
+    # Hits count against the key's requests per minute, never its tokens per minute.
+    third = await sdk.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, extra_headers=ON)
+    fourth = await sdk.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, extra_headers=ON)
+    requests = [int(r.headers["x-ratelimit-remaining-requests"]) for r in (third, fourth)]
+    tokens = [int(r.headers["x-ratelimit-remaining-tokens"]) for r in (third, fourth)]
+    assert requests[1] == requests[0] - 1
+    assert tokens[0] == tokens[1]  # (the first request's tokens were settled before: the balance moved)
 
 
 async def test_a_cached_answer_is_replayed_as_a_stream(
