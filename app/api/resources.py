@@ -89,6 +89,12 @@ def create_redis(settings: Settings, url: str | None = None) -> Redis:
 def create_cache(settings: Settings) -> CacheStore:
     """The response cache, on a Redis connection of its own (app/cache/store.py says why). Connecting is
     lazy: a process whose requests never ask for the cache never opens a connection to it."""
+    if not settings.cache_redis_url and settings.env == "production":
+        log.warning(
+            "cache.shares_main_redis: the response cache is on database 1 of HEYTOKEN_REDIS_URL's server; "
+            "Redis evicts per server, so give the cache a server of its own (HEYTOKEN_CACHE_REDIS_URL, "
+            "maxmemory-policy allkeys-lru) before it sees load: docs/caching.md"
+        )
     return CacheStore(create_redis(settings, cache_redis_url(settings)), settings)
 
 
