@@ -36,7 +36,7 @@ STREAM_CHUNKS = 10
 class Scenario:
     name: str
     title: str
-    kind: str  # chat | stream | slow | embed
+    kind: str  # chat | stream | slow | embed | cache
     connections: int
     rate: float = 0.0
 
@@ -51,7 +51,11 @@ SCENARIOS = [
     # every start arrives in a burst of 8 and the first chunk measures the queue behind 7 other starts.
     Scenario("slow-stream", "slow streams: 20 chunks 10 ms apart, paced 30 streams/s", "slow", 16, rate=30),
     Scenario("c128-chat", "128 connections, chat (saturation)", "chat", 128),
+    # The same chat request with `x-heytoken-cache: on`: after the first, every answer is a cache hit
+    # (docs/caching.md); targets without a cache ignore the header and go upstream.
+    Scenario("c32-cache-hit", "32 connections, chat answered from the response cache", "cache", 32),
 ]
+CACHE_HEADERS = {"x-heytoken-cache": "on"}
 SPECIAL = ("startup", "jobs")
 ALL_TARGETS = ("direct", "reference", "reference-httpx", "gateway", "gateway-bare")
 TARGET_NOTES = {
@@ -99,7 +103,11 @@ def run_loadgen(target: Target, scenario: Scenario, args: argparse.Namespace, to
         "port": target.port,
         "path": EMBEDDINGS if scenario.kind == "embed" else CHAT,
         "body": json.dumps(target.body(scenario.kind), separators=(",", ":")),
-        "headers": {"content-type": "application/json", **target.headers},
+        "headers": {
+            "content-type": "application/json",
+            **target.headers,
+            **(CACHE_HEADERS if scenario.kind == "cache" else {}),
+        },
         "connections": scenario.connections,
         "duration": args.duration,
         "warmup": args.warmup,

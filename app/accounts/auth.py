@@ -35,6 +35,8 @@ class Principal:
     limits: Limits
     multiplier_bp: int = 10_000
     """The tier's price multiplier in basis points."""
+    cache_ttl: int = 0
+    """The key's (else the account's) response-cache default: 0 off, else cached that long."""
 
 
 _MISSING = AuthenticationFailed(
@@ -141,9 +143,15 @@ class KeyAuthenticator:
             tier=account.tier,
             limits=resolve_limits(self._defaults, api_key, account, tier),
             multiplier_bp=tier.price_multiplier_bp if tier is not None else 10_000,
+            cache_ttl=_cache_ttl(api_key, account),
         )
 
     def forget(self, authorization: str | None) -> None:
         """Drop a cached key (admission found it revoked before the cache expired)."""
         token = (authorization or "").partition(" ")[2].strip()
         self._known.pop(hash_key(token))
+
+
+def _cache_ttl(api_key: ApiKey, account: Account) -> int:
+    ttl = api_key.cache_ttl_seconds if api_key.cache_ttl_seconds is not None else account.cache_ttl_seconds
+    return ttl or 0

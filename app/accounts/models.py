@@ -31,6 +31,9 @@ class Account(SQLModel, table=True):
     rph: int | None = Field(default=None)
     tpm: int | None = Field(default=None)
     max_streams: int | None = Field(default=None)
+    cache_ttl_seconds: int | None = Field(default=None)
+    """The response cache's default for every key of the account (docs/caching.md): None or 0 off
+    (a request still opts in with `x-heytoken-cache: on`), else cached that long."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -50,6 +53,8 @@ class ApiKey(SQLModel, table=True):
     rph: int | None = Field(default=None)
     tpm: int | None = Field(default=None)
     max_streams: int | None = Field(default=None)
+    cache_ttl_seconds: int | None = Field(default=None)
+    """The response cache's default for this key: None the account's, 0 off, else cached that long."""
 
 
 class Tier(SQLModel, table=True):

@@ -29,6 +29,9 @@ class Call:
     method: str
     path: str
     idempotency_key: str | None
+    cache: bytes | None = None
+    """The `x-heytoken-cache` header (app/cache/policy.py), as the edge found it."""
+    cache_control: bytes | None = None
 
     def set_rate_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.scope[RATE_HEADERS] = headers

@@ -66,7 +66,13 @@ def call_of(request: Request[Any, Any, Any]) -> Call:
         request.method,
         request.url.path,
         request.headers.get("idempotency-key"),
+        _latin1(request.headers.get("x-heytoken-cache")),
+        _latin1(request.headers.get("cache-control")),
     )
+
+
+def _latin1(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("latin-1")
 
 
 def to_response(reply: Reply) -> Response[Any]:

@@ -56,12 +56,16 @@ class FastPath:
         await self._serve(ROUTES[scope["path"]], scope, receive, send)
 
     async def _serve(self, route: Route, scope: Any, receive: Receive, send: Send) -> None:
-        idempotency_key = length = None
+        idempotency_key = length = cache = cache_control = None
         for name, value in scope["headers"]:
             if name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == b"x-heytoken-cache":
+                cache = value
+            elif name == b"cache-control":
+                cache_control = value
         try:
             authorization = single_header(scope["headers"], b"authorization")
             raw = await self._body(receive, length)
@@ -69,7 +73,8 @@ class FastPath:
             client = scope.get("client")
             principal = await res.auth.authenticate(authorization, client[0] if client else None)
             scope["principal"] = principal
-            reply = await route(Call(res, principal, scope, "POST", scope["path"], idempotency_key), raw)
+            call = Call(res, principal, scope, "POST", scope["path"], idempotency_key, cache, cache_control)
+            reply = await route(call, raw)
         except _ClientGone:
             return
         except GatewayError as exc:

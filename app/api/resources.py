@@ -18,6 +18,7 @@ from app.accounts.models import Account
 from app.billing.limits.pipelined import PipelinedRedis, UnsupportedURL
 from app.billing.limits.service import Gate
 from app.billing.reconciler import BillingReconciler
+from app.cache.store import CacheStore, cache_redis_url
 from app.channels.catalog import CatalogCache
 from app.channels.cooldowns import CooldownBoard
 from app.channels.names import LOCAL_MODELS
@@ -70,11 +71,11 @@ REDIS_TIMEOUT = 5.0
 REDIS_CONNECT_TIMEOUT = 2.0
 
 
-def create_redis(settings: Settings) -> Redis:
+def create_redis(settings: Settings, url: str | None = None) -> Redis:
     # A blocking pool: a burst beyond `redis_max_connections` waits for a free connection (up to the
     # socket timeout) instead of failing at once, as redis-py's default pool does past its limit.
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url or settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
@@ -83,6 +84,18 @@ def create_redis(settings: Settings) -> Redis:
     )
     pool.connection_class = hiredis_packing(pool.connection_class)
     return Redis(connection_pool=pool)
+
+
+def create_cache(settings: Settings) -> CacheStore:
+    """The response cache, on a Redis connection of its own (app/cache/store.py says why). Connecting is
+    lazy: a process whose requests never ask for the cache never opens a connection to it."""
+    if not settings.cache_redis_url and settings.env == "production":
+        log.warning(
+            "cache.shares_main_redis: the response cache is on database 1 of HEYTOKEN_REDIS_URL's server; "
+            "Redis evicts per server, so give the cache a server of its own (HEYTOKEN_CACHE_REDIS_URL, "
+            "maxmemory-policy allkeys-lru) before it sees load: docs/caching.md"
+        )
+    return CacheStore(create_redis(settings, cache_redis_url(settings)), settings)
 
 
 def create_pipelined_redis(settings: Settings) -> PipelinedRedis | None:
@@ -124,6 +137,7 @@ class Resources:
     url_guard: UrlGuard
     cooldowns: CooldownBoard
     reaper: Reaper
+    cache: CacheStore
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
@@ -197,6 +211,7 @@ class Resources:
             url_guard=create_url_guard(settings),
             cooldowns=cooldowns,
             reaper=reaper,
+            cache=create_cache(settings),
         )
 
     async def close(self) -> None:
@@ -212,6 +227,7 @@ class Resources:
         await self.gate.stop()
         await self.upstream.close()
         await self.redis.aclose()
+        await self.cache.aclose()
         if self.pipelined_redis is not None:
             await self.pipelined_redis.aclose()
         await self.store.close()

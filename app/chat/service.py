@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +31,7 @@ from app.core.tokens import estimate_prompt_tokens, estimate_text_tokens
 from app.core.upstream_errors import ProviderError
 from app.jobs.models import JobKind, JobStatus
 from app.jobs.records import JobRecord
-from app.providers.base import ChatCall, ChatResult, ChatStream, StreamStats, Usage
+from app.providers.base import ChatCall, ChatResult, ChatStream, StreamEvent, StreamStats, Usage
 
 if TYPE_CHECKING:
     from app.billing.limits.service import Gate
@@ -74,6 +74,10 @@ class ChatContext:
     for, and sent by every adapter."""
     thinking: int = 0
     """The thinking budget inside `cap` (0 unless `reasoning: true`)."""
+    cache_status: str | None = None
+    """`miss` when the response cache is on for the request (app.chat.cached)."""
+    tap: Callable[[StreamEvent], None] | None = None
+    """Sees every upstream event of a relayed stream (the cache assembles and fans it out)."""
 
     def charges(self, usage: Usage | None) -> tuple[int, int]:
         """(what the upstream's usage costs at the account's prices, the charge): the charge is never
@@ -153,6 +157,7 @@ def _record(
             hold_amount=ctx.admission.hold if ctx.admission else None,
             cost=charge,
             overrun=full - charge,
+            cache_status=ctx.cache_status,
             admission=ctx.admission,
         )
     )
@@ -216,6 +221,7 @@ def stream_usage(ctx: ChatContext, stats: StreamStats, status: JobStatus) -> Usa
 async def relay(res: ChatResources, ctx: ChatContext, route: Route, stream: ChatStream) -> AsyncIterator[bytes]:
     """Relay upstream events as SSE; always closes the upstream and records the job, whatever happens."""
     include_usage = ctx.request.include_usage
+    tap = ctx.tap
     status, error = JobStatus.COMPLETED, None
     ended = recorded = False
 
@@ -230,6 +236,9 @@ async def relay(res: ChatResources, ctx: ChatContext, route: Route, stream: Chat
 
     try:
         async for batch in stream:
+            if tap is not None:
+                for event in batch:
+                    tap(event)
             # The events of one upstream read go out in one send: never waiting for more.
             if len(batch) == 1 and not batch[0].usage_only:
                 data = batch[0].data

@@ -11,11 +11,12 @@ import click
 
 from app.accounts import service as accounts
 from app.accounts.models import AccountStatus
-from app.api.resources import create_redis
+from app.api.resources import create_cache, create_redis
 from app.channels import cooldowns
 from app.channels import service as channels
 from app.channels.catalog import local_catalog
 from app.channels.models import ProviderType
+from app.cli import cache as _cache  # noqa: F401  (registers `heytoken cache …`)
 from app.cli import runner
 from app.cli.base import _async, main, operations
 from app.core.db import create_engine, create_sessionmaker, unit_of_work
@@ -90,6 +91,20 @@ async def account_suspend(name: str) -> None:
 async def account_resume(name: str) -> None:
     async with operations() as ops:
         click.echo((await ops.set_account_status(name, AccountStatus.ACTIVE)).id)
+
+
+@account.command("clear-cache")
+@click.argument("name")
+@_async
+async def account_clear_cache(name: str) -> None:
+    """Delete the account's cached answers (docs/caching.md); prints how many."""
+    settings = get_settings()
+    account_id = (await _in_session(settings, lambda s: accounts.get_account(s, name))).id
+    cache = create_cache(settings)
+    try:
+        click.echo(await cache.delete_account(account_id))
+    finally:
+        await cache.aclose()
 
 
 @main.group()

@@ -195,6 +195,27 @@ class Settings(BaseSettings):
     """CIDRs that webhooks may reach although they are not public (internal receivers), e.g.
     `["10.20.0.0/16"]`. Everything else non-public is refused."""
 
+    # Issue #22, the response cache (app/cache/, docs/caching.md).
+    cache_redis_url: str = ""
+    """The cache's own Redis: empty means the server of `redis_url` with database index 1, so that
+    eviction under `maxmemory` (give it `allkeys-lru`) can only ever take cache entries, never a
+    limit counter or a hold. A separate server (its own URL) is the production choice."""
+    cache_default_ttl_seconds: int = 3600
+    """How long an entry lives when the request (`x-heytoken-cache: on`) names no `ttl`."""
+    cache_max_ttl_seconds: int = 7 * 86_400
+    """The longest TTL a request, a key, an account or a model policy may ask for."""
+    cache_max_entry_bytes: int = 1_048_576
+    """Answers larger than this (encoded) are served but not stored."""
+    cache_hit_price_bp: int = 0
+    """What a cache hit costs, in basis points of what the answer cost when it was computed
+    (0: free, 10000: the full price). A model policy may set its own (`price_bp`)."""
+    cache_embeddings_by_default: bool = False
+    """Cache every embeddings request without an opt-in (embedding models are deterministic)."""
+    cache_models: dict[str, dict[str, int | bool]] = Field(default_factory=dict)
+    """The operator's per-model policy, e.g. `{"text-embedding-3-small": {"default": true, "ttl": 86400,
+    "shared": true, "price_bp": 1000}}`: `default` caches without an opt-in, `enabled: false` never
+    caches, `shared` lets every account read the same entries, `ttl` and `price_bp` as above."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -47,6 +47,7 @@ def _record(
     http_status: int,
     attempts: list[dict[str, Any]],
     error: tuple[str, str] | None = None,
+    cache_status: str | None = None,
 ) -> int:
     """Hand the job row to the recorder; returns the request's cost."""
     full = 0
@@ -74,6 +75,7 @@ def _record(
             hold_amount=admitted.admission.hold,
             cost=cost,
             overrun=full - cost,
+            cache_status=cache_status,
             admission=admitted.admission,
         )
     )
@@ -88,6 +90,20 @@ async def embed(
     body: dict[str, Any],
     admitted: Admitted,
 ) -> bytes:
+    result, cost = await embed_result(res, principal, job_id, params, body, admitted)
+    return with_usage_cost(result.body, cost)
+
+
+async def embed_result(
+    res: EmbeddingResources,
+    principal: Principal,
+    job_id: str,
+    params: EmbeddingRequest,
+    body: dict[str, Any],
+    admitted: Admitted,
+    cache_status: str | None = None,
+) -> tuple[EmbedResult, int]:
+    """The upstream's answer as it came, and the request's cost (the job is recorded)."""
     started, created_at = time.perf_counter(), utcnow()
     attempts: list[dict[str, Any]] = []
     plan = new_plan(res, params.model, attempts)
@@ -113,6 +129,7 @@ async def embed(
             http_status,
             attempts,
             error,
+            cache_status,
         )
 
     def give_up(route: Route | None, gateway_error: GatewayError, detail: str) -> GatewayError:
@@ -128,8 +145,7 @@ async def embed(
             return await res.providers[route.provider].embed(route, call)
 
     route, result = await plan.run(attempt, give_up)
-    cost = record(route, JobStatus.COMPLETED, result.usage, 200)
-    return with_usage_cost(result.body, cost)
+    return result, record(route, JobStatus.COMPLETED, result.usage, 200)
 
 
 _USAGE = re.compile(rb'"usage"\s*:\s*\{\s*(\}?)')

@@ -55,11 +55,18 @@ def captures(records: list[JobRecord]) -> list[dict[str, Any]]:
 def settler(gate: Gate) -> SettleHook:
     async def settle(records: list[JobRecord]) -> None:
         await gate.settle_many(
-            [
-                (rec.admission, (rec.prompt_tokens or 0) + (rec.completion_tokens or 0), rec.cost or 0, "apply")
-                for rec in records
-                if rec.admission is not None
-            ]
+            [(rec.admission, _tokens_used(rec), rec.cost or 0, "apply") for rec in records if rec.admission is not None]
         )
 
     return settle
+
+
+CACHED = frozenset({"hit", "coalesced"})
+
+
+def _tokens_used(rec: JobRecord) -> int:
+    """What the request counts against its key's tokens per minute: nothing when served from the cache
+    (no upstream read or wrote a token for it)."""
+    if rec.cache_status in CACHED:
+        return 0
+    return (rec.prompt_tokens or 0) + (rec.completion_tokens or 0)

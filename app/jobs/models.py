@@ -117,6 +117,11 @@ class Job(SQLModel, table=True):
     """Micro-dollars captured (the price of what the upstream produced)."""
     billing_state: str | None = Field(default=None, max_length=20)
     """held → captured | released (compare-and-set; async jobs only move once)."""
+    cache_status: str | None = Field(default=None, max_length=10)
+    """Chat and embeddings with the response cache on: `hit`, `coalesced` (waited for an identical
+    request in flight) or `miss`; NULL when the request did not use the cache (app/cache/)."""
+    cache_saved: int | None = Field(default=None, sa_type=BigInteger)
+    """Micro-dollars a hit or coalesced request did not cost: the answer's price minus `cost`."""
 
     # Media jobs only (NULL or the default on chat/embedding rows).
     stage: str | None = Field(default=None, max_length=20)

@@ -54,6 +54,8 @@ class PreviewRow(msgspec.Struct, array_like=True, omit_defaults=True):
     hold_amount: int | None = None
     cost: int | None = None
     billing_state: str | None = None
+    cache_status: str | None = None
+    cache_saved: int | None = None
 
 
 def row_of(rec: JobRecord) -> PreviewRow:

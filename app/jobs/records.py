@@ -31,6 +31,8 @@ JOB_COLUMNS = (
     "hold_amount",
     "cost",
     "billing_state",
+    "cache_status",
+    "cache_saved",
 )
 """The columns a job-log row sets; the others (media jobs only) keep their defaults."""
 
@@ -61,6 +63,9 @@ class JobRecord:
     """The charge to the account: never more than `hold_amount`."""
     overrun: int = 0
     """What the upstream's usage cost beyond the hold: booked to the house, not the account."""
+    cache_status: str | None = None
+    """`hit`, `coalesced` or `miss` when the response cache was on (app/cache/)."""
+    cache_saved: int | None = None
     admission: Any = None
     """The request's admission (app.billing.limits.service.Admission), settled after the row is committed."""
 
@@ -97,4 +102,6 @@ class JobRecord:
             self.hold_amount,
             self.cost,
             self.billing_state,
+            self.cache_status,
+            self.cache_saved,
         )

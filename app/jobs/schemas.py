@@ -50,6 +50,8 @@ def job_public(job: Job) -> dict[str, Any]:
         "created_at": to_unix(job.created_at),
         "completed_at": to_unix(job.completed_at),
     }
+    if job.cache_status is not None:
+        public["cache"] = {"status": job.cache_status, "saved": job.cache_saved, "unit": "usd_micros"}
     if job.stage is not None:
         public.update(
             progress=job.progress,

@@ -24,12 +24,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from app.cache.store import CacheMetrics
 from app.core.timing import RequestTiming, current
 from app.jobs.models import Job, JobKind, JobStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from app.cache.store import CacheStore
     from app.jobs.recorder import JobRecorder
     from app.jobs.records import JobRecord
 
@@ -39,6 +41,7 @@ class MetricsResources(Protocol):
 
     engine: AsyncEngine
     recorder: JobRecorder
+    cache: CacheStore
 
 
 log = logging.getLogger("heytoken.metrics")
@@ -88,6 +91,8 @@ class Metrics:
         self.job_log_dropped = 0
         self.overruns = 0
         self.overrun_units = 0
+        self.cache = CacheMetrics()
+        """The response cache's counters (app/cache/store.py), the process's own object once scraped."""
         self._jobs_read_at = -math.inf
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -141,6 +146,7 @@ class Metrics:
         (at most every few seconds, however often /metrics is scraped)."""
         self.job_log_pending = res.recorder.pending
         self.job_log_dropped = res.recorder.dropped
+        self.cache = res.cache.metrics
         now = time.monotonic()
         if now - self._jobs_read_at < JOBS_GAUGE_MAX_AGE:
             return
@@ -227,6 +233,7 @@ class _Collector(Collector):
             "What usage beyond the holds cost, booked to the house account (never to the customer).",
             m.overrun_units,
         )
+        yield from _cache_families(m.cache)
         if m.jobs_in_flight is not None:
             jobs = GaugeMetricFamily(
                 "heytoken_jobs",
@@ -237,3 +244,22 @@ class _Collector(Collector):
                 for status in IN_FLIGHT:
                     jobs.add_metric([kind.value, status.value], m.jobs_in_flight.get((kind.value, status.value), 0))
             yield jobs
+
+
+def _cache_families(cache: CacheMetrics) -> Iterator[Metric]:
+    yield CounterMetricFamily("heytoken_cache_hits", "Requests answered from the response cache.", cache.hits)
+    yield CounterMetricFamily(
+        "heytoken_cache_misses", "Cacheable requests that went upstream (their answer is stored).", cache.misses
+    )
+    yield CounterMetricFamily(
+        "heytoken_cache_coalesced",
+        "Requests that waited for an identical request in flight instead of calling the upstream.",
+        cache.coalesced,
+    )
+    yield CounterMetricFamily("heytoken_cache_stored_bytes", "Bytes written to the response cache.", cache.stored_bytes)
+    yield CounterMetricFamily(
+        "heytoken_cache_saved_usd_micros",
+        "What hits and coalesced requests would have cost at full price, minus what they were charged.",
+        cache.saved,
+    )
+    yield CounterMetricFamily("heytoken_cache_errors", "Cache reads and writes that failed (Redis).", cache.errors)

@@ -27,7 +27,7 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
         sys.executable,
         "-m",
         "bench",
-        "--scenarios=c32-chat,jobs",
+        "--scenarios=c32-chat,c32-cache-hit,jobs",
         f"--targets={','.join(TARGETS)}",
         "--duration=1",
         "--warmup=0.2",
@@ -52,6 +52,8 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
     result = json.loads(result_file.read_text())
     measured = result["scenarios"]["c32-chat"]["targets"]
     assert set(measured) == set(TARGETS)
+    cached = result["scenarios"]["c32-cache-hit"]["targets"]
+    assert set(cached) == set(TARGETS) and all(s["requests"] > 0 and s["errors"] == 0 for s in cached.values())
     for target, summary in measured.items():
         assert summary["requests"] > 0, target
         assert summary["errors"] == 0, (target, summary["statuses"])

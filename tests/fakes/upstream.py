@@ -40,6 +40,9 @@ class Reply:
     """Keep streaming chunks until the client goes away."""
     refuse: bool = False
     """Close the connection without any answer."""
+    hold_until: threading.Event | None = None
+    """Wait for this event (set by the test) after `hold_after` events: a request kept in flight."""
+    hold_after: int = 0
 
 
 @dataclass
@@ -205,6 +208,8 @@ class MockUpstream:
         reply = self.check(request, body) or self._next(request.path, body)
         if reply.delay_before:
             await asyncio.sleep(reply.delay_before)
+        if reply.hold_until is not None and not reply.hold_after:
+            await asyncio.to_thread(reply.hold_until.wait, 60)
         if reply.refuse:
             assert request.transport is not None
             request.transport.close()
@@ -231,6 +236,8 @@ class MockUpstream:
                     return response
                 await response.write(self.frame(item))
                 sent += 1
+                if reply.hold_until is not None and sent == reply.hold_after:
+                    await asyncio.to_thread(reply.hold_until.wait, 60)
                 if reply.chunk_delay:
                     await asyncio.sleep(reply.chunk_delay)
             await response.write_eof()

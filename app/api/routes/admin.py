@@ -12,6 +12,7 @@ from app.api.admin.answers import AdminStatus
 from app.api.admin.guards import require_admin_token
 from app.api.api_docs import ADMIN_TOKEN, docs, with_error_docs
 from app.api.deps import resources_of
+from app.api.routes.cache import CACHE_ADMIN_HANDLERS
 from app.api.routes.channels import CHANNEL_ADMIN_HANDLERS
 from app.channels.cooldowns import public
 
@@ -28,7 +29,12 @@ async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *money.HANDLERS, *CHANNEL_ADMIN_HANDLERS]
+ADMIN_HANDLERS: list[ControllerRouterHandler] = [
+    admin_status,
+    *money.HANDLERS,
+    *CHANNEL_ADMIN_HANDLERS,
+    *CACHE_ADMIN_HANDLERS,
+]
 
 
 def admin_router() -> Router:

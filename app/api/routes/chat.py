@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -12,7 +13,8 @@ from app.api import idempotency
 from app.api.api_docs import docs
 from app.api.calls import Call, Reply
 from app.api.deps import call_of, to_response
-from app.chat import service
+from app.cache.policy import CacheMode
+from app.chat import cached, service
 from app.chat.admission import admit_chat
 from app.chat.schemas import ChatCompletion, ChatRequest
 from app.core.edge import convert, decode_object
@@ -43,13 +45,20 @@ async def chat_completion(call: Call, raw: bytes) -> Reply:
     request = convert(body, ChatRequest)
     _check(request)
     ctx = service.ChatContext(call.principal, new_id("chatcmpl-"), request, body)
+    if request.stream and call.idempotency_key is not None:
+        raise InvalidRequest(
+            "Idempotency-Key is supported for non-streaming requests only.",
+            param="Idempotency-Key",
+            code="idempotency_not_supported",
+        )
+    if call.cache is not None or call.principal.cache_ttl or call.res.cache.policy.chat_defaults:
+        ttl = call.principal.cache_ttl
+        mode = call.res.cache.policy.mode(
+            request.model, call.cache, call.cache_control, embeddings=False, default_ttl=ttl
+        )
+        if mode is not None:
+            return await _cached(call, ctx, mode, len(raw))
     if request.stream:
-        if call.idempotency_key is not None:
-            raise InvalidRequest(
-                "Idempotency-Key is supported for non-streaming requests only.",
-                param="Idempotency-Key",
-                code="idempotency_not_supported",
-            )
         await _admit(call, ctx, len(raw))
         route, stream = await service.open_stream(call.res, ctx)
         return Reply(200, b"", {**SSE_HEADERS, "x-request-id": ctx.job_id}, service.relay(call.res, ctx, route, stream))
@@ -60,6 +69,25 @@ async def chat_completion(call: Call, raw: bytes) -> Reply:
         return idempotency.Outcome(200, _encode(completion), {"x-request-id": ctx.job_id}, ctx.job_id)
 
     return await idempotency.idempotent_reply(call, body, work)
+
+
+async def _cached(call: Call, ctx: service.ChatContext, mode: CacheMode, body_bytes: int) -> Reply:
+    """Through the response cache (app.chat.cached): `x-heytoken-cache` says hit, coalesced or miss."""
+
+    def admit() -> Awaitable[None]:
+        return _admit(call, ctx, body_bytes)
+
+    if ctx.request.stream:
+        answer = await cached.serve(call.res, ctx, mode, admit, call.set_rate_headers)
+        headers = {**SSE_HEADERS, "x-request-id": ctx.job_id, "x-heytoken-cache": answer.status}
+        return Reply(200, b"", headers, answer.stream)
+
+    async def work() -> idempotency.Outcome:
+        answer = await cached.serve(call.res, ctx, mode, admit, call.set_rate_headers)
+        headers = {"x-request-id": ctx.job_id, "x-heytoken-cache": answer.status}
+        return idempotency.Outcome(200, _encode(answer.completion), headers, ctx.job_id)
+
+    return await idempotency.idempotent_reply(call, ctx.body, work)
 
 
 def _check(request: ChatRequest) -> None:

@@ -13,7 +13,7 @@ from app.api.deps import call_of, to_response
 from app.chat.admission import admit_embeddings
 from app.core.edge import convert, decode_object
 from app.core.ids import new_id
-from app.embeddings import service
+from app.embeddings import cached, service
 from app.embeddings.schemas import EmbeddingList, EmbeddingRequest
 
 
@@ -35,6 +35,16 @@ async def embedding(call: Call, raw: bytes) -> Reply:
     request = convert(body, EmbeddingRequest)
     request.check()
     job_id = new_id("emb_")
+    if call.cache is not None or call.principal.cache_ttl or call.res.cache.policy.embedding_defaults:
+        ttl = call.principal.cache_ttl
+        mode = call.res.cache.policy.mode(
+            request.model, call.cache, call.cache_control, embeddings=True, default_ttl=ttl
+        )
+        if mode is not None:
+            status, body_out = await cached.serve(
+                call.res, call.principal, job_id, request, body, mode, call.set_rate_headers
+            )
+            return Reply(200, body_out, {"x-request-id": job_id, "x-heytoken-cache": status})
     admitted = await admit_embeddings(call.res, call.principal, job_id, request.model, body["input"])
     call.set_rate_headers(admitted.admission.headers)
     content = await service.embed(call.res, call.principal, job_id, request, body, admitted)
