@@ -57,7 +57,8 @@ class Opened:
 async def connect(res: RealtimeResources, route: Route) -> RealtimeUpstream:
     settings = res.settings
     if route.provider == "local":
-        if route.upstream_model not in REALTIME_MODELS:
+        # An operator's extra local models named local-realtime-… are realtime too (priced demos, tests).
+        if route.upstream_model not in REALTIME_MODELS and not route.upstream_model.startswith("local-realtime-"):
             raise UpstreamRejected(f"The local model '{route.upstream_model}' does not speak realtime.", status=400)
         return LocalRealtime(route.upstream_model, settings.realtime_max_output_tokens)
     if route.provider == "openai":
