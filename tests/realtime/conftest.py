@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
 
 from tests.conftest import Tenant
-from tests.support import LiveServer
+from tests.fakes.realtime_upstreams import GeminiLiveMock, OpenAIRealtimeMock
+from tests.support import LiveServer, apoll
 
 WORD_BYTES = 4800 * 2
 """local-realtime says each word as 0.2 s of PCM16 at 24 kHz."""
@@ -55,3 +57,85 @@ async def turn(connection: Any, *, text: str | None = None, audio: bytes | None 
     seen: list[Any] = []
     done = await until(connection, "response.done", seen)
     return done, seen
+
+
+async def conversation(sdk: AsyncOpenAI, model: str) -> None:
+    """The same client code against every upstream: a session update, a text turn, an audio turn
+    (appended PCM16, committed), then a text-only turn; the same events come back."""
+    async with sdk.realtime.connect(model=model) as connection:
+        seen: list = []
+        await until(connection, "session.created", seen)
+        await connection.session.update(session={"type": "realtime", "instructions": "Be brief."})
+        updated = await until(connection, "session.updated", seen)
+        assert updated.session.instructions == "Be brief."
+
+        done, events = await turn(connection, text="hello there gateway")
+        transcript = "You said: hello there gateway"
+        assert [e.transcript for e in events if e.type == "response.output_audio_transcript.done"] == [transcript]
+        assert audio_bytes(events) == len(transcript.split()) * WORD_BYTES
+        assert done.response.status == "completed"
+        assert done.response.usage.output_token_details.text_tokens == 5
+        assert done.response.usage.output_tokens > 0 and done.response.usage.input_tokens > 0
+
+        done, events = await turn(connection, audio=pcm16(0.5))
+        heard = [e for e in events if e.type == "conversation.item.input_audio_transcription.completed"]
+        assert [e.transcript for e in heard] == ["500 milliseconds of audio"]
+        answer = "I heard 500 milliseconds of audio"
+        assert [e.transcript for e in events if e.type == "response.output_audio_transcript.done"] == [answer]
+        assert audio_bytes(events) == len(answer.split()) * WORD_BYTES
+        assert done.response.usage.input_token_details.audio_tokens == 5
+
+        await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        await until(connection, "session.updated", [])
+        done, events = await turn(connection, text="just text")
+        assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "You said: just text"
+        assert audio_bytes(events) == 0
+
+
+@pytest.fixture(scope="session")
+def openai_realtime_server() -> Iterator[OpenAIRealtimeMock]:
+    server = OpenAIRealtimeMock().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_realtime(openai_realtime_server: OpenAIRealtimeMock) -> Iterator[OpenAIRealtimeMock]:
+    openai_realtime_server.reset()
+    yield openai_realtime_server
+    openai_realtime_server.reset()
+
+
+@pytest.fixture(scope="session")
+def gemini_live_server() -> Iterator[GeminiLiveMock]:
+    server = GeminiLiveMock().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gemini_live(gemini_live_server: GeminiLiveMock) -> Iterator[GeminiLiveMock]:
+    gemini_live_server.reset()
+    yield gemini_live_server
+    gemini_live_server.reset()
+
+
+async def wait_for_model(sdk: AsyncOpenAI, model: str) -> None:
+    async def listed() -> bool:
+        return model in {m.id async for m in sdk.models.list()}
+
+    await apoll(listed, timeout=10, message=f"{model} in the live catalog")
+
+
+@pytest.fixture(scope="session")
+def upstream_b_realtime_server() -> Iterator[OpenAIRealtimeMock]:
+    server = OpenAIRealtimeMock().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream_b_realtime(upstream_b_realtime_server: OpenAIRealtimeMock) -> Iterator[OpenAIRealtimeMock]:
+    upstream_b_realtime_server.reset()
+    yield upstream_b_realtime_server
+    upstream_b_realtime_server.reset()

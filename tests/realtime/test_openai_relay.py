@@ -1,0 +1,83 @@
+"""A realtime channel of provider `openai`: frames relayed both ways to a mock OpenAI Realtime upstream."""
+
+from __future__ import annotations
+
+import pytest
+from openai import AsyncOpenAI
+
+from tests.conftest import AddChannel, unique_model
+from tests.fakes.realtime_upstreams import OpenAIRealtimeMock
+from tests.realtime.conftest import conversation, turn, until, wait_for_model
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_same_client_same_events(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model], api_key="sk-upstream-secret")
+    await wait_for_model(sdk, model)
+    await conversation(sdk, model)
+    # The gateway's key went upstream, never the client's; the gateway's cap came first.
+    assert set(openai_realtime.seen.authorizations) == {"Bearer sk-upstream-secret"}
+    assert openai_realtime.seen.paths[0] == f"/v1/realtime?model={model}"
+    first = openai_realtime.seen.frames[0]
+    assert first["type"] == "session.update" and first["session"]["max_output_tokens"] == 4096
+
+
+async def test_a_larger_cap_is_lowered_to_the_one_held_for(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model])
+    await wait_for_model(sdk, model)
+    async with sdk.realtime.connect(model=model) as connection:
+        await until(connection, "session.created", [])
+        await connection.session.update(session={"type": "realtime", "max_output_tokens": "inf"})
+        await until(connection, "session.updated", [])
+    updates = [f for f in openai_realtime.seen.frames if f["type"] == "session.update"]
+    assert [u["session"]["max_output_tokens"] for u in updates] == [4096, 4096]
+
+
+async def test_failover_on_connect(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock, upstream_b_realtime
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model], priority=10)
+    await add_channel(upstream_b_realtime.base_url, [model], priority=0)
+    await wait_for_model(sdk, model)
+    openai_realtime.refuse_status = 503
+    async with sdk.realtime.connect(model=model) as connection:
+        await until(connection, "session.created", [])
+        done, _ = await turn(connection, text="hello")
+        assert done.response.status == "completed"
+    assert len(openai_realtime.seen.paths) == 1 and len(upstream_b_realtime.seen.paths) == 1
+
+
+async def test_upstream_failure_mid_session(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model])
+    await wait_for_model(sdk, model)
+    openai_realtime.drop_after = 4
+    from websockets.exceptions import ConnectionClosedError
+
+    async with sdk.realtime.connect(model=model) as connection:
+        await until(connection, "session.created", [])
+        await connection.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+        )
+        await connection.response.create()
+        errors = []
+
+        async def read_all() -> None:
+            async for event in connection:
+                if event.type == "error":
+                    errors.append(event.error)
+
+        with pytest.raises(ConnectionClosedError) as caught:
+            await read_all()
+    assert [e.code for e in errors] == ["upstream_error"]
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1011
