@@ -25,6 +25,7 @@ from app.core.ids import new_id
 from app.core.upstream_errors import UpstreamRejected
 from app.jobs.models import JOBS, JobKind, JobStatus
 from app.realtime.billing import Meter
+from app.realtime.gemini import GeminiLive
 from app.realtime.local import LocalRealtime
 from app.realtime.openai import OpenAIRelay
 from app.realtime.session import NORMAL, Ending
@@ -63,6 +64,8 @@ async def connect(res: RealtimeResources, route: Route) -> RealtimeUpstream:
         return LocalRealtime(route.upstream_model, settings.realtime_max_output_tokens)
     if route.provider == "openai":
         return await OpenAIRelay.open(route, settings)
+    if route.provider == "gemini":
+        return await GeminiLive.open(route, settings)
     raise UpstreamRejected(f"Channels of provider '{route.provider}' do not serve realtime sessions.", status=400)
 
 
