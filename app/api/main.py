@@ -131,5 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = observe(app.asgi_handler)
     app.fast = observe(FastPath(app.state, settings.max_body_bytes))
     realtime = RealtimeSockets(app.state)
+    if metrics is not None:
+        metrics.realtime = realtime.traffic
     app.realtime, app.realtime_paths = realtime, REALTIME_PATHS
     return app

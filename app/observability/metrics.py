@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from app.core.timing import RequestTiming, current
 from app.jobs.models import Job, JobKind, JobStatus
+from app.realtime.session import Traffic
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,6 +90,8 @@ class Metrics:
         self.overruns = 0
         self.overrun_units = 0
         self._jobs_read_at = -math.inf
+        self.realtime: Traffic | None = None
+        """The realtime sockets' counters (app.api.routes.realtime), read at scrape time."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         ProcessCollector(registry=self.registry)
@@ -227,6 +230,8 @@ class _Collector(Collector):
             "What usage beyond the holds cost, booked to the house account (never to the customer).",
             m.overrun_units,
         )
+        if m.realtime is not None:
+            yield from _realtime(m.realtime)
         if m.jobs_in_flight is not None:
             jobs = GaugeMetricFamily(
                 "heytoken_jobs",
@@ -237,3 +242,20 @@ class _Collector(Collector):
                 for status in IN_FLIGHT:
                     jobs.add_metric([kind.value, status.value], m.jobs_in_flight.get((kind.value, status.value), 0))
             yield jobs
+
+
+def _realtime(t: Traffic) -> Iterator[Metric]:
+    yield GaugeMetricFamily("heytoken_realtime_sessions", "Realtime sessions open in this process.", t.open_sessions)
+    yield CounterMetricFamily("heytoken_realtime_sessions_opened", "Realtime sessions opened.", t.sessions_total)
+    frames = CounterMetricFamily(
+        "heytoken_realtime_frames", "Realtime frames relayed, by direction (in: from the client).", labels=["direction"]
+    )
+    frames.add_metric(["in"], t.frames_in)
+    frames.add_metric(["out"], t.frames_out)
+    yield frames
+    sizes = CounterMetricFamily(
+        "heytoken_realtime_bytes", "Realtime frame bytes relayed, by direction.", labels=["direction"]
+    )
+    sizes.add_metric(["in"], t.bytes_in)
+    sizes.add_metric(["out"], t.bytes_out)
+    yield sizes

@@ -28,7 +28,7 @@ from app.realtime.billing import Meter
 from app.realtime.gemini import GeminiLive
 from app.realtime.local import LocalRealtime
 from app.realtime.openai import OpenAIRelay
-from app.realtime.session import NORMAL, Ending
+from app.realtime.session import GOING_AWAY, NORMAL, SERVICE_RESTART, Ending
 from app.realtime.upstream import RealtimeUpstream
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ async def finish(res: RealtimeResources, opened: Opened, ending: Ending) -> None
     await meter.release()
     await res.gate.release_lease(opened.admission)
     duration_ms = round((time.monotonic() - opened.started) * 1000)
-    clean = ending.code == NORMAL or ending.by == "client"
+    clean = ending.code in (NORMAL, GOING_AWAY, SERVICE_RESTART) or ending.by == "client"
     usage = {
         **meter.usage.as_openai(),
         "responses": meter.responses,

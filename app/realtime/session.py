@@ -30,7 +30,7 @@ from app.realtime.schemas import (
 )
 from app.realtime.upstream import RealtimeUpstream, UpstreamClosed
 
-NORMAL, GOING_AWAY, UPSTREAM_FAILED = 1000, 1001, 1011
+NORMAL, GOING_AWAY, UPSTREAM_FAILED, SERVICE_RESTART = 1000, 1001, 1011, 1012
 
 
 @dataclass(slots=True)
@@ -112,7 +112,7 @@ class Session:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         self.ending = ending
-        if ending.by != "client":
+        if ending.by != "client" and ending.code != SERVICE_RESTART:
             await self._close(ending.code, ending.reason)
         return ending
 
@@ -132,7 +132,11 @@ class Session:
                 ) from None
             kind = message["type"]
             if kind == "websocket.disconnect":
-                raise _End(Ending(int(message.get("code") or 1005), str(message.get("reason") or ""), "client"))
+                code = int(message.get("code") or 1005)
+                if code == SERVICE_RESTART:
+                    # The web server is shutting down: it sent the client this close frame itself.
+                    raise _End(Ending(code, "server_shutdown", "gateway"))
+                raise _End(Ending(code, str(message.get("reason") or ""), "client"))
             frame = message.get("text")
             if frame is None:
                 frame = message.get("bytes") or b""
