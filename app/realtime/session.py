@@ -10,6 +10,7 @@ upstream closed, the hold released, the stream slot freed and the job row finish
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from app.realtime.schemas import (
 from app.realtime.upstream import RealtimeUpstream, UpstreamClosed
 
 NORMAL, GOING_AWAY, UPSTREAM_FAILED, SERVICE_RESTART = 1000, 1001, 1011, 1012
+CANCEL_GRACE_SECONDS = 2.0
+"""How long a session whose client left waits for the upstream's last response.done (to bill it)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +74,10 @@ class Session:
     _money: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _drain: Ending | None = None
+    _responding: bool = False
+    """A response.created went to the client and its response.done has not."""
+    _response_done: asyncio.Event = field(default_factory=asyncio.Event)
+    _client_gone: bool = False
 
     def drain(self, reason: str = "server_shutdown") -> None:
         """Ask the session to end now (the web process is shutting down)."""
@@ -107,6 +114,9 @@ class Session:
                     await self._send_text(
                         error_event("The gateway is restarting; reconnect.", "server_shutdown", "server_error")
                     )
+            if ending.by == "client" or ending.code == SERVICE_RESTART:
+                self._client_gone = True
+                await self._finish_response(tasks[1])
         finally:
             for task in tasks:
                 task.cancel()
@@ -118,6 +128,16 @@ class Session:
 
     async def _stopped(self) -> None:
         await self._stop.wait()
+
+    async def _finish_response(self, upstream_loop: asyncio.Task[None]) -> None:
+        """The client left while a response was being generated: the upstream has produced (and will
+        bill) part of it. Ask it to stop and wait briefly for its `response.done`, to capture it."""
+        if not self._responding or upstream_loop.done():
+            return
+        with contextlib.suppress(Exception):
+            await self.upstream.send(ClientEvent("response.cancel"), encode({"type": "response.cancel"}).decode())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._response_done.wait(), CANCEL_GRACE_SECONDS)
 
     # -- client → upstream ----------------------------------------------------------------------
     async def _client_loop(self) -> None:
@@ -208,10 +228,15 @@ class Session:
                 peek = peek_server(frame)
             except msgspec.DecodeError:
                 continue  # not an event of the protocol: nothing a client could read either
-            if peek.type == "response.done" and peek.response is not None:
+            if peek.type == "response.created":
+                self._responding = True
+                self._response_done.clear()
+            elif peek.type == "response.done" and peek.response is not None:
+                self._responding = False
                 async with self._money:
                     await self.meter.capture(RealtimeUsage.of(peek.response.usage))
                     await self._send_text(frame)
+                    self._response_done.set()
                     try:
                         await self.meter.ensure_hold()
                     except GatewayError as exc:
@@ -229,10 +254,16 @@ class Session:
 
     # -- the client's socket --------------------------------------------------------------------
     async def _send_text(self, frame: str | bytes) -> None:
+        if self._client_gone:
+            return
         text = frame if isinstance(frame, str) else frame.decode()
         self.traffic.frames_out += 1
         self.traffic.bytes_out += len(text)
-        await self.send({"type": "websocket.send", "text": text})
+        try:
+            await self.send({"type": "websocket.send", "text": text})
+        except Exception as exc:  # the server's error for a socket the client already closed
+            self._client_gone = True
+            raise _End(Ending(1006, "client_disconnected", "client")) from exc
 
     async def _close(self, code: int, reason: str) -> None:
         try:

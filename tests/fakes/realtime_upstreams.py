@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from app.realtime import audio
+from app.realtime.events import ResponseWriter
 from app.realtime.local import LocalRealtime
-from app.realtime.schemas import parse_client
+from app.realtime.schemas import RealtimeUsage, parse_client
 from app.realtime.upstream import UpstreamClosed
 
 
@@ -46,6 +47,8 @@ class RealtimeMock:
         self.seen = Seen()
         self.refuse_status: int | None = None
         self.drop_after: int | None = None
+        self.stall = False
+        """OpenAI mock: a response starts and goes on until response.cancel (then done, billed)."""
 
     @property
     def base_url(self) -> str:
@@ -111,10 +114,21 @@ class OpenAIRealtimeMock(RealtimeMock):
                 await ws.send(frame.decode() if isinstance(frame, bytes) else frame)
 
         task = asyncio.create_task(pump())
+        stalled: ResponseWriter | None = None
         try:
             async for message in ws:
+                event = parse_client(message)
                 self.seen.frames.append(msgspec.json.decode(message))
-                await model_obj.send(parse_client(message), message)
+                if self.stall and event.type == "response.create":
+                    stalled = ResponseWriter(lambda frame: asyncio.ensure_future(ws.send(frame.decode())), audio=True)
+                    stalled.start()
+                    stalled.text_delta("Once")
+                    continue
+                if stalled is not None and event.type == "response.cancel":
+                    stalled.finish(RealtimeUsage(text_in=10, text_out=1, audio_out=50), "cancelled")
+                    stalled = None
+                    continue
+                await model_obj.send(event, message)
         finally:
             task.cancel()
 

@@ -139,3 +139,25 @@ def upstream_b_realtime(upstream_b_realtime_server: OpenAIRealtimeMock) -> Itera
     upstream_b_realtime_server.reset()
     yield upstream_b_realtime_server
     upstream_b_realtime_server.reset()
+
+
+async def finished_job(sessionmaker: Any, tenant: Tenant) -> Any:
+    """The tenant's one realtime job, once its row is finished."""
+    from sqlmodel import select
+
+    from app.jobs.models import Job
+
+    async def done() -> Any:
+        async with sessionmaker() as session:
+            jobs = (await session.exec(select(Job).where(Job.account_id == tenant.account_id))).all()
+            return jobs[0] if len(jobs) == 1 and jobs[0].completed_at is not None else None
+
+    return await apoll(done, message="the session's job row finished")
+
+
+async def top_up(settings: Any, tenant: Tenant, amount: int) -> None:
+    """Credit the tenant's account as an operator does (the ledger, then the Redis mirror)."""
+    from app.cli.base import operations
+
+    async with operations(settings) as ops:
+        await ops.topup(tenant.account_id, amount)

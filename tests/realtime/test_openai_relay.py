@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from openai import AsyncOpenAI
+from websockets.exceptions import InvalidStatus
 
 from tests.conftest import AddChannel, unique_model
-from tests.fakes.realtime_upstreams import OpenAIRealtimeMock
-from tests.realtime.conftest import conversation, turn, until, wait_for_model
+from tests.fakes.realtime_upstreams import OpenAIRealtimeMock, Seen
+from tests.realtime.conftest import conversation, finished_job, top_up, turn, until, wait_for_model
+from tests.support import apoll
 
 pytestmark = pytest.mark.e2e
 
@@ -46,13 +48,26 @@ async def test_failover_on_connect(
     model = unique_model("gpt-realtime")
     await add_channel(openai_realtime.base_url, [model], priority=10)
     await add_channel(upstream_b_realtime.base_url, [model], priority=0)
-    await wait_for_model(sdk, model)
     openai_realtime.refuse_status = 503
+
+    async def served() -> bool:
+        # Until the catalog (refreshed in the background) has both channels, the only one refuses.
+        try:
+            async with sdk.realtime.connect(model=model) as connection:
+                await until(connection, "session.created", [])
+            return True
+        except InvalidStatus:
+            return False
+
+    await apoll(served, message="a session through the second channel")
+    openai_realtime.seen = Seen()
+    upstream_b_realtime.seen = Seen()
     async with sdk.realtime.connect(model=model) as connection:
         await until(connection, "session.created", [])
         done, _ = await turn(connection, text="hello")
         assert done.response.status == "completed"
-    assert len(openai_realtime.seen.paths) == 1 and len(upstream_b_realtime.seen.paths) == 1
+    # Tried first and refused (or skipped while its refusals cool it down), then the second channel.
+    assert len(openai_realtime.seen.paths) <= 1 and len(upstream_b_realtime.seen.paths) == 1
 
 
 async def test_upstream_failure_mid_session(
@@ -81,3 +96,22 @@ async def test_upstream_failure_mid_session(
             await read_all()
     assert [e.code for e in errors] == ["upstream_error"]
     assert caught.value.rcvd is not None and caught.value.rcvd.code == 1011
+
+
+async def test_client_leaving_mid_response_is_billed_for_what_the_upstream_made(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock, tenant, sessionmaker, settings
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model], price={"input_per_mtok": 1_000_000_000,
+                                                                "output_per_mtok": 1_000_000_000})  # fmt: skip
+    await wait_for_model(sdk, model)
+    await top_up(settings, tenant, 10_000_000)
+    openai_realtime.stall = True
+    async with sdk.realtime.connect(model=model) as connection:
+        await until(connection, "session.created", [])
+        await connection.response.create()
+        await until(connection, "response.output_audio_transcript.delta", [])
+    # The gateway asked the upstream to stop, and booked the cancelled response's 61 tokens.
+    job = await finished_job(sessionmaker, tenant)
+    assert any(f["type"] == "response.cancel" for f in openai_realtime.seen.frames)
+    assert job.usage["responses"] == 1 and job.cost == 61_000

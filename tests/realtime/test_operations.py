@@ -9,15 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from openai import AsyncOpenAI
-from sqlmodel import select
 from websockets.exceptions import ConnectionClosedError
 
 from app.core.db import SessionMaker
 from app.core.settings import Settings
-from app.jobs.models import Job
 from tests.conftest import Tenant
-from tests.realtime.conftest import turn, until
-from tests.support import LiveServer, apoll
+from tests.realtime.conftest import finished_job, turn, until
+from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -29,16 +27,6 @@ def short(settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(settings.model_copy(update=update)).start()
     yield server
     server.stop()
-
-
-async def finished_job(sessionmaker: SessionMaker, tenant: Tenant) -> Job:
-    async def done() -> Any:
-        async with sessionmaker() as session:
-            jobs = (await session.exec(select(Job).where(Job.account_id == tenant.account_id))).all()
-            return jobs[0] if len(jobs) == 1 and jobs[0].completed_at is not None else None
-
-    job: Job = await apoll(done, message="the session's job row finished")
-    return job
 
 
 async def read_until_closed(connection: Any) -> list[Any]:
