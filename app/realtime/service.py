@@ -81,33 +81,54 @@ async def open_session(res: RealtimeResources, principal: Principal, model: str 
     attempts: list[dict[str, Any]] = []
     try:
         await meter.ensure_hold()
-
-        def give_up(route: Route | None, error: GatewayError, detail: str) -> GatewayError:
-            return error
-
-        route, upstream = await new_plan(res, model, attempts).run(lambda route: connect(res, route), give_up)
+        try:
+            route, upstream = await new_plan(res, model, attempts).run(lambda route: connect(res, route), _give_up)
+        except GatewayError as exc:
+            # No channel opened a socket: the refused session is a failed job, its attempts logged.
+            error = {"error_code": exc.code, "error_message": exc.message[:2000], "completed_at": utcnow()}
+            await _insert(res, principal, job_id, model, None, attempts, JobStatus.FAILED, exc.status_code, **error)
+            exc.headers["x-request-id"] = job_id
+            raise
     except BaseException:
         await meter.release()
         await res.gate.release_lease(admission)
         raise
-    opened = Opened(job_id, upstream, meter, admission, route, attempts)
+    await _insert(res, principal, job_id, model, route.channel_id, attempts, JobStatus.IN_PROGRESS, 101)
+    return Opened(job_id, upstream, meter, admission, route, attempts)
+
+
+def _give_up(route: Route | None, error: GatewayError, detail: str) -> GatewayError:
+    return error
+
+
+async def _insert(
+    res: RealtimeResources,
+    principal: Principal,
+    job_id: str,
+    model: str,
+    channel_id: str | None,
+    attempts: list[dict[str, Any]],
+    status: JobStatus,
+    http_status: int,
+    **more: Any,
+) -> None:
     async with res.engine.begin() as conn:
         await conn.execute(
             insert(JOBS).values(
                 id=job_id,
                 kind=JobKind.REALTIME,
-                status=JobStatus.IN_PROGRESS,
+                status=status,
                 account_id=principal.account_id,
                 api_key_id=principal.key_id,
                 model=model,
-                channel_id=route.channel_id,
+                channel_id=channel_id,
                 stream=True,
                 attempts_log=attempts,
                 created_at=utcnow(),
-                http_status=101,
+                http_status=http_status,
+                **more,
             )
         )
-    return opened
 
 
 async def finish(res: RealtimeResources, opened: Opened, ending: Ending) -> None:

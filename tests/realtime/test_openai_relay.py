@@ -9,6 +9,7 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import AddChannel, unique_model
 from tests.fakes.realtime_upstreams import OpenAIRealtimeMock, Seen
 from tests.realtime.conftest import conversation, finished_job, top_up, turn, until, wait_for_model
+from tests.realtime.test_handshake import refusal
 from tests.support import apoll
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +72,7 @@ async def test_failover_on_connect(
 
 
 async def test_upstream_failure_mid_session(
-    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock, tenant, sessionmaker
 ) -> None:
     model = unique_model("gpt-realtime")
     await add_channel(openai_realtime.base_url, [model])
@@ -96,6 +97,25 @@ async def test_upstream_failure_mid_session(
             await read_all()
     assert [e.code for e in errors] == ["upstream_error"]
     assert caught.value.rcvd is not None and caught.value.rcvd.code == 1011
+    job = await finished_job(sessionmaker, tenant)
+    assert job.status == "failed" and job.usage["close_code"] == 1011 and job.error_code == "upstream_error"
+
+
+async def test_no_channel_answers(
+    sdk: AsyncOpenAI, add_channel: AddChannel, openai_realtime: OpenAIRealtimeMock, tenant, sessionmaker
+) -> None:
+    model = unique_model("gpt-realtime")
+    await add_channel(openai_realtime.base_url, [model])
+    await wait_for_model(sdk, model)
+    openai_realtime.refuse_status = 503
+    with pytest.raises(InvalidStatus) as caught:
+        async with sdk.realtime.connect(model=model):
+            pass
+    status, error = refusal(caught.value)
+    assert status >= 500 and error["code"]
+    job = await finished_job(sessionmaker, tenant)
+    assert job.id == caught.value.response.headers["x-request-id"]
+    assert job.status == "failed" and job.attempts_log and job.attempts_log[0]["status"] == 503
 
 
 async def test_client_leaving_mid_response_is_billed_for_what_the_upstream_made(
