@@ -48,6 +48,8 @@ class RealtimeMock:
         self.refuse_status: int | None = None
         self.drop_after: int | None = None
         self.stall = False
+        self.interrupt = False
+        """Gemini mock: answers stop after their first word with `interrupted`."""
         """OpenAI mock: a response starts and goes on until response.cancel (then done, billed)."""
 
     @property
@@ -160,6 +162,9 @@ class GeminiLiveMock(RealtimeMock):
         async def answer(answer: str, text_in: int, audio_in: int) -> None:
             nonlocal context
             words = answer.split()
+            if self.interrupt:
+                # The user spoke over the answer: Gemini stops after the first word and says so.
+                words = words[:1]
             for i, word in enumerate(words):
                 delta = " " + word if i else word
                 if "AUDIO" in modalities:
@@ -184,6 +189,8 @@ class GeminiLiveMock(RealtimeMock):
                      "cachedContentTokenCount": context, "totalTokenCount": total_in + total_out,
                      "promptTokensDetails": prompt, "responseTokensDetails": response}  # fmt: skip
             context = total_in + total_out
+            if self.interrupt:
+                await send({"serverContent": {"interrupted": True}})
             await send({"serverContent": {"generationComplete": True}})
             await send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
 

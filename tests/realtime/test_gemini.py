@@ -67,3 +67,21 @@ async def test_audio_turn_usage(sdk: AsyncOpenAI, add_channel: AddChannel, gemin
     usage = done.response.usage
     assert usage.input_token_details.audio_tokens == 10
     assert usage.output_token_details.audio_tokens == 12 and usage.output_token_details.text_tokens == 6
+
+
+async def test_interruption_cancels_the_response_and_its_usage_is_billed(
+    sdk: AsyncOpenAI, add_channel: AddChannel, gemini_live: GeminiLiveMock
+) -> None:
+    model = await gemini_model(sdk, add_channel, gemini_live)
+    gemini_live.interrupt = True
+    async with sdk.realtime.connect(model=model) as connection:
+        await until(connection, "session.created", [])
+        done, events = await turn(connection, text="tell me a long story")
+        assert done.response.status == "cancelled"
+        assert "input_audio_buffer.speech_started" in [e.type for e in events]
+        assert [e.delta for e in events if e.type == "response.output_audio_transcript.delta"] == ["You"]
+        # The turn's usage (sent with turnComplete, after the interruption) comes with the next response.
+        gemini_live.interrupt = False
+        done, _ = await turn(connection, text="ok")
+        assert done.response.status == "completed"
+        assert done.response.usage.output_token_details.text_tokens == 3 + 1
