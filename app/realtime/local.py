@@ -41,7 +41,8 @@ class LocalRealtime(QueuedUpstream):
     async def send(self, ev: ClientEvent, frame: str | bytes) -> None:
         handler = getattr(self, "_" + ev.type.replace(".", "_"), None)
         if handler is None:
-            self.emit(event(ev.type.replace("create", "created").replace("clear", "cleared")))
+            message = f"local-realtime does not support '{ev.type}'."
+            self.emit(error_event(message, "unsupported_event", event_id=ev.event_id))
             return
         handler(ev)
 
