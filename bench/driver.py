@@ -56,7 +56,7 @@ SCENARIOS = [
     Scenario("c32-cache-hit", "32 connections, chat answered from the response cache", "cache", 32),
 ]
 CACHE_HEADERS = {"x-heytoken-cache": "on"}
-SPECIAL = ("startup", "jobs")
+SPECIAL = ("startup", "jobs", "realtime")
 ALL_TARGETS = ("direct", "reference", "reference-httpx", "gateway", "gateway-bare")
 TARGET_NOTES = {
     "direct": "load generator straight to the mock upstream",
@@ -318,6 +318,68 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         web.stop()
 
 
+def run_realtime_scenario(
+    args: argparse.Namespace, gateway: Gateway, server: set[int] | None, tools: set[int] | None, out: Path
+) -> dict[str, Any]:
+    """WS /v1/realtime relaying a mock OpenAI Realtime upstream (bench/realtime.py), against a direct
+    connection to the mock: frames per second and the latency added per event."""
+    from bench import realtime
+
+    command = [sys.executable, "-m", "bench.realtime", "--mock", "--frames", str(args.realtime_frames)]
+    mock = Proc("realtime-mock", command, dict(os.environ), tools, out / "realtime-mock.log")
+    web: Proc | None = None
+    try:
+        assert mock.popen.stdout is not None
+        line = mock.popen.stdout.readline().decode()
+        if not line.startswith("READY "):
+            return {"error": f"the realtime mock did not start: {line!r}"}
+        mock_port = int(line.split()[1])
+        realtime_channel(gateway, f"http://127.0.0.1:{mock_port}/v1")
+        port = free_port()
+        web = Proc("realtime-web", web_command(port), gateway.env, server, out / "realtime-web.log")
+        web.wait_http(port)
+        sessions, responses = args.realtime_sessions, args.realtime_responses
+        query = f"/v1/realtime?model={realtime.MODEL}"
+        direct = asyncio.run(realtime.measure(f"ws://127.0.0.1:{mock_port}{query}", {}, sessions, responses))
+        through = asyncio.run(realtime.measure(f"ws://127.0.0.1:{port}{query}", gateway.headers, sessions, responses))
+        result = realtime.compare(direct, through)
+        result.update(sessions=sessions, responses=responses, frames_per_response=args.realtime_frames)
+        return result
+    finally:
+        if web is not None:
+            web.stop()
+        mock.stop()
+
+
+def realtime_channel(gateway: Gateway, base_url: str) -> None:
+    """An `openai` channel for bench-realtime (free: the scenario measures the relay, not the money)."""
+    from app.billing import service as billing
+    from app.channels import service as channels
+    from app.core.db import create_engine, create_sessionmaker, unit_of_work
+
+    async def add() -> None:
+        engine = create_engine(gateway.settings)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                await channels.add_channel(
+                    session,
+                    secret_key=gateway.settings.resolved_secret_key(),
+                    name=f"realtime-{gateway.key_id[-8:]}",
+                    provider="openai",
+                    base_url=base_url,
+                    api_key="sk-mock",
+                    models=["bench-realtime"],
+                    priority=0,
+                    weight=1,
+                    options=None,
+                )
+                await billing.set_price(session, "bench-realtime")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(add())
+
+
 def _worker_processes(command: list[str]) -> int:
     """`--processes N` of the Procfile's worker line (Dramatiq's default is one per core)."""
     if "--processes" in command:
@@ -365,6 +427,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1000, help="video jobs submitted in the job scenario")
     parser.add_argument("--job-rate", type=float, default=200.0, help="video jobs submitted per second")
     parser.add_argument("--job-timeout", type=float, default=600.0, help="seconds to wait for the jobs to finish")
+    parser.add_argument("--realtime-sessions", type=int, default=4, help="concurrent sessions, realtime scenario")
+    parser.add_argument("--realtime-responses", type=int, default=20, help="responses per realtime session")
+    parser.add_argument("--realtime-frames", type=int, default=200, help="audio deltas per realtime response")
     parser.add_argument("--database-url", default="", help="the gateway's database (default: SQLite in the run dir)")
     parser.add_argument("--redis-url", default="", help="the gateway's Redis (default: HEYTOKEN_REDIS_URL's default)")
     parser.add_argument(
@@ -461,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
             result["observability_micro_us"] = asyncio.run(measure())
         if "jobs" in args.scenarios:
             result["jobs"] = run_jobs_scenario(args, gateway, server, out)
+        if "realtime" in args.scenarios:
+            result["realtime"] = run_realtime_scenario(args, gateway, server, tools, out)
         result["load_average"] = {"start": load_before, "end": os.getloadavg()}
         print(report.render(result, TARGET_NOTES), flush=True)
         path = out / "result.json"

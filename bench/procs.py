@@ -84,7 +84,7 @@ class Proc:
             command,
             env=env,
             cwd=ROOT,
-            stdout=subprocess.PIPE if name == "mock" else self._out,
+            stdout=subprocess.PIPE if name.endswith("mock") else self._out,
             stderr=self._out,
             preexec_fn=pin,
             start_new_session=True,

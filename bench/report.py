@@ -158,7 +158,30 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
                 f"CPU per job: web {_f(jobs.get('web_cpu_ms_per_job'))} ms, "
                 f"worker {_f(jobs.get('worker_cpu_ms_per_job'))} ms"
             )
+    out += _realtime(result.get("realtime"))
     return "\n".join(out)
+
+
+def _realtime(rt: dict[str, Any] | None) -> list[str]:
+    if not rt:
+        return []
+    out = ["", "### realtime: WS /v1/realtime relaying a mock OpenAI Realtime upstream", ""]
+    if rt.get("error"):
+        return [*out, f"error: {rt['error']}"]
+    rows = []
+    for name in ("direct", "gateway"):
+        m = rt[name]
+        lat = m["latency_ms"]
+        rows.append([name, _f(m["frames_per_s"], 0), _f(lat["p50"]), _f(lat["p99"]), str(m["errors"])])
+    added = rt["added_ms"]
+    return [
+        *out,
+        f"{rt['sessions']} sessions × {rt['responses']} responses × {rt['frames_per_response']} audio deltas each",
+        "",
+        _table(["path", "frames/s", "event latency p50 ms", "p99 ms", "errors"], rows),
+        "",
+        f"added by the gateway per event: p50 {_f(added['p50'])} ms, p99 {_f(added['p99'])} ms",
+    ]
 
 
 def _per_core(cpu_ms: float | None) -> float | None:

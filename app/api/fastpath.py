@@ -119,8 +119,14 @@ class Gateway(Litestar):
     wraps `send` for the hooks and sets up the scope, work the fast path does not need)."""
 
     fast: ASGIApp | None = None
+    realtime: ASGIApp | None = None
+    """WS /v1/realtime (app.api.routes.realtime): it answers refused handshakes with an HTTP status."""
+    realtime_paths: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and self.realtime is not None and scope["path"] in self.realtime_paths:
+            await self.realtime(scope, receive, send)
+            return
         fast = self.fast
         if fast is not None and scope["type"] == "http" and scope["method"] == "POST":
             path = scope["path"]

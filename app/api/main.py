@@ -30,6 +30,8 @@ from app.api.routes.files import download_blob
 from app.api.routes.images import create_image, retrieve_image_generation
 from app.api.routes.jobs import retrieve_job
 from app.api.routes.observability import metrics_handler, metrics_served
+from app.api.routes.realtime import PATHS as REALTIME_PATHS
+from app.api.routes.realtime import RealtimeSockets, create_client_secret
 from app.api.routes.system import healthz, readyz
 from app.api.routes.videos import (
     cancel_video,
@@ -67,6 +69,7 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     download_video_content,
     cancel_video,
     delete_video,
+    create_client_secret,
     *WEBHOOK_HANDLERS,
 ]
 
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await realtime.drain()
             await resources.close()
 
     with_error_docs(API_HANDLERS)
@@ -126,4 +130,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # than the timing itself).
     app.asgi_handler = observe(app.asgi_handler)
     app.fast = observe(FastPath(app.state, settings.max_body_bytes))
+    realtime = RealtimeSockets(app.state)
+    if metrics is not None:
+        metrics.realtime = realtime.traffic
+    app.realtime, app.realtime_paths = realtime, REALTIME_PATHS
     return app

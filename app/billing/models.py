@@ -46,6 +46,10 @@ class Price(SQLModel, table=True):
     per_video_second_by_size: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     """`{"1792x1024": units}`: a video's price per second at that size (else `per_video_second`)."""
     max_output_tokens: int | None = Field(default=None)
+    audio_input_per_mtok: int | None = Field(default=None, sa_type=BigInteger)
+    """Realtime audio input tokens (NULL: `input_per_mtok`)."""
+    audio_output_per_mtok: int | None = Field(default=None, sa_type=BigInteger)
+    """Realtime audio output tokens (NULL: `output_per_mtok`)."""
     """Cap used to size a chat hold when the request sets no max_tokens."""
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

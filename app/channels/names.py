@@ -10,7 +10,9 @@ IMAGE_MODEL = "local-image"
 VIDEO_MODEL = "local-video"
 MEDIA_MODELS = (IMAGE_MODEL, VIDEO_MODEL)
 """Served by app/providers/local_media.py (images and videos, as jobs)."""
-LOCAL_MODELS = (*CHAT_MODELS, *EMBEDDING_MODELS, *MEDIA_MODELS)
+REALTIME_MODELS = ("local-realtime",)
+"""Served by app/realtime/local.py over /v1/realtime."""
+LOCAL_MODELS = (*CHAT_MODELS, *EMBEDDING_MODELS, *MEDIA_MODELS, *REALTIME_MODELS)
 
 
 def is_gpt_image(model: str) -> bool:

@@ -67,6 +67,8 @@ def price() -> None:
 @click.option("--input", "input_usd", default=None, help="USD per 1M input tokens.")
 @click.option("--output", "output_usd", default=None, help="USD per 1M output tokens.")
 @click.option("--cached-input", "cached_usd", default=None, help="USD per 1M cached input tokens.")
+@click.option("--audio-input", "audio_in_usd", default=None, help="USD per 1M realtime audio input tokens.")
+@click.option("--audio-output", "audio_out_usd", default=None, help="USD per 1M realtime audio output tokens.")
 @click.option("--image", "images", multiple=True, help="[SIZE/QUALITY=]USD per image; repeat.")
 @click.option("--video-second", "video_usd", default=None, help="USD per second of video.")
 @click.option("--max-output-tokens", type=int, default=None, help="Cap used to size holds.")
@@ -76,6 +78,8 @@ async def price_set(
     input_usd: str | None,
     output_usd: str | None,
     cached_usd: str | None,
+    audio_in_usd: str | None,
+    audio_out_usd: str | None,
     images: tuple[str, ...],
     video_usd: str | None,
     max_output_tokens: int | None,
@@ -92,6 +96,8 @@ async def price_set(
             input_per_mtok=_usd(input_usd, "--input"),
             output_per_mtok=_usd(output_usd, "--output"),
             cached_input_per_mtok=_usd(cached_usd, "--cached-input"),
+            audio_input_per_mtok=_usd(audio_in_usd, "--audio-input"),
+            audio_output_per_mtok=_usd(audio_out_usd, "--audio-output"),
             per_image=per_image,
             per_video_second=_usd(video_usd, "--video-second"),
             max_output_tokens=max_output_tokens,
@@ -107,6 +113,10 @@ async def price_list() -> None:
             parts = [f"input={format_usd(p.input_per_mtok)}/M", f"output={format_usd(p.output_per_mtok)}/M"]
             if p.cached_input_per_mtok is not None:
                 parts.append(f"cached={format_usd(p.cached_input_per_mtok)}/M")
+            if p.audio_input_per_mtok is not None:
+                parts.append(f"audio_input={format_usd(p.audio_input_per_mtok)}/M")
+            if p.audio_output_per_mtok is not None:
+                parts.append(f"audio_output={format_usd(p.audio_output_per_mtok)}/M")
             parts += [f"image[{k}]={format_usd(int(v))}" for k, v in (p.per_image or {}).items()]
             if p.per_video_second:
                 parts.append(f"video={format_usd(p.per_video_second)}/s")

@@ -50,6 +50,10 @@ class ModelPrice:
     per_video_second: int | None = None
     per_video_second_by_size: dict[str, int] | None = None
     max_output_tokens: int | None = None
+    audio_input_per_mtok: int | None = None
+    """Realtime audio input tokens (None: the text input price)."""
+    audio_output_per_mtok: int | None = None
+    """Realtime audio output tokens (None: the text output price)."""
     is_free: bool = field(init=False, default=False)
     """Decided once, when the catalog builds the price: every request asks, several times."""
 
@@ -58,6 +62,8 @@ class ModelPrice:
             self.input_per_mtok
             or self.output_per_mtok
             or self.cached_input_per_mtok
+            or self.audio_input_per_mtok
+            or self.audio_output_per_mtok
             or any((self.per_image or {}).values())
             or self.per_video_second
             or any((self.per_video_second_by_size or {}).values())

@@ -215,6 +215,21 @@ class Settings(BaseSettings):
     """The operator's per-model policy, e.g. `{"text-embedding-3-small": {"default": true, "ttl": 86400,
     "shared": true, "price_bp": 1000}}`: `default` caches without an opt-in, `enabled: false` never
     caches, `shared` lets every account read the same entries, `ttl` and `price_bp` as above."""
+    # -- realtime voice (issue #19) ------------------------------------------------------------------
+    realtime_idle_timeout_seconds: float = 300.0
+    """A realtime session with no frame from the client this long is closed (code 1000, `idle_timeout`)."""
+    realtime_max_session_seconds: float = 1800.0
+    """A realtime session is closed after this long whatever it does (code 1000, `max_duration`)."""
+    realtime_max_output_tokens: int = 4096
+    """Output tokens one realtime response may produce: sent upstream as `max_output_tokens` and held for."""
+    realtime_audio_tokens_per_second: int = 50
+    """Upper bound of the tokens one second of input audio costs, for the rolling hold of a response."""
+    realtime_connect_timeout_seconds: float = 10.0
+    """Opening one upstream realtime socket (then the next channel is tried)."""
+    realtime_client_secret_max_seconds: int = 600
+    """Longest life of a client secret from POST /v1/realtime/client_secrets (default 60 s if not asked)."""
+    realtime_max_frame_bytes: int = 16 * 1024 * 1024
+    """Largest frame a client or upstream may send on a realtime socket."""
 
     def resolved_database_url(self) -> str:
         if self.database_url:

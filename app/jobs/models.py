@@ -26,6 +26,7 @@ class JobKind(enum.StrEnum):
     EMBEDDING = "embedding"
     IMAGE = "image"
     VIDEO = "video"
+    REALTIME = "realtime"
 
 
 class JobStatus(enum.StrEnum):

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from app.cache.store import CacheMetrics
 from app.core.timing import RequestTiming, current
 from app.jobs.models import Job, JobKind, JobStatus
+from app.realtime.session import Traffic
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -94,6 +95,8 @@ class Metrics:
         self.cache = CacheMetrics()
         """The response cache's counters (app/cache/store.py), the process's own object once scraped."""
         self._jobs_read_at = -math.inf
+        self.realtime: Traffic | None = None
+        """The realtime sockets' counters (app.api.routes.realtime), read at scrape time."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         ProcessCollector(registry=self.registry)
@@ -234,6 +237,8 @@ class _Collector(Collector):
             m.overrun_units,
         )
         yield from _cache_families(m.cache)
+        if m.realtime is not None:
+            yield from _realtime(m.realtime)
         if m.jobs_in_flight is not None:
             jobs = GaugeMetricFamily(
                 "heytoken_jobs",
@@ -263,3 +268,20 @@ def _cache_families(cache: CacheMetrics) -> Iterator[Metric]:
         cache.saved,
     )
     yield CounterMetricFamily("heytoken_cache_errors", "Cache reads and writes that failed (Redis).", cache.errors)
+
+
+def _realtime(t: Traffic) -> Iterator[Metric]:
+    yield GaugeMetricFamily("heytoken_realtime_sessions", "Realtime sessions open in this process.", t.open_sessions)
+    yield CounterMetricFamily("heytoken_realtime_sessions_opened", "Realtime sessions opened.", t.sessions_total)
+    frames = CounterMetricFamily(
+        "heytoken_realtime_frames", "Realtime frames relayed, by direction (in: from the client).", labels=["direction"]
+    )
+    frames.add_metric(["in"], t.frames_in)
+    frames.add_metric(["out"], t.frames_out)
+    yield frames
+    sizes = CounterMetricFamily(
+        "heytoken_realtime_bytes", "Realtime frame bytes relayed, by direction.", labels=["direction"]
+    )
+    sizes.add_metric(["in"], t.bytes_in)
+    sizes.add_metric(["out"], t.bytes_out)
+    yield sizes

@@ -27,7 +27,10 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
         sys.executable,
         "-m",
         "bench",
-        "--scenarios=c32-chat,c32-cache-hit,jobs",
+        "--scenarios=c32-chat,c32-cache-hit,jobs,realtime",
+        "--realtime-sessions=2",
+        "--realtime-responses=2",
+        "--realtime-frames=20",
         f"--targets={','.join(TARGETS)}",
         "--duration=1",
         "--warmup=0.2",
@@ -63,6 +66,13 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
     # The gateway really ran with its features on: the overhead header came back, job rows were written.
     assert measured["gateway"]["overhead_p50"] is not None
     assert result["job_rows_written"] > 0
+
+    realtime = result["realtime"]
+    assert "error" not in realtime, realtime
+    for path in ("direct", "gateway"):
+        assert realtime[path]["frames"] == 2 * 2 * 20 and realtime[path]["errors"] == 0, realtime
+    assert realtime["added_ms"]["p50"] is not None
+    assert "### realtime" in done.stdout
 
     jobs = result["jobs"]
     if jobs["skipped"] is None:

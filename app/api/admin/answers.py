@@ -54,6 +54,8 @@ class PriceObject(msgspec.Struct, kw_only=True):
     input_per_mtok: int | None
     output_per_mtok: int | None
     cached_input_per_mtok: int | None
+    audio_input_per_mtok: int | None
+    audio_output_per_mtok: int | None
     per_image: dict[str, Any] | None
     per_video_second: int | None
     per_video_second_by_size: dict[str, int]

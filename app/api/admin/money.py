@@ -194,6 +194,8 @@ PRICE_FIELDS = (
     "input_per_mtok",
     "output_per_mtok",
     "cached_input_per_mtok",
+    "audio_input_per_mtok",
+    "audio_output_per_mtok",
     "per_video_second",
     "max_output_tokens",
     "per_image",

@@ -94,6 +94,10 @@ class PriceBody(msgspec.Struct, kw_only=True):
     input_per_mtok: PriceMicros | None = None
     output_per_mtok: PriceMicros | None = None
     cached_input_per_mtok: PriceMicros | None = None
+    audio_input_per_mtok: PriceMicros | None = None
+    """Realtime audio input tokens (unset: the text input price)."""
+    audio_output_per_mtok: PriceMicros | None = None
+    """Realtime audio output tokens (unset: the text output price)."""
     per_video_second: PriceMicros | None = None
     max_output_tokens: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
     per_image: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], PriceMicros] | None = None
@@ -149,6 +153,8 @@ def price_public(p: Price) -> dict[str, Any]:
         "input_per_mtok": p.input_per_mtok,
         "output_per_mtok": p.output_per_mtok,
         "cached_input_per_mtok": p.cached_input_per_mtok,
+        "audio_input_per_mtok": p.audio_input_per_mtok,
+        "audio_output_per_mtok": p.audio_output_per_mtok,
         "per_image": p.per_image,
         "per_video_second": p.per_video_second,
         "per_video_second_by_size": p.per_video_second_by_size or {},
