@@ -26,7 +26,7 @@ SECURITY_HEADERS = {
     # Our own files only: no CDN, no inline script; media may come from the object store's signed links.
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: http: https:; media-src 'self' http: https:; "
-        "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' https:"
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
     ),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ HERE = Path(__file__).parent
 
 def _with_filters(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["usd"] = usd
-    engine.engine.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    engine.engine.filters["when"] = when
+    engine.engine.filters["unix"] = lambda value: when(dt.datetime.fromtimestamp(value, dt.UTC)) if value else "—"
+
+
+def when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
 def console_templates() -> TemplateConfig[JinjaTemplateEngine]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +15,16 @@ from app.accounts import service as accounts
 from app.console import users
 from app.console.models import Role
 from app.core.db import SessionMaker, unit_of_work
+from tests.console.browser import (  # noqa: F401  (fixtures of the browser tests)
+    PASSWORD,
+    admin,
+    browser,
+    console_live,
+    console_settings,
+    console_worker,
+    stripe_mock,
+)
 
-PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -55,3 +63,10 @@ async def sign_in(client: AsyncTestClient[Any], email: str, password: str = PASS
         "/console/sign-in", data={"email": email, "password": password, "csrf": csrf_of(page.text)},
         follow_redirects=False,
     )  # fmt: skip
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
-from app.api.admin import money
+from app.api.admin import money, users
 from app.api.admin.answers import AdminStatus
 from app.api.admin.guards import require_admin_token
 from app.api.api_docs import ADMIN_TOKEN, docs, with_error_docs
@@ -28,7 +28,12 @@ async def admin_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-ADMIN_HANDLERS: list[ControllerRouterHandler] = [admin_status, *money.HANDLERS, *CHANNEL_ADMIN_HANDLERS]
+ADMIN_HANDLERS: list[ControllerRouterHandler] = [
+    admin_status,
+    *money.HANDLERS,
+    *CHANNEL_ADMIN_HANDLERS,
+    *users.HANDLERS,
+]
 
 
 def admin_router() -> Router:

@@ -1,0 +1,170 @@
+"""The console in headless Chromium against the Procfile's processes: sign in, keys with the OpenAI
+SDK, redeem, Stripe Checkout (mock), jobs, gallery, webhook redelivery. Screenshots of each page go
+to docs/console/; a failing test leaves one in var/console-failures/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.console.browser import DESKTOP, PHONE, new_person, save_failure, shoot, sign_in
+from tests.support import poll
+from tests.webhooks.support import Receiver, Reply
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    tab.on("dialog", lambda dialog: dialog.accept())
+    yield tab
+    save_failure(request, tab)
+    context.close()
+
+
+def money(text: str) -> float:
+    return float(re.sub(r"[^0-9.\-]", "", text))
+
+
+def test_sign_in_create_key_use_it_then_revoke_it(page, console_live, admin):
+    person = new_person(admin)
+    page.goto(f"{console_live.url}/")  # the docs' "dashboard": signed out, the sign-in page
+    page.wait_for_url("**/console/sign-in")
+    shoot(page, "sign-in")
+    sign_in(page, console_live.url, person["email"])
+    page.wait_for_url("**/console/keys")
+
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text().strip()
+    assert key.startswith("sk-ht-")
+    shoot(page, "keys")
+
+    client = openai.OpenAI(api_key=key, base_url=f"{console_live.url}/v1", max_retries=0)
+    reply = client.chat.completions.create(model="local-chat", messages=[{"role": "user", "content": "Hello!"}])
+    assert reply.choices[0].message.content
+
+    page.goto(f"{console_live.url}/console/keys")  # shown once: gone on the next visit
+    assert page.locator("#new-key").count() == 0
+    row = page.locator("tr", has_text="laptop")
+    row.get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/console/keys")
+    assert "revoked" in page.locator("tr", has_text="laptop").inner_text()
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="local-chat", messages=[{"role": "user", "content": "Hello?"}])
+
+
+def test_redeem_a_code_and_see_the_balance_change(page, console_live, admin):
+    person = new_person(admin)
+    code = admin.post("/admin/codes", json={"amount_usd": "7.25"}).json()["data"][0]["code"]
+    sign_in(page, console_live.url, person["email"])
+    page.goto(f"{console_live.url}/console/billing")
+    before = money(page.locator("#balance").inner_text())
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Redeem").click()
+    page.wait_for_url("**/console/billing")
+    assert money(page.locator("#balance").inner_text()) == before + 7.25
+    assert "redemption" in page.locator("#ledger").inner_text()
+
+
+def test_stripe_checkout_credits_exactly_once(page, console_live, admin, stripe_mock):
+    person = new_person(admin)
+    sign_in(page, console_live.url, person["email"])
+    page.goto(f"{console_live.url}/console/billing")
+    page.get_by_label("Amount (USD)").fill("20")
+    page.get_by_role("button", name="Pay with Stripe").click()
+    page.wait_for_url(f"{stripe_mock.url}/c/*")
+    assert "20.00" in page.locator("#total").inner_text()
+    answers_before = len(stripe_mock.webhook_answers)
+    page.get_by_role("button", name="Pay").click()  # the mock sends the signed event twice
+    page.wait_for_url("**/console/billing?checkout=success")
+    assert stripe_mock.webhook_answers[answers_before:] == [200, 200]
+    page.reload()
+    assert money(page.locator("#balance").inner_text()) == 20.0
+    ledger = page.locator("#ledger tbody tr")
+    assert ledger.count() == 1
+    assert "Stripe Checkout" in ledger.first.inner_text()
+    account = admin.get(f"/admin/accounts/{person['account']}").json()
+    assert account["balance"] == 20_000_000
+    shoot(page, "billing")
+
+
+def test_console_is_readable_on_a_phone(browser, console_live, admin, request):
+    person = new_person(admin)
+    context = browser.new_context(viewport=PHONE)
+    tab = context.new_page()
+    try:
+        sign_in(tab, console_live.url, person["email"])
+        tab.goto(f"{console_live.url}/console/billing")
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+        tab.keyboard.press("Tab")  # the first stop is the skip link
+        assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
+        shoot(tab, "billing-phone")
+    finally:
+        save_failure(request, tab)
+        context.close()
+
+
+def test_jobs_gallery_and_webhook_redelivery(page, console_live, console_worker, admin):
+    person = new_person(admin)
+    sign_in(page, console_live.url, person["email"])
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text().strip()
+    client = openai.OpenAI(api_key=key, base_url=f"{console_live.url}/v1", max_retries=0)
+
+    receiver = Receiver().start()
+    receiver.default = Reply(status=500, body=b"not today")
+    try:
+        endpoint = client.post(
+            "/webhooks/endpoints", cast_to=dict, body={"url": receiver.url(), "events": ["image.completed"]}
+        )
+        assert endpoint["id"]
+        image = client.images.generate(model="local-image", prompt="a red square")
+        video = client.videos.create_and_poll(model="local-video", prompt="a cat at a piano", seconds="4")
+        assert video.status == "completed"
+        page.goto(f"{console_live.url}/console/jobs")
+        job_link = page.locator("#jobs a").first
+        assert job_link.count() == 1
+        shoot(page, "jobs")
+
+        page.goto(f"{console_live.url}/console/gallery")
+        assert page.locator("#gallery img").count() >= 1
+        video_el = page.locator("#gallery video").first
+        page.wait_for_function("v => v.readyState >= 1 && !v.error", arg=video_el.element_handle())
+        assert video_el.evaluate("v => v.play().then(() => true)") is True
+        page.wait_for_function("v => v.currentTime > 0", arg=video_el.element_handle())
+        shoot(page, "gallery")
+        del image
+
+        # The image's webhook failed every attempt; the receiver is fixed, then redeliver from the job page.
+        jobs = page.context.request.get(f"{console_live.url}/console/jobs?kind=image").text()
+        job_id = re.search(r"/console/jobs/(img_[^\"]+)\"", jobs)
+        assert job_id, jobs[:2000]
+        page.goto(f"{console_live.url}/console/jobs/{job_id.group(1)}")
+
+        def failed() -> bool:
+            page.reload()
+            return "failed" in page.locator(".event .badge").first.inner_text()
+
+        poll(failed, timeout=30, interval=0.5, message="the delivery to give up")
+        receiver.default = Reply(status=200, body=b"thanks")
+        page.get_by_role("button", name="Redeliver").click()
+        page.wait_for_url(f"**/console/jobs/{job_id.group(1)}")
+
+        def delivered() -> bool:
+            page.reload()
+            return "delivered" in page.locator(".event .badge").first.inner_text()
+
+        poll(delivered, timeout=30, interval=0.5, message="the redelivery")
+        assert page.locator(".webhook-attempts tbody tr").count() >= 2
+        shoot(page, "job")
+    finally:
+        receiver.stop()
