@@ -51,6 +51,15 @@ def test_sign_in_create_key_use_it_then_revoke_it(page, console_live, admin):
     reply = client.chat.completions.create(model="local-chat", messages=[{"role": "user", "content": "Hello!"}])
     assert reply.choices[0].message.content
 
+    def charted() -> bool:
+        page.goto(f"{console_live.url}/console/usage")
+        return "local-chat" in page.locator("#by-model").inner_text()
+
+    poll(charted, timeout=10, interval=0.3, message="the chat request on the usage page")
+    assert "local-chat" in page.locator("#latency").inner_text()
+    assert page.locator("svg.chart rect").count() >= 2  # requests and tokens (local-chat is free)
+    shoot(page, "usage")
+
     page.goto(f"{console_live.url}/console/keys")  # shown once: gone on the next visit
     assert page.locator("#new-key").count() == 0
     row = page.locator("tr", has_text="laptop")
