@@ -14,12 +14,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from app.console import auth_routes, billing_routes, jobs_routes, keys_routes, usage_routes
+from app.console import auth_routes, billing_routes, jobs_routes, keys_routes, usage_routes, webhooks_routes
 from app.console.guard import load_session
 from app.console.pages import console_error, usd
 from app.core.errors import GatewayError
 
 HERE = Path(__file__).parent
+PAGES = (auth_routes, keys_routes, billing_routes, usage_routes, jobs_routes, webhooks_routes)
 
 
 def _with_filters(engine: JinjaTemplateEngine) -> None:
@@ -46,13 +47,7 @@ async def to_console(request: Request[Any, Any, Any]) -> Redirect:
 def console_handlers() -> list[ControllerRouterHandler]:
     router = Router(
         path="/console",
-        route_handlers=[
-            *auth_routes.HANDLERS,
-            *keys_routes.HANDLERS,
-            *billing_routes.HANDLERS,
-            *jobs_routes.HANDLERS,
-            *usage_routes.HANDLERS,
-        ],
+        route_handlers=[handler for module in PAGES for handler in module.HANDLERS],
         before_request=load_session,
         exception_handlers={GatewayError: console_error, HTTPException: console_error, Exception: console_error},
         include_in_schema=False,

@@ -13,7 +13,7 @@ import pytest
 
 from tests.console.browser import DESKTOP, PHONE, new_person, save_failure, shoot, sign_in
 from tests.support import poll
-from tests.webhooks.support import Receiver, Reply
+from tests.webhooks.support import Receiver, Reply, verify_both
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -175,5 +175,37 @@ def test_jobs_gallery_and_webhook_redelivery(page, console_live, console_worker,
         poll(delivered, timeout=30, interval=0.5, message="the redelivery")
         assert page.locator(".webhook-attempts tbody tr").count() >= 2
         shoot(page, "job")
+    finally:
+        receiver.stop()
+
+
+def test_webhooks_page_endpoint_secret_and_test_event(page, console_live, admin):
+    person = new_person(admin)
+    sign_in(page, console_live.url, person["email"])
+    receiver = Receiver().start()
+    try:
+        page.goto(f"{console_live.url}/console/webhooks")
+        page.get_by_label("URL").fill(receiver.url())
+        page.get_by_label("video.in_progress").check()
+        page.get_by_role("button", name="Add endpoint").click()
+        page.wait_for_url("**/console/webhooks")
+        assert "video.in_progress" in page.locator("#endpoints").inner_text()
+
+        page.get_by_role("button", name="Show the secret").click()
+        secret = page.locator("#signing-secret").inner_text().strip()
+        assert secret.startswith("whsec_")
+        page.get_by_role("button", name="Send test event").click()
+        assert "Answered 200" in page.locator("#test-result").inner_text()
+        event = verify_both(receiver.at("/hook")[-1], secret)
+        assert event["type"] == "webhook.test"
+        shoot(page, "webhooks")
+
+        page.get_by_role("button", name="Disable").click()
+        page.wait_for_url("**/console/webhooks")
+        assert "disabled" in page.locator("#endpoints").inner_text()
+        page.get_by_role("button", name="Rotate").click()
+        rotated = page.locator("#signing-secret").inner_text().strip()
+        assert rotated.startswith("whsec_") and rotated != secret
+        assert "Old secret signs until" in page.content()
     finally:
         receiver.stop()
