@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     # Our own files only: no CDN, no inline script; media may come from the object store's signed links.
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: http: https:; media-src 'self' http: https:; "
+        "default-src 'self'; img-src 'self' data: http: https:; media-src 'self' blob: http: https:; "
         "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
     ),
 }

@@ -14,13 +14,21 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from app.console import auth_routes, billing_routes, jobs_routes, keys_routes, usage_routes, webhooks_routes
+from app.console import (
+    auth_routes,
+    billing_routes,
+    jobs_routes,
+    keys_routes,
+    playground_routes,
+    usage_routes,
+    webhooks_routes,
+)
 from app.console.guard import load_session
 from app.console.pages import console_error, usd
 from app.core.errors import GatewayError
 
 HERE = Path(__file__).parent
-PAGES = (auth_routes, keys_routes, billing_routes, usage_routes, jobs_routes, webhooks_routes)
+PAGES = (auth_routes, keys_routes, billing_routes, usage_routes, jobs_routes, webhooks_routes, playground_routes)
 
 
 def _with_filters(engine: JinjaTemplateEngine) -> None:
