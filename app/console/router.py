@@ -19,6 +19,8 @@ from app.console import (
     billing_routes,
     jobs_routes,
     keys_routes,
+    operator_channels,
+    operator_routes,
     playground_routes,
     usage_routes,
     webhooks_routes,
@@ -28,7 +30,17 @@ from app.console.pages import console_error, usd
 from app.core.errors import GatewayError
 
 HERE = Path(__file__).parent
-PAGES = (auth_routes, keys_routes, billing_routes, usage_routes, jobs_routes, webhooks_routes, playground_routes)
+PAGES = (
+    auth_routes,
+    keys_routes,
+    billing_routes,
+    usage_routes,
+    jobs_routes,
+    webhooks_routes,
+    playground_routes,
+    operator_routes,
+    operator_channels,
+)
 
 
 def _with_filters(engine: JinjaTemplateEngine) -> None:

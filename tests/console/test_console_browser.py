@@ -5,12 +5,14 @@ to docs/console/; a failing test leaves one in var/console-failures/."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from tests.conftest import ADMIN_TOKEN
 from tests.console.browser import DESKTOP, PHONE, new_person, save_failure, shoot, sign_in
 from tests.support import poll
 from tests.webhooks.support import Receiver, Reply, verify_both
@@ -217,3 +219,52 @@ def test_webhooks_page_endpoint_secret_and_test_event(page, console_live, admin)
         assert "Old secret signs until" in page.content()
     finally:
         receiver.stop()
+
+
+def test_operator_adds_a_channel_and_a_price_and_the_account_sees_the_model(
+    browser, page, console_live, admin, mock_upstream
+):
+    person = new_person(admin)
+    model = f"op-model-{uuid.uuid4().hex[:6]}"
+    sign_in(page, console_live.url, "operator", ADMIN_TOKEN)
+    page.wait_for_url("**/console/operator")
+    assert "Every balance equals the sum of its ledger entries." in page.locator("#ledger-check").inner_text()
+    row = page.locator(f"#acct-{person['account']}")
+    row.get_by_label("Amount (USD)").fill("12.50")
+    row.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/console/operator")
+    assert "$12.50" in page.locator(f"#acct-{person['account']}").inner_text()
+    shoot(page, "operator")
+
+    page.goto(f"{console_live.url}/console/operator/channels")
+    page.get_by_label("Name").fill(f"ch-{model}")
+    page.get_by_label("Base URL").fill(mock_upstream.base_url)
+    page.get_by_label("Upstream API key").fill("sk-upstream-test")
+    page.get_by_label("Models (comma-separated; MODEL or MODEL=UPSTREAM)").fill(model)
+    page.get_by_role("button", name="Add channel").click()
+    page.wait_for_url("**/console/operator/channels")
+    assert model in page.locator(f"#channel-ch-{model}").inner_text()
+    shoot(page, "operator-channels")
+
+    page.goto(f"{console_live.url}/console/operator/prices")
+    page.get_by_label("Model").fill(model)
+    page.get_by_label("Input, $ per 1M tokens").fill("1")
+    page.get_by_label("Output, $ per 1M tokens").fill("2")
+    page.get_by_role("button", name="Save price").click()
+    page.wait_for_url("**/console/operator/prices")
+    assert model in page.locator("#prices").inner_text()
+
+    customer = browser.new_context(viewport=DESKTOP)
+    tab = customer.new_page()
+    try:
+        sign_in(tab, console_live.url, person["email"])
+        tab.get_by_role("button", name="Create key").click()
+        key = tab.locator("#new-key").inner_text().strip()
+        client = openai.OpenAI(api_key=key, base_url=f"{console_live.url}/v1", max_retries=0)
+        poll(lambda: model in {m.id for m in client.models.list()}, timeout=15, interval=0.2, message="the new model")
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content
+        tab.goto(f"{console_live.url}/console/playground")
+        assert tab.locator(f"#models option[value='{model}']").count() == 1
+    finally:
+        customer.close()
