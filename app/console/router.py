@@ -22,6 +22,7 @@ from app.console import (
     operator_channels,
     operator_routes,
     playground_routes,
+    team_routes,
     usage_routes,
     webhooks_routes,
 )
@@ -38,6 +39,7 @@ PAGES = (
     jobs_routes,
     webhooks_routes,
     playground_routes,
+    team_routes,
     operator_routes,
     operator_channels,
 )

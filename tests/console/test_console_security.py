@@ -3,6 +3,7 @@ account's things read as unknown."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from redis import Redis
 
 from app.api.main import create_app
 from app.core.settings import Settings
+from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import PASSWORD, csrf_of, sign_in
 
 OPEN_FORMS = {"/console/sign-in", "/console/stripe/webhook"}
@@ -63,6 +65,12 @@ async def test_every_state_changing_form_needs_the_csrf_token(web, make_person):
             assert answer.status_code == 403, (path, answer.status_code)
     keys = await web.get("/console/keys")
     assert "sneaky" not in keys.text
+    # The operator's forms too (signed in with the admin token).
+    web.cookies.clear()
+    await sign_in(web, "operator", ADMIN_TOKEN)
+    for path in [p for p in paths if p.startswith("/console/operator")] or ["missing"]:
+        answer = await web.post(re.sub(r"\{\w+:str\}", "x_1", path), data={"name": "x"}, follow_redirects=False)
+        assert answer.status_code == 403, path
     # The sign-in form: its token must match the cookie the sign-in page set.
     web.cookies.clear()
     answer = await web.post("/console/sign-in", data={"email": person.email, "password": PASSWORD, "csrf": "x"})
@@ -118,6 +126,14 @@ async def test_another_accounts_key_and_job_are_404(web, make_person, tenant):
     assert answer.status_code == 404
     assert (await web.get("/v1/models", headers=tenant.headers)).status_code == 200
     assert job_id not in (await web.get("/console/jobs")).text
+    endpoint = await web.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hook"}, headers=tenant.headers)
+    assert endpoint.status_code == 200, endpoint.text
+    for action in ("status", "test", "delete"):
+        answer = await web.post(
+            f"/console/webhooks/endpoints/{endpoint.json()['id']}/{action}",
+            data={"csrf": csrf_of(page.text), "status": "disabled"},
+        )
+        assert answer.status_code == 404, action
     assert (await web.get("/console/operator", follow_redirects=False)).status_code == 404
 
 
@@ -126,3 +142,32 @@ async def test_signed_out_pages_redirect_to_sign_in(web):
         answer = await web.get(path, follow_redirects=True)
         assert answer.status_code == 200
         assert "Sign in" in answer.text, path
+
+
+async def test_only_an_owner_invites(web, make_person):
+    from app.console.models import Role
+
+    member = await make_person(Role.MEMBER)
+    await sign_in(web, member.email)
+    page = await web.get("/console/team")
+    assert member.email in page.text and "Invite someone" not in page.text
+    answer = await web.post(
+        "/console/team", data={"csrf": csrf_of(page.text), "email": "new@example.com", "password": PASSWORD}
+    )
+    assert "Only an owner" in answer.text
+    assert "new@example.com" not in (await web.get("/console/team")).text
+
+
+async def test_an_owner_invites_a_member_who_signs_in(web, make_person):
+    owner = await make_person()
+    await sign_in(web, owner.email)
+    page = await web.get("/console/team")
+    email = f"member-{owner.email}"
+    answer = await web.post(
+        "/console/team", data={"csrf": csrf_of(page.text), "email": email, "password": PASSWORD, "role": "member"}
+    )
+    assert "can sign in now, as member" in answer.text
+    web.cookies.clear()
+    assert (await sign_in(web, email)).status_code == 303
+    team = await web.get("/console/team")
+    assert owner.email in team.text and email in team.text
