@@ -253,6 +253,7 @@ def test_operator_adds_a_channel_and_a_price_and_the_account_sees_the_model(
     page.get_by_role("button", name="Save price").click()
     page.wait_for_url("**/console/operator/prices")
     assert model in page.locator("#prices").inner_text()
+    shoot(page, "operator-prices")
 
     customer = browser.new_context(viewport=DESKTOP)
     tab = customer.new_page()
