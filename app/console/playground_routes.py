@@ -19,6 +19,9 @@ def _models(request: Request[Any, Any, Any]) -> list[str]:
 
 
 def _pick(models: list[str], word: str, fallback: str) -> str:
+    """The built-in model of that kind when it is served (it costs nothing), else the first that says so."""
+    if f"local-{word}" in models:
+        return f"local-{word}"
     return next((m for m in models if word in m), fallback)
 
 
