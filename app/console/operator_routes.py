@@ -11,7 +11,7 @@ from litestar import Request, Response, get, post
 from app.accounts.models import AccountStatus
 from app.console import users
 from app.console.models import Role
-from app.console.pages import redirect, render
+from app.console.pages import redirect, render, usd
 from app.console.resources import operations, resources
 from app.core.db import unit_of_work
 from app.core.errors import GatewayError, InvalidRequest
@@ -40,6 +40,10 @@ async def _act(request: Request[Any, Any, Any], back: str, work: Any, notice: st
     except GatewayError as exc:
         return redirect(request, back, error=exc.message)
     return redirect(request, back, notice=notice.format(result=result))
+
+
+async def _balance_text(work: Any) -> str:
+    return usd(await work)
 
 
 @get("/operator")
@@ -76,7 +80,7 @@ async def move_money(request: Request[Any, Any, Any], account: NamePath) -> Resp
         work = ops.adjust(account, amount, reason or "")
     else:
         work = ops.topup(account, amount, reason)
-    return await _act(request, HOME, work, "Done: the balance is now {result} micro-dollars.")
+    return await _act(request, HOME, _balance_text(work), "Done: the balance is now {result}.")
 
 
 @post("/operator/accounts/{account:str}/status", status_code=303)

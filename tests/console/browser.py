@@ -18,7 +18,9 @@ from tests.fakes.stripe import SECRET_KEY, WEBHOOK_SECRET, MockStripe
 from tests.support import LiveServer, WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "console"
+SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS") or ROOT / "var" / "console-screenshots")
+"""`CONSOLE_SCREENSHOTS=docs/console` refreshes the README's screenshots; by default a test run leaves
+the tracked files alone."""
 FAILURES = ROOT / "var" / "console-failures"
 CHROMIUM = os.environ.get("HEYTOKEN_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +38,7 @@ DESKTOP = {"width": 1280, "height": 860}
 
 
 def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
-    """A screenshot of the page for docs/console/ (the README links them)."""
+    """A screenshot of the page (for docs/console/, which the README links)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
