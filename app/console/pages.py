@@ -4,6 +4,7 @@ redirect, the error page."""
 from __future__ import annotations
 
 import json
+import logging
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.console.sessions import Viewer
 from app.core.errors import GatewayError
 from app.core.money import format_usd
 
+log = logging.getLogger("heytoken.console")
 FLASH = "ht_flash"
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -89,6 +91,7 @@ def console_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     elif isinstance(exc, HTTPException):
         status, message, headers = exc.status_code, str(exc.detail), {}
     else:
+        log.error("console.unexpected_error path=%s", request.url.path, exc_info=exc)
         status, message, headers = 500, "Something went wrong on our side.", {}
     response = render(request, "error.html", status=status, message=message, status_code=status)
     response.headers.update(headers)

@@ -47,6 +47,8 @@ async def open_session(sessionmaker: SessionMaker, user: ConsoleUser | None, hou
     """A new session for `user` (None: the operator by admin token); returns the cookie's token."""
     token = secrets.token_urlsafe(32)
     async with unit_of_work(sessionmaker) as session:
+        # Sign-ins clear the expired sessions as they go: the table holds live ones and a few more.
+        await session.exec(delete(ConsoleSession).where(col(ConsoleSession.expires_at) <= utcnow()))
         session.add(
             ConsoleSession(
                 id=_digest(token),

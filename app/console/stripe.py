@@ -58,6 +58,7 @@ async def create_checkout(
         "cancel_url": f"{return_url}?checkout=cancelled",
         "client_reference_id": account_id,
         "metadata[account_id]": account_id,
+        "metadata[amount_micros]": str(cents * MICROS_PER_CENT),
         "line_items[0][quantity]": "1",
         "line_items[0][price_data][currency]": settings.stripe_currency,
         "line_items[0][price_data][unit_amount]": str(cents),
@@ -118,7 +119,13 @@ async def handle_event(sessionmaker: SessionMaker, ops: Operations, event: dict[
     async with sessionmaker() as db:
         checkout = await db.get(StripeCheckout, obj["id"])
     if checkout is None:
-        return "unknown_session"
+        # Paid, but our row is missing (the database failed after Stripe made the session): the
+        # metadata we gave Stripe says whom and how much; the signature says it is Stripe's.
+        checkout = _from_metadata(obj)
+        if checkout is None:
+            return "unknown_session"
+        async with unit_of_work(sessionmaker) as db:
+            db.add(checkout)
     await ops.topup(checkout.account_id, checkout.amount, reason=f"Stripe Checkout {checkout.id}",
                     key=f"stripe:{checkout.id}")  # fmt: skip
     async with unit_of_work(sessionmaker) as db:
@@ -128,3 +135,11 @@ async def handle_event(sessionmaker: SessionMaker, ops: Operations, event: dict[
             .values(completed_at=utcnow(), last_event_id=str(event.get("id") or "")[:255])
         )
     return "credited"
+
+
+def _from_metadata(obj: dict[str, Any]) -> StripeCheckout | None:
+    metadata = obj.get("metadata") or {}
+    account, amount = metadata.get("account_id"), str(metadata.get("amount_micros") or "")
+    if not isinstance(account, str) or not account or not amount.isdigit() or int(amount) <= 0:
+        return None
+    return StripeCheckout(id=str(obj["id"]), account_id=account, amount=int(amount))

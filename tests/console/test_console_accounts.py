@@ -105,3 +105,18 @@ async def test_stripe_webhook_is_verified_and_credits_once(stripe_app, tenant, s
     unknown = completed_event({"id": "cs_test_unknown", "object": "checkout.session"})
     answer = await post(unknown, sign(unknown))
     assert answer.status_code == 200 and json.loads(answer.text)["outcome"] == "unknown_session"
+
+
+async def test_stripe_webhook_credits_from_its_metadata_when_our_row_is_missing(stripe_app, tenant) -> None:
+    session_id = f"cs_test_{uuid.uuid4().hex}"
+    metadata = {"account_id": tenant.account_id, "amount_micros": "5000000"}
+    payload = completed_event({"id": session_id, "object": "checkout.session", "metadata": metadata})
+    for _ in range(2):
+        answer = await stripe_app.post(
+            "/console/stripe/webhook",
+            content=payload,
+            headers={"Stripe-Signature": sign(payload), "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+    account = (await stripe_app.get("/v1/account", headers=tenant.headers)).json()
+    assert account["balance"] == 5_000_000
