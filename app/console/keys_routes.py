@@ -9,8 +9,8 @@ from typing import Any
 from litestar import Request, Response, get, post
 from sqlalchemy import func, select
 
-from app.accounts.limits import LIMIT_NAMES
-from app.accounts.models import ApiKey
+from app.accounts.limits import LIMIT_NAMES, Limits, resolve_limits
+from app.accounts.models import Account, ApiKey, Tier
 from app.accounts.service import mask_key
 from app.console.pages import redirect, render
 from app.console.resources import account_id, operations, resources
@@ -27,7 +27,18 @@ async def _last_used(request: Request[Any, Any, Any], account: str) -> dict[str,
     return {r[0]: r[1] for r in rows if r[0]}
 
 
-def _row(key: ApiKey, last_used: dt.datetime | str | None) -> dict[str, Any]:
+async def _account_limits(request: Request[Any, Any, Any], account_ident: str) -> Limits:
+    """What a key of this account gets unless it says otherwise: the account's, its tier's, the
+    instance's (the resolution the key check makes, app.accounts.limits)."""
+    s = resources(request).settings
+    async with resources(request).sessionmaker() as session:
+        account = await session.get(Account, account_ident)
+        tier = await session.get(Tier, account.tier) if account is not None else None
+    defaults = Limits(s.default_rpm, s.default_rph, s.default_tpm, s.default_max_streams)
+    return resolve_limits(defaults, account, tier)
+
+
+def _row(key: ApiKey, last_used: dt.datetime | str | None, limits: Limits) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name or "",
@@ -35,15 +46,18 @@ def _row(key: ApiKey, last_used: dt.datetime | str | None) -> dict[str, Any]:
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
         "last_used": last_used,
-        "limits": {name: getattr(key, name) for name in LIMIT_NAMES},
+        "limits": resolve_limits(limits, key).as_dict(),
+        "own": {name for name in LIMIT_NAMES if getattr(key, name) is not None},
     }
 
 
 async def _page(request: Request[Any, Any, Any], status: int = 200, **context: Any) -> Response[Any]:
     account = account_id(request)
-    keys = await operations(request).list_keys(account)
+    ops = operations(request)
+    keys = await ops.list_keys(account)
     used = await _last_used(request, account)
-    rows = [_row(k, used.get(k.id)) for k in reversed(keys)]
+    inherited = await _account_limits(request, account)
+    rows = [_row(k, used.get(k.id), inherited) for k in reversed(keys)]
     return render(request, "keys.html", status=status, keys=rows, **context)
 
 

@@ -120,3 +120,23 @@ async def test_stripe_webhook_credits_from_its_metadata_when_our_row_is_missing(
         assert answer.status_code == 200, answer.text
     account = (await stripe_app.get("/v1/account", headers=tenant.headers)).json()
     assert account["balance"] == 5_000_000
+
+
+async def test_keys_page_shows_a_new_key_once_and_the_limits_that_apply(
+    client: AsyncTestClient[Any], make_person, settings: Settings
+) -> None:
+    from tests.console.conftest import csrf_of
+
+    client.cookies.clear()
+    person = await make_person()
+    await sign_in(client, person.email)
+    page = await client.get("/console/keys")
+    created = await client.post("/console/keys", data={"csrf": csrf_of(page.text), "name": "ci"})
+    key = re.search(r'id="new-key">(sk-ht-[^<]+)<', created.text)
+    assert key, created.text[:2000]
+    text = re.sub(r"<[^>]+>", "", created.text)
+    assert f"{settings.default_rpm} / {settings.default_rph} / {settings.default_tpm}" in text
+    again = await client.get("/console/keys")
+    assert key.group(1) not in again.text and key.group(1)[-4:] in again.text
+    answer = await client.get("/v1/models", headers={"Authorization": f"Bearer {key.group(1)}"})
+    assert answer.status_code == 200
