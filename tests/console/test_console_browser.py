@@ -116,9 +116,9 @@ def test_console_is_readable_on_a_phone(browser, console_live, admin, request):
         tab.goto(f"{console_live.url}/console/billing")
         width = tab.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+        shoot(tab, "billing-phone")
         tab.keyboard.press("Tab")  # the first stop is the skip link
         assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
-        shoot(tab, "billing-phone")
     finally:
         save_failure(request, tab)
         context.close()
