@@ -43,6 +43,7 @@ from app.api.routes.videos import (
     retrieve_video,
 )
 from app.api.routes.webhooks import HANDLERS as WEBHOOK_HANDLERS
+from app.console.router import console_handlers, console_templates
 from app.core.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
 from app.core.logging import configure_logging
 from app.core.settings import Settings, get_settings
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if metrics is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         extra.append(metrics_handler(metrics, token))
+    if settings.console_enabled:
+        extra.extend(console_handlers())
     app = Gateway(
         route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, docs_asset, *extra],
         lifespan=[lifespan],
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         before_send=[add_rate_headers],
         openapi_config=openapi_config(),
+        template_config=console_templates() if settings.console_enabled else None,
         debug=False,
     )
 

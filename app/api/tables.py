@@ -3,6 +3,7 @@
 from app.accounts.models import Account, ApiKey, Tier
 from app.billing.models import LedgerEntry, Price, RedemptionCode
 from app.channels.models import Channel, ChannelModel
+from app.console.models import ConsoleSession, ConsoleUser, StripeCheckout
 from app.idempotency.models import IdempotencyRecord
 from app.jobs.models import Job
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret
@@ -12,11 +13,14 @@ __all__ = [
     "ApiKey",
     "Channel",
     "ChannelModel",
+    "ConsoleSession",
+    "ConsoleUser",
     "IdempotencyRecord",
     "Job",
     "LedgerEntry",
     "Price",
     "RedemptionCode",
+    "StripeCheckout",
     "Tier",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -347,6 +347,7 @@ async def channel_reset_cooldown(name_or_id: str) -> None:
 
 
 from app.cli import money as cli_money  # noqa: E402,F401  (registers the money and limits commands on `main`)
+from app.cli import users as cli_users  # noqa: E402,F401  (registers `heytoken user …`)
 
 if __name__ == "__main__":
     main()

@@ -230,6 +230,23 @@ class Settings(BaseSettings):
     """Longest life of a client secret from POST /v1/realtime/client_secrets (default 60 s if not asked)."""
     realtime_max_frame_bytes: int = 16 * 1024 * 1024
     """Largest frame a client or upstream may send on a realtime socket."""
+    # The console (issue #20): the web dashboard under /console (app/console).
+    console_enabled: bool = True
+    """Serve the web console under /console (and redirect / to it)."""
+    console_session_hours: float = 12.0
+    """A console sign-in lasts this long."""
+    console_signin_limit: int = 5
+    """Failed console sign-ins per e-mail address (and per client address) per window; then 429."""
+    console_signin_window_seconds: int = 300
+    stripe_secret_key: SecretStr | None = None
+    """Stripe API secret key (`sk_…`). Empty: top-up by card is off."""
+    stripe_webhook_secret: SecretStr | None = None
+    """Signing secret (`whsec_…`) of the Stripe webhook endpoint `/console/stripe/webhook`."""
+    stripe_api_base: str = "https://api.stripe.com"
+    """Where the Stripe API answers (a local mock in the tests)."""
+    stripe_currency: str = "usd"
+    stripe_min_topup_cents: int = 500
+    stripe_max_topup_cents: int = 1_000_000
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Router, get
 from litestar.types import ControllerRouterHandler
 
-from app.api.admin import money
+from app.api.admin import money, users
 from app.api.admin.answers import AdminStatus
 from app.api.admin.guards import require_admin_token
 from app.api.api_docs import ADMIN_TOKEN, docs, with_error_docs
@@ -34,6 +34,7 @@ ADMIN_HANDLERS: list[ControllerRouterHandler] = [
     *money.HANDLERS,
     *CHANNEL_ADMIN_HANDLERS,
     *CACHE_ADMIN_HANDLERS,
+    *users.HANDLERS,
 ]
 
 

@@ -7,19 +7,14 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromQuery, JSONBody
-from sqlalchemy import func, select
 
 from app.api.api_docs import docs
 from app.api.deps import principal_of, resources_of
 from app.billing.operations import Operations
 from app.billing.schemas import AccountObject, LedgerPage, RedeemBody, Redemption, Usage, entry_public
-from app.core.errors import InvalidRequest
 from app.core.money import format_usd
 from app.core.params import Cursor64, PageLimit
-from app.jobs.models import JOBS
-
-MAX_USAGE_DAYS = 366
-FIRST_DAY, LAST_DAY = dt.date(1, 2, 1), dt.date(9999, 12, 30)
+from app.jobs import usage
 
 
 def _ops(request: Request[Any, Any, Any]) -> Operations:
@@ -51,54 +46,10 @@ async def retrieve_usage(
     request: Request[Any, Any, Any], start: FromQuery[dt.date | None] = None, end: FromQuery[dt.date | None] = None
 ) -> dict[str, Any]:
     """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
-    for name, given in (("start", start), ("end", end)):
-        # Past these, the day arithmetic below overflows a datetime.
-        if given is not None and not FIRST_DAY <= given <= LAST_DAY:
-            raise InvalidRequest(
-                f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}.", param=name, code="invalid_value"
-            )
-    end_date = end or dt.datetime.now(dt.UTC).date()
-    start_date = start or end_date - dt.timedelta(days=29)
-    if start_date > end_date:
-        raise InvalidRequest("'start' must not be after 'end'.", param="start", code="invalid_value")
-    if (end_date - start_date).days >= MAX_USAGE_DAYS:
-        raise InvalidRequest(
-            f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start", code="invalid_value"
-        )
-    res = resources_of(request)
-    lower = dt.datetime.combine(start_date, dt.time(), dt.UTC)
-    upper = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), dt.UTC)
-    c = JOBS.c
-    if res.engine.dialect.name == "postgresql":
-        day = func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
-    else:
-        day = func.substr(c.created_at, 1, 10)
-    stmt = (
-        select(
-            day.label("day"),
-            c.model,
-            func.count(),
-            func.coalesce(func.sum(c.prompt_tokens), 0),
-            func.coalesce(func.sum(c.completion_tokens), 0),
-            func.coalesce(func.sum(c.cost), 0),
-        )
-        .where(c.account_id == principal_of(request).account_id, c.created_at >= lower, c.created_at < upper)
-        .group_by("day", c.model)
-        .order_by("day", c.model)
-    )
-    async with res.sessionmaker() as session:
-        rows = (await (await session.connection()).execute(stmt)).all()
-    data = [
-        {
-            "date": r[0],
-            "model": r[1],
-            "requests": int(r[2]),
-            "prompt_tokens": int(r[3]),
-            "completion_tokens": int(r[4]),
-            "cost": int(r[5]),
-        }
-        for r in rows
-    ]
+    start_date, end_date = usage.date_range(start, end)
+    lower, upper = usage.bounds(start_date, end_date)
+    account_id = principal_of(request).account_id
+    data = await usage.by_day_and_model(resources_of(request).sessionmaker, account_id, lower, upper)
     return {
         "object": "list",
         "start": start_date.isoformat(),
