@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -45,7 +44,7 @@ def test_run_bootstraps_and_quickstart_answers(tmp_path: Path, settings: Setting
     try:
         deadline = time.monotonic() + 60
         text = ""
-        while "PY\n" not in text:
+        while "\nPY\n" not in text:
             assert proc.poll() is None, out_path.read_text()
             assert time.monotonic() < deadline, f"no quickstart printed:\n{out_path.read_text()}"
             time.sleep(0.1)
@@ -55,21 +54,30 @@ def test_run_bootstraps_and_quickstart_answers(tmp_path: Path, settings: Setting
         assert key is not None
         assert "local provider is serving" in text
 
-        curl = text[text.index("curl http") : text.index("Or with the OpenAI Python SDK")].strip()
-        answer = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
-        assert '"object":"chat.completion"' in answer.stdout, answer
-        assert "Hello!" in answer.stdout
-
-        snippet = text[text.index("python3 - <<'PY'") : text.index("PY\n", text.index("<<'PY'") + 6) + 3]
-        snippet = "\n".join(line.removeprefix("  ") for line in snippet.splitlines())
-        snippet = snippet.replace("python3", sys.executable, 1)
-        answer = subprocess.run(["bash", "-c", snippet], capture_output=True, text=True, timeout=60)
-        assert answer.returncode == 0, answer.stderr
-        assert "Hello!" in answer.stdout
+        # Each code block runs exactly as printed, pasted into a shell in another directory.
+        for block in code_blocks(text):
+            answer = subprocess.run(["bash", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+            assert answer.returncode == 0, (block, answer)
+            assert "Hello!" in answer.stdout, (block, answer)
+        assert "Traceback" not in out_path.read_text()
     finally:
+        # Ctrl-C, as a terminal sends it: to the whole foreground process group.
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(20)
+            status = proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+            raise
+    assert status == 0, out_path.read_text()
+
+
+def code_blocks(text: str) -> list[str]:
+    """The quickstart's shell blocks as printed: the curl command (to the blank line after it) and
+    the Python heredoc (to its closing PY), untouched."""
+    lines = text.splitlines()
+    curl = next(i for i, line in enumerate(lines) if line.startswith("curl "))
+    end = lines.index("", curl)
+    heredoc = next(i for i, line in enumerate(lines) if line.endswith("<<'PY'"))
+    close = lines.index("PY", heredoc)
+    return ["\n".join(lines[curl:end]), "\n".join(lines[heredoc : close + 1])]

@@ -76,8 +76,9 @@ def quickstart(settings: Settings, key: str | None) -> str:
     base = settings.resolved_public_base_url()
     cli = cli_command()
     footer = (
-        f"The admin command line, from this directory with nothing to activate: {cli} --help\n"
-        "(it reads the same .env and HEYTOKEN_* settings as the server). Stop with Ctrl-C.\n"
+        f"The admin command line, with nothing to activate: {cli} --help\n"
+        "(run it from this directory: it reads the same .env and HEYTOKEN_* settings as the server).\n"
+        "Stop everything with Ctrl-C.\n"
     )
     if key is None:
         return (
