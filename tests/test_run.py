@@ -3,10 +3,13 @@ the printed quickstart answers as printed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.core.settings import Settings
-from tests.support import BIN, free_port
+from tests.support import BIN, ROOT, free_port, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +84,63 @@ def code_blocks(text: str) -> list[str]:
     heredoc = next(i for i, line in enumerate(lines) if line.endswith("<<'PY'"))
     close = lines.index("PY", heredoc)
     return ["\n".join(lines[curl:end]), "\n".join(lines[heredoc : close + 1])]
+
+
+def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Settings) -> None:
+    """The README's `make run`, typed in a terminal (a pty here), then Ctrl-C: make exits 0, with no
+    `Error 130`. (The install itself is skipped: `make test` installed already.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEYTOKEN_")}
+    env.update(
+        {
+            "HEYTOKEN_VAR_DIR": str(tmp_path / "var"),
+            "HEYTOKEN_PORT": str(free_port()),
+            "HEYTOKEN_REDIS_PREFIX": f"ht-test-make-{uuid.uuid4().hex[:6]}:",
+            "HEYTOKEN_REDIS_URL": settings.redis_url,
+            "WORKER_SHUTDOWN_TIMEOUT_MS": "5000",
+        }
+    )
+    pid, terminal = pty.fork()  # the child: a session of its own, the pty its controlling terminal
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execvpe("make", ["make", "run"], env)
+    seen = bytearray()
+    statuses: list[int] = []
+
+    def read() -> None:
+        with contextlib.suppress(OSError):  # EIO once the child side has closed
+            while chunk := os.read(terminal, 65536):
+                seen.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        poll(lambda: b"is serving at" in seen, timeout=120, interval=0.1, message=f"make run serving: {seen!r}")
+        os.write(terminal, b"\x03")  # Ctrl-C: the terminal signals its foreground process group
+        poll(lambda: reap(pid, statuses), timeout=60, interval=0.1, message="make exited")
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        raise
+    finally:
+        reader.join(5)
+        os.close(terminal)
+    text = seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(statuses[0]) == 0, text
+    assert "Error" not in text and "Interrupt" not in text, text
+
+
+def reap(pid: int, statuses: list[int]) -> bool:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        statuses.append(status)
+    return bool(done)
+
+
+def test_the_first_install_says_what_it_does_and_shows_pip_progress(tmp_path: Path) -> None:
+    """A fresh clone's first `make run` installs for a minute: it says so, and pip is not silenced."""
+    plan = subprocess.run(
+        ["make", "-n", "run", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "installing the pinned dependencies" in plan
+    (install,) = [line for line in plan.splitlines() if "-c constraints.txt -e" in line]
+    assert " -q" not in install and "--progress-bar on" in install
