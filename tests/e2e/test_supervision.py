@@ -60,7 +60,7 @@ class System:
         self.url = f"http://127.0.0.1:{self.port}"
         self.out = tmp / "run.out"
         env = {**settings_env(settings), "HEYTOKEN_PORT": str(self.port), "HEYTOKEN_HOST": "127.0.0.1"}
-        env.update({"HEYTOKEN_LOG_LEVEL": "INFO", "WORKER_THREADS": "4", "WORKER_SHUTDOWN_TIMEOUT_MS": "5000"})
+        env.update({"HEYTOKEN_LOG_LEVEL": "INFO", "WORKER_THREADS": "8", "WORKER_SHUTDOWN_TIMEOUT_MS": "5000"})
         # Polls come quickly (the fake's task takes three), so the job's own length stays small beside
         # the recovery; the lease and the reconciler keep their defaults: they are what is tested.
         env.update({"HEYTOKEN_JOB_POLL_INITIAL_SECONDS": "0.2", "HEYTOKEN_JOB_POLL_MAX_SECONDS": "1"})
@@ -178,44 +178,34 @@ def assert_completed_once(system: System, video: dict[str, Any], settings: Setti
     assert files == ["thumbnail.webp", "video.mp4"]
 
 
-@pytest.mark.parametrize(
-    ("route", "whole_group"),
-    [("sora.create", True), ("sora.poll", False), ("sora.content", True)],
-    ids=["submit", "poll", "store"],
-)
-def test_worker_killed_mid_step_is_restarted_and_the_job_completes_once(
-    system: System, api: httpx.Client, fake: FakeMediaUpstream, sora: str, settings: Settings,
-    route: str, whole_group: bool,
-) -> None:  # fmt: skip
-    # Given a job whose step is under way at the upstream
-    hold = fake.hold(route)
-    exits = system.output().count("heytoken: worker ")
-    video_id = create_video(api, sora)
-    assert hold.arrived.wait(30), f"the worker never reached {route}"
-    # When the worker is SIGKILLed in the middle of it
-    killed_at = system.kill_worker(whole_group=whole_group)
-    hold.released.set()
-    # Then the supervisor said so once and restarted it, and the job completed within 20 s, once
-    done = finished(api, video_id, killed_at)
-    assert_completed_once(system, done, settings)
-    assert system.output().count("heytoken: worker ") == exits + 1, system.output()
-
-
-def test_worker_killed_mid_webhook_attempt_delivers_once(
-    system: System, api: httpx.Client, receiver: Receiver, settings: Settings
+def test_worker_killed_mid_submit_poll_store_and_webhook_attempt_finishes_each_once_within_20_s(
+    system: System, api: httpx.Client, fake: FakeMediaUpstream, receiver: Receiver, sora: str, settings: Settings
 ) -> None:
-    # Given a job whose completion webhook is being delivered to a receiver that has not answered yet
-    held = Reply(status=503, hold=threading.Event())
-    receiver.script["/killed"] = [held]
-    video_id = create_video(api, "local-video", seconds="1", webhook_url=receiver.url("/killed"))
-    assert held.arrived.wait(30), "no webhook attempt arrived"
-    # When the worker dies in the middle of the attempt
-    killed_at = system.kill_worker(whole_group=True)
-    held.hold.set()  # type: ignore[union-attr]
+    # Given four jobs, each stopped inside another kind of step: the upstream holds the first one's
+    # submit, the second one's poll and the third one's download; the receiver holds the fourth one's
+    # webhook attempt
+    exits = system.output().count("heytoken: worker ")
+    videos, holds = {}, []
+    for route in ("sora.create", "sora.poll", "sora.content"):
+        holds.append(hold := fake.hold(route))
+        videos[route] = create_video(api, sora)
+        assert hold.arrived.wait(30), f"the worker never reached {route}"
+    webhook = Reply(status=503, hold=threading.Event())
+    receiver.script["/killed"] = [webhook]
+    hooked = create_video(api, "local-video", seconds="1", webhook_url=receiver.url("/killed"))
+    assert webhook.arrived.wait(30), "no webhook attempt arrived"
+    # When the worker process running them is SIGKILLed (its Dramatiq master then gives up too)
+    killed_at = system.kill_worker(whole_group=False)
+    for hold in holds:
+        hold.released.set()
+    webhook.hold.set()  # type: ignore[union-attr]
+    # Then the supervisor said so once and restarted it, and within 20 s of the kill every job
+    # completed, once, and the webhook was delivered, once
+    for video_id in videos.values():
+        assert_completed_once(system, finished(api, video_id, killed_at), settings)
 
-    # Then the attempt is made again within 20 s and the event is delivered once, under one webhook-id
     def delivered() -> dict[str, Any] | None:
-        events = _get(api, f"/v1/jobs/{video_id}/events")
+        events = _get(api, f"/v1/jobs/{hooked}/events")
         event = events["data"][0] if events and events["data"] else None
         return event if event and event["status"] == "delivered" else None
 
@@ -224,6 +214,7 @@ def test_worker_killed_mid_webhook_attempt_delivers_once(
     assert len(received) == 2 and {r.webhook_id for r in received} == {event["id"]}
     (delivery,) = event["deliveries"]
     assert [a["status_code"] for a in delivery["attempts"]] == [200]  # the killed attempt never finished
+    assert system.output().count("heytoken: worker ") == exits + 1, system.output()
 
 
 def test_web_killed_under_load_comes_back_while_the_worker_goes_on(

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.accounts.auth import Principal
 
 log = logging.getLogger("heytoken.limits")
+BOOKED_TTL_SECONDS = 1.0
 
 _HOLD = AdmitKeys._fields.index("hold")
 _SETTLE_KEYS = len(SettleKeys._fields)
@@ -102,6 +103,8 @@ class Gate:
         # A stream's lease lives a TTL; every third of it, this process extends its live streams'.
         self._loop = Loop("lease-refresh", self._refresh_leases, settings.stream_lease_ttl_seconds / 3)
         self._last_outage_log = 0.0
+        self._booked: dict[str, tuple[float, int]] = {}
+        """Booked balances read for 402 messages, by account: (monotonic time read, balance)."""
 
     # -- keys -------------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
@@ -250,11 +253,20 @@ class Gate:
 
     async def _booked_balance(self, account_id: str, load_balance: Callable[[str], Awaitable[int]]) -> int | None:
         """The account's booked balance, read for a 402's message only (the refused path): the Redis
-        mirror says what is available, the database what the balance is before in-flight holds."""
+        mirror says what is available, the database what the balance is before in-flight holds. Kept
+        for a second, so a client retrying in a loop costs the database one read a second at most."""
+        now = time.monotonic()
+        cached = self._booked.get(account_id)
+        if cached is not None and now - cached[0] < BOOKED_TTL_SECONDS:
+            return cached[1]
         try:
-            return await load_balance(account_id)
+            booked = await load_balance(account_id)
         except Exception:
             return None  # the 402 goes out without the breakdown rather than as a 503
+        if len(self._booked) >= self.KEY_CACHE_SIZE:
+            self._booked.clear()
+        self._booked[account_id] = (now, booked)
+        return booked
 
     def _check(
         self, result: AdmitResult, principal: Principal, hold: int, booked: int | None = None
