@@ -89,6 +89,26 @@ def code_blocks(text: str) -> list[str]:
 def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Settings) -> None:
     """The README's `make run`, typed in a terminal (a pty here), then Ctrl-C: make exits 0, with no
     `Error 130`. (The install itself is skipped: `make test` installed already.)"""
+    status, text = make_run_then_ctrl_c(ROOT, run_env(tmp_path, settings), serve_timeout=120)
+    assert status == 0, text
+    assert "Error" not in text and "Interrupt" not in text, text
+
+
+@pytest.mark.skipif(
+    not os.environ.get("HEYTOKEN_TEST_FRESH_CLONE"), reason="set HEYTOKEN_TEST_FRESH_CLONE=1 (installs)"
+)
+def test_a_fresh_clone_make_run_shows_progress_serves_and_exits_0(tmp_path: Path, settings: Settings) -> None:
+    """The README's two commands on a fresh clone of this checkout's HEAD, the install included (a
+    minute or more, so opt-in)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    status, text = make_run_then_ctrl_c(clone, run_env(tmp_path, settings), serve_timeout=900)
+    assert "installing the pinned dependencies" in text and "Collecting" in text  # progress, not silence
+    assert "is serving at" in text and status == 0, text
+    assert "Error" not in text and "Interrupt" not in text, text
+
+
+def run_env(tmp_path: Path, settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEYTOKEN_")}
     env.update(
         {
@@ -99,9 +119,15 @@ def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Sett
             "WORKER_SHUTDOWN_TIMEOUT_MS": "5000",
         }
     )
+    return env
+
+
+def make_run_then_ctrl_c(directory: Path, env: dict[str, str], serve_timeout: float) -> tuple[int, str]:
+    """`make run` in `directory` on a terminal of its own; once it serves, Ctrl-C. Returns make's exit
+    status and everything the terminal showed."""
     pid, terminal = pty.fork()  # the child: a session of its own, the pty its controlling terminal
     if pid == 0:
-        os.chdir(ROOT)
+        os.chdir(directory)
         os.execvpe("make", ["make", "run"], env)
     seen = bytearray()
     statuses: list[int] = []
@@ -114,7 +140,7 @@ def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Sett
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        poll(lambda: b"is serving at" in seen, timeout=120, interval=0.1, message=f"make run serving: {seen!r}")
+        poll(lambda: b"is serving at" in seen, timeout=serve_timeout, interval=0.1, message=f"serving: {seen!r}")
         os.write(terminal, b"\x03")  # Ctrl-C: the terminal signals its foreground process group
         poll(lambda: reap(pid, statuses), timeout=60, interval=0.1, message="make exited")
     except BaseException:
@@ -124,9 +150,7 @@ def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Sett
     finally:
         reader.join(5)
         os.close(terminal)
-    text = seen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(statuses[0]) == 0, text
-    assert "Error" not in text and "Interrupt" not in text, text
+    return os.waitstatus_to_exitcode(statuses[0]), seen.decode(errors="replace")
 
 
 def reap(pid: int, statuses: list[int]) -> bool:
