@@ -97,6 +97,7 @@ def test_make_run_in_a_terminal_exits_0_on_ctrl_c(tmp_path: Path, settings: Sett
 @pytest.mark.skipif(
     not os.environ.get("HEYTOKEN_TEST_FRESH_CLONE"), reason="set HEYTOKEN_TEST_FRESH_CLONE=1 (installs)"
 )
+@pytest.mark.timeout(900)
 def test_a_fresh_clone_make_run_shows_progress_serves_and_exits_0(tmp_path: Path, settings: Settings) -> None:
     """The README's two commands on a fresh clone of this checkout's HEAD, the install included (a
     minute or more, so opt-in)."""
