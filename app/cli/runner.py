@@ -215,6 +215,8 @@ def _run(settings: Settings, *, worker: bool) -> int:
         supervisor.start_all()
         if wait_until_serving(settings, supervisor):
             print("\n" + quickstart(settings, key), flush=True)
+        elif not supervisor.stopping:
+            print("heytoken: the API has not answered within 60 s; see the log above", file=sys.stderr, flush=True)
         supervisor.run()
         print("heytoken: stopping (one SIGTERM each; the worker finishes its steps)", file=sys.stderr, flush=True)
     finally:
