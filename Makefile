@@ -9,11 +9,14 @@ PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 .PHONY: install bytecode run test test-sqlite test-pg lint bench bench-smoke clean
 
+# The first run installs for a minute or so: say so, and let pip show what it is doing (no -q).
 $(STAMP): pyproject.toml constraints.txt
+	@echo "make: installing the pinned dependencies into $(VENV) (first run or changed pins; about a minute)"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@echo "make: installed; the command line is $(BIN)/heytoken (nothing to activate)"
 
 install: $(STAMP) bytecode
 
@@ -23,6 +26,8 @@ install: $(STAMP) bytecode
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q app workers storage
 
+# `heytoken run` supervises the Procfile's processes and takes the terminal's Ctrl-C for itself, so
+# a Ctrl-C stops everything cleanly and make exits 0 (app/cli/runner.py: own_terminal).
 run: $(STAMP) bytecode
 	$(BIN)/heytoken run
 

@@ -93,7 +93,9 @@ async def apoll(
 class LiveServer:
     """The gateway's web process, started exactly as the Procfile starts it (real socket)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **procfile_env: str) -> None:
+        self.procfile_env = procfile_env
+        """Values for the Procfile's ${VAR:-default}s (e.g. WEB_SHUTDOWN_TIMEOUT_SECONDS)."""
         self.port = free_port()
         self.settings = settings.model_copy(update={"port": self.port, "host": "127.0.0.1"})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -105,7 +107,9 @@ class LiveServer:
 
     def start(self, timeout: float = 30) -> LiveServer:
         env = settings_env(self.settings)
-        cmd = procfile_command("web", {"HEYTOKEN_HOST": "127.0.0.1", "HEYTOKEN_PORT": str(self.port)})
+        cmd = procfile_command(
+            "web", {**self.procfile_env, "HEYTOKEN_HOST": "127.0.0.1", "HEYTOKEN_PORT": str(self.port)}
+        )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

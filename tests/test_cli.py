@@ -75,6 +75,26 @@ def test_channel_lifecycle(cli: CliRunner) -> None:
     assert name not in invoke(cli, "channel", "list")
 
 
+def test_channel_add_says_the_next_step_for_models_without_a_price(cli: CliRunner) -> None:
+    name, model = f"priced-{uuid.uuid4().hex[:6]}", f"m-{uuid.uuid4().hex[:6]}"
+    invoke(cli, "price", "set", f"{model}-priced", "--input", "1", "--output", "2")
+    get_settings.cache_clear()
+    args = ["channel", "add", "--name", name, "--provider", "openai", "--base-url", "https://api.example.com/v1"]
+    result = cli.invoke(main, [*args, "--model", model, "--model", f"{model}-priced"])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"ch_[0-9A-Z]{26}", result.stdout.strip())  # stdout stays scriptable
+    assert f"Next: price {model};" in result.stderr and "403 model_not_priced" in result.stderr
+    assert f"heytoken price set {model} --input" in result.stderr and f"{model}-priced " not in result.stderr
+
+
+def test_account_list_shows_balances(cli: CliRunner) -> None:
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    invoke(cli, "account", "create", name)
+    invoke(cli, "topup", name, "12.5")
+    line = next(line for line in invoke(cli, "account", "list").splitlines() if f"\t{name}\t" in line)
+    assert "\t$12.500000\t" in line
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -51,6 +51,16 @@ class WorkerResources(dramatiq.Middleware):
         log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Only the reconciler stops here: Dramatiq calls this *before* it waits for the steps under
+        # way, which still need the database, HTTP clients and storage (closing them here made every
+        # step in flight at a SIGTERM fail instead of finishing).
+        thread = get_event_loop_thread()
+        if thread is not None:
+            thread.run_coroutine(self._stop_reconciler())
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # After the steps finished (or the shutdown timeout passed); before the AsyncIO middleware
+        # stops the event loop, as Dramatiq runs the after_ hooks in reverse order.
         thread = get_event_loop_thread()
         if thread is not None:
             thread.run_coroutine(self._close())
@@ -85,10 +95,13 @@ class WorkerResources(dramatiq.Middleware):
         )
         self._closers = [catalog.stop, http.aclose, hooks_http.aclose, redis.aclose, store.close, engine.dispose]
 
-    async def _close(self) -> None:
+    async def _stop_reconciler(self) -> None:
         if self._reconciler is not None:
             self._reconciler.cancel()
             await asyncio.gather(self._reconciler, return_exceptions=True)
+
+    async def _close(self) -> None:
+        await self._stop_reconciler()
         for close in self._closers:
             try:
                 await close()

@@ -19,13 +19,15 @@ from app.channels.policy import DEFAULT_POLICY, ChannelPolicy
 from app.channels.service import LOCAL_CHANNEL_ID
 from app.core import crypto
 from app.core.db import SessionMaker, to_unix
-from app.core.errors import PermissionDenied
+from app.core.errors import NotFound, PermissionDenied
 from app.core.money import FREE, ModelPrice
 from app.core.outage import is_database_outage, outages
 from app.core.settings import Settings
 from app.core.tasks import Loop
 
 log = logging.getLogger("heytoken.catalog")
+UNKNOWN_LISTED = 20
+"""Models a 404 for an unknown model names (the rest are counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +72,25 @@ class Catalog:
             return FREE
         raise PermissionDenied(
             f"The model '{model}' has no price configured, so it cannot be called yet. An operator can set "
-            f"one with 'heytoken price set {model} …' or the admin API.",
+            f"one with '.venv/bin/heytoken price set {model} …' (from the gateway's checkout) or the admin API.",
             param="model",
             code="model_not_priced",
+        )
+
+    def unknown(self, model: str) -> NotFound:
+        """The 404 for a model nobody serves: which models are served, and how an operator adds one."""
+        served = sorted(self.models)
+        listed = ", ".join(served[:UNKNOWN_LISTED]) or "none"
+        if len(served) > UNKNOWN_LISTED:
+            listed += f", and {len(served) - UNKNOWN_LISTED} more (GET /v1/models lists them all)"
+        return NotFound(
+            f"The model '{model}' does not exist or you do not have access to it. Models served here: "
+            f"{listed}. To serve '{model}', an operator adds a channel for it and prices it "
+            f"(from the gateway's checkout: .venv/bin/heytoken channel add --name NAME --provider openai "
+            f"--base-url https://api.openai.com/v1 --model {model}, then .venv/bin/heytoken price set {model} "
+            "--input USD --output USD; see docs/channels.md).",
+            param="model",
+            code="model_not_found",
         )
 
     def add(self, model: str, route: Route, created: int) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from app.channels.catalog import Catalog, Route, Tier
 from app.channels.cooldowns import CooldownBoard
-from app.core.errors import GatewayError, NotFound, Overloaded, UpstreamFailed
+from app.core.errors import GatewayError, Overloaded, UpstreamFailed
 from app.core.upstream_errors import ProviderError, UpstreamRateLimited, UpstreamRejected
 
 if TYPE_CHECKING:
@@ -49,11 +49,7 @@ OVERLOADED = "The model is currently experiencing high traffic. Try again in a f
 def resolve(catalog: Catalog, model: str) -> tuple[Tier, ...]:
     tiers = catalog.tiers.get(model)
     if not tiers:
-        raise NotFound(
-            f"The model '{model}' does not exist or you do not have access to it.",
-            param="model",
-            code="model_not_found",
-        )
+        raise catalog.unknown(model)
     return tiers
 
 

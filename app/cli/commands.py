@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
+from sqlmodel import col, select
 
 from app.accounts import service as accounts
 from app.accounts.models import AccountStatus
 from app.api.resources import create_cache, create_redis
+from app.billing.models import Price
 from app.channels import cooldowns
 from app.channels import service as channels
 from app.channels.catalog import local_catalog
@@ -20,6 +22,7 @@ from app.cli import cache as _cache  # noqa: F401  (registers `heytoken cache â€
 from app.cli import runner
 from app.cli.base import _async, main, operations
 from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.money import format_usd
 from app.core.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -72,8 +75,10 @@ async def account_create(name: str, tier: str) -> None:
 @account.command("list")
 @_async
 async def account_list() -> None:
+    """Accounts: id, name, status, tier, balance (requests in flight may hold part of it), created."""
     for a in await _in_session(get_settings(), accounts.list_accounts):
-        click.echo(f"{a.id}\t{a.name}\t{a.status}\t{a.tier}\t{a.created_at:%Y-%m-%d %H:%M}")
+        balance = format_usd(a.balance)
+        click.echo(f"{a.id}\t{a.name}\t{a.status}\t{a.tier}\t{balance}\t{a.created_at:%Y-%m-%d %H:%M}")
 
 
 @account.command("suspend")
@@ -207,6 +212,24 @@ async def channel_add(
         ),
     )
     click.echo(created.id)
+    public = [channels.parse_model_spec(spec)[0] for spec in models]
+    priced = await _in_session(settings, lambda s: _priced(s, public))
+    unpriced = [model for model in public if model not in priced]
+    if unpriced:
+        # stderr: stdout stays the new id alone, for scripts.
+        cli = runner.cli_command()
+        click.echo(
+            f"Next: price {', '.join(unpriced)}; until then calls answer 403 model_not_priced. For example:",
+            err=True,
+        )
+        for model in unpriced:
+            click.echo(f"  {cli} price set {model} --input USD_PER_1M --output USD_PER_1M", err=True)
+        click.echo("(images: --image USD, videos: --video-second USD; see docs/cli.md)", err=True)
+
+
+async def _priced(session: Any, models: list[str]) -> set[str]:
+    rows = await session.exec(select(Price.model).where(col(Price.model).in_(models)))
+    return set(rows.all())
 
 
 @channel.command("list")

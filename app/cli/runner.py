@@ -4,6 +4,7 @@ there, start the Procfile's processes, and print a quickstart once the API answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +22,7 @@ from redis.exceptions import RedisError
 
 from alembic import command
 from app.accounts import service as accounts
+from app.cli.supervisor import Program, Supervisor, read_procfile
 from app.core.db import create_engine, create_sessionmaker, unit_of_work
 from app.core.settings import Settings
 
@@ -54,33 +57,58 @@ async def bootstrap(settings: Settings) -> str | None:
         await engine.dispose()
 
 
+def cli_command() -> str:
+    """How to call `heytoken` from where the user is, without activating the virtualenv: the bare name
+    only when the PATH already finds this very script."""
+    script = Path(sys.executable).parent / "heytoken"
+    found = shutil.which("heytoken")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "heytoken"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def quickstart(settings: Settings, key: str | None) -> str:
+    """What `heytoken run` prints once the API answers. The code blocks start in the first column and
+    call the project's own Python, so each runs as pasted into a shell (tests/test_run.py does that)."""
     base = settings.resolved_public_base_url()
+    cli = cli_command()
+    footer = (
+        f"The admin command line, with nothing to activate: {cli} --help\n"
+        "(run it from this directory: it reads the same .env and HEYTOKEN_* settings as the server).\n"
+        "Stop everything with Ctrl-C.\n"
+    )
     if key is None:
         return (
-            f"HeyToken Gateway is serving at {base}/v1\n"
+            f"HeyToken Gateway is serving at {base}/v1\n\n"
             f"The local account already has a key (keys are shown only once). Make a new one with:\n"
-            f"  heytoken key create --account {LOCAL_ACCOUNT}\n"
+            f"  {cli} key create --account {LOCAL_ACCOUNT}\n\n{footer}"
         )
+    python = Path(sys.executable)
     return f"""HeyToken Gateway is serving at {base}/v1
 
 Your local API key (shown once; only its hash is stored):
   {key}
 
 Try it with curl:
-  curl {base}/v1/chat/completions \\
-    -H "Authorization: Bearer {key}" \\
-    -H "Content-Type: application/json" \\
-    -d '{{"model": "local-chat", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 
-Or with the OpenAI Python SDK:
-  python3 - <<'PY'
-  from openai import OpenAI
-  client = OpenAI(api_key="{key}", base_url="{base}/v1")
-  reply = client.chat.completions.create(model="local-chat", messages=[{{"role": "user", "content": "Hello!"}}])
-  print(reply.choices[0].message.content)
-  PY
-"""
+curl {base}/v1/chat/completions \\
+  -H "Authorization: Bearer {key}" \\
+  -H "Content-Type: application/json" \\
+  -d '{{"model": "local-chat", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+
+Or with the OpenAI Python SDK (installed in the project's virtualenv):
+
+{python} - <<'PY'
+from openai import OpenAI
+client = OpenAI(api_key="{key}", base_url="{base}/v1")
+reply = client.chat.completions.create(model="local-chat", messages=[{{"role": "user", "content": "Hello!"}}])
+print(reply.choices[0].message.content)
+PY
+
+{footer}"""
 
 
 def ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -97,7 +125,9 @@ def ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
     port = str(url.port or 6379)
     print(f"heytoken: starting a local redis-server on port {port}", file=sys.stderr)
     proc = subprocess.Popen(
-        [binary, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+        [binary, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C must not stop Redis under the worker while it drains
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -110,10 +140,11 @@ def ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
     raise SystemExit("redis-server did not come up within 10 s")
 
 
-def wait_until_serving(settings: Settings, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+def wait_until_serving(settings: Settings, supervisor: Supervisor, timeout: float = 60) -> bool:
     url = f"http://{settings.host}:{settings.port}/healthz"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and not supervisor.stopping:
+        supervisor.tick()
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -123,7 +154,47 @@ def wait_until_serving(settings: Settings, proc: subprocess.Popen[bytes], timeou
     return False
 
 
+@contextlib.contextmanager
+def own_terminal() -> Iterator[None]:
+    """Become the terminal's foreground process group for the duration.
+
+    Under `make run`, make shares our process group, so a Ctrl-C reached make too, which then died by
+    SIGINT however cleanly we stopped (`make: *** … Error 130`, status 130). With the terminal ours,
+    the Ctrl-C comes to us alone; we stop everything and exit 0, and so does make."""
+    if os.getpgrp() == os.getpid():
+        yield  # already a process group of our own (a shell's job, a service)
+        return
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield  # no terminal: nobody can type Ctrl-C
+        return
+    previous_handler = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        previous = os.tcgetpgrp(tty)
+        if previous != os.getpgrp():
+            yield  # started in the background: leave the terminal to whoever has it
+            return
+        os.setpgid(0, 0)
+        os.tcsetpgrp(tty, os.getpgrp())
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(tty, previous)
+    finally:
+        signal.signal(signal.SIGTTOU, previous_handler)
+        os.close(tty)
+
+
 def run(settings: Settings, *, worker: bool = True) -> int:
+    """Everything `make run` does after the install; returns 0 on Ctrl-C or SIGTERM."""
+    with own_terminal():
+        return _run(settings, worker=worker)
+
+
+def _run(settings: Settings, *, worker: bool) -> int:
+    print("heytoken: applying database migrations", file=sys.stderr, flush=True)
     migrate(settings)
     key = asyncio.run(bootstrap(settings))
     redis_proc = ensure_redis(settings)
@@ -136,23 +207,30 @@ def run(settings: Settings, *, worker: bool = True) -> int:
         # The processes must find the same SQLite file and secret whatever directory they run in.
         "HEYTOKEN_VAR_DIR": str(settings.var_dir.resolve()),
     }
-    processes = [] if worker and _procfile_has("worker") else ["web"]
-    honcho = subprocess.Popen([str(bin_dir / "honcho"), "start", "-f", str(ROOT / "Procfile"), *processes], env=env)
+    commands = read_procfile(ROOT / "Procfile")
+    names = ["web", "worker"] if worker and "worker" in commands else ["web"]
+    supervisor = Supervisor([Program(name, commands[name], _stop_timeout(name, env)) for name in names], env)
+    handlers = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if wait_until_serving(settings, honcho):
+        supervisor.start_all()
+        if wait_until_serving(settings, supervisor):
             print("\n" + quickstart(settings, key), flush=True)
-        return honcho.wait()
-    except KeyboardInterrupt:
-        honcho.send_signal(signal.SIGINT)
-        return honcho.wait()
+        elif not supervisor.stopping:
+            print("heytoken: the API has not answered within 60 s; see the log above", file=sys.stderr, flush=True)
+        supervisor.run()
+        print("heytoken: stopping (one SIGTERM each; the worker finishes its steps)", file=sys.stderr, flush=True)
     finally:
-        if honcho.poll() is None:
-            honcho.terminate()
-            honcho.wait()
+        supervisor.stop()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait()
+    return 0
 
 
-def _procfile_has(process: str) -> bool:
-    return any(line.startswith(f"{process}:") for line in (ROOT / "Procfile").read_text().splitlines())
+def _stop_timeout(name: str, env: dict[str, str]) -> float:
+    """How long a process may drain after its SIGTERM: its own shutdown bound (Procfile), plus slack."""
+    if name == "worker":
+        return int(env.get("WORKER_SHUTDOWN_TIMEOUT_MS") or 30_000) / 1000 + 5
+    return float(env.get("WEB_SHUTDOWN_TIMEOUT_SECONDS") or 10) + 5

@@ -144,10 +144,7 @@ class Settings(BaseSettings):
     job_poll_max_seconds: float = 30.0
     """Longest delay between two polls (also caps the back-off after upstream errors)."""
     job_step_timeout_seconds: float = 60.0
-    """A submit or poll step may take this long before another worker may take the job over."""
-    job_store_timeout_seconds: float = 60.0
-    """Lease of a store step (download + upload of the result), renewed while it runs: a crashed
-    worker's store is retried this long after its last renewal."""
+    """Longest one submit or poll request to the upstream may take (the httpx timeout)."""
     job_max_attempts: int = 5
     """Failed submit or store steps (upstream 5xx, network, storage) before the job fails."""
     image_deadline_seconds: float = 600.0
@@ -164,10 +161,12 @@ class Settings(BaseSettings):
     """`openai-poll-after-ms` sent with an unfinished video: how often the SDK's poll() asks."""
     input_reference_max_bytes: int = 8 * 1024 * 1024
     """Largest accepted `input_reference` upload (larger: 413)."""
-    reconcile_interval_seconds: float = 15.0
-    """How often a worker looks for jobs whose message was lost (overdue) or whose deadline passed."""
-    reconcile_grace_seconds: float = 15.0
-    """How overdue a job's next step must be before the reconciler sends it again."""
+    reconcile_interval_seconds: float | None = None
+    """How often a worker looks for jobs whose message was lost (overdue) or whose deadline passed;
+    unset: half of `step_lease_seconds` (see `reconcile_every`)."""
+    reconcile_grace_seconds: float | None = None
+    """How overdue a job's next step must be before the reconciler sends it again; unset: half of
+    `step_lease_seconds` (see `reconcile_grace`)."""
     broker_heartbeat_timeout_ms: int = 30_000
     """Dramatiq: a worker silent this long counts as dead and its unacked messages may be requeued."""
     broker_maintenance_chance: int = 10_000
@@ -247,6 +246,21 @@ class Settings(BaseSettings):
     stripe_currency: str = "usd"
     stripe_min_topup_cents: int = 500
     stripe_max_topup_cents: int = 1_000_000
+
+    # Operations (issue 18): leases of running steps, renewed by a heartbeat (app/core/lease.py).
+    step_lease_seconds: float = 6.0
+    """Lease of a running job step or webhook attempt. The worker running it renews it every third of
+    this; a worker that died loses it this long after its last renewal, and the reconciler hands the
+    step to another worker within `reconcile_every() + reconcile_grace()` more."""
+
+    def reconcile_every(self) -> float:
+        """The reconciler's period: set, or half a step lease (a dead worker's step waits no longer)."""
+        return self.reconcile_interval_seconds or self.step_lease_seconds / 2
+
+    def reconcile_grace(self) -> float:
+        """How overdue a step is before it is re-sent: set (0 allowed), or half a step lease."""
+        grace = self.reconcile_grace_seconds
+        return self.step_lease_seconds / 2 if grace is None else grace
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -145,7 +145,7 @@ class Job(SQLModel, table=True):
     """Failed submit/store steps in a row (reset when the job moves on)."""
     next_poll_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     """When the job's next step is due; a step in flight pushes it ahead (a lease). The reconciler
-    re-sends the step of any job overdue by more than `reconcile_grace_seconds`."""
+    re-sends the step of any job overdue by more than `reconcile_grace()`."""
     deadline_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

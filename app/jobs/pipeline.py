@@ -6,7 +6,9 @@
 
 Every step is idempotent under duplicate or late delivery: it re-reads the row, exits unless the job
 is at its stage and its step is due (`next_poll_at`), then claims the step by a compare-and-set that
-pushes `next_poll_at` ahead (a lease), so of two copies of a message only one does the work. A step
+pushes `next_poll_at` ahead (a lease), so of two copies of a message only one does the work. While the
+step's slow part runs, a heartbeat renews the lease (app/core/lease.py): a live worker keeps its step,
+a dead one's is due again within `step_lease_seconds` and the reconciler hands it on. A step
 never sleeps: waiting is a message sent with a delay. Upstream errors that may pass (5xx, 429,
 timeouts) back off — honouring `Retry-After` and the upstream's minimum poll interval — while the
 upstream's refusals fail the job with its reason. The deadline fails whatever is still unfinished.
@@ -14,14 +16,15 @@ upstream's refusals fail the job with its reason. The deadline fails whatever is
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import random
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from app.channels.catalog import Route
 from app.core.db import utcnow
+from app.core.lease import heartbeat
 from app.core.queue import ActorName, defer, transaction
 from app.core.settings import Settings
 from app.core.upstream_errors import ProviderError, UpstreamRejected
@@ -49,8 +52,10 @@ def _provider(deps: JobDeps, job: Job) -> tuple[Route, MediaProvider] | None:
     return None
 
 
-async def _begin(deps: JobDeps, job_id: str, stages: set[Stage], lease_seconds: float) -> Job | None:
-    """Claim the step: the job at one of `stages`, due, not past its deadline. Commits the claim."""
+async def _begin(deps: JobDeps, job_id: str, stages: set[Stage]) -> Job | None:
+    """Claim the step: the job at one of `stages`, due, not past its deadline. Commits the claim, a
+    lease of `step_lease_seconds` that `_leased` renews while the step works."""
+    lease_seconds = deps.settings.step_lease_seconds
     async with transaction(deps.sessionmaker, deps.sender) as session:
         job = await service.load_job(session, job_id)
         now = utcnow()
@@ -118,7 +123,7 @@ def _rejected(exc: UpstreamRejected) -> tuple[str, str]:
 async def submit_job(deps: JobDeps, job_id: str) -> None:
     """Step 1: hand the job to its upstream. Idempotent: only a QUEUED, due job is submitted, once per
     claim; a crash after the upstream accepted but before the commit can cause one extra submission."""
-    job = await _begin(deps, job_id, {Stage.QUEUED}, deps.settings.job_step_timeout_seconds)
+    job = await _begin(deps, job_id, {Stage.QUEUED})
     if job is None:
         return
     found = _provider(deps, job)
@@ -128,8 +133,9 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
     route, provider = found
     request = media_request(job, route)
     try:
-        submission = await provider.submit(route, request)
-        assets = await store_outputs(deps, job, route, provider, None, submission.outputs)
+        async with _leased(deps, job):
+            submission = await provider.submit(route, request)
+            assets = await store_outputs(deps, job, route, provider, None, submission.outputs)
     except UpstreamRejected as exc:
         await _fail_claimed(deps, job, *_rejected(exc))
         return
@@ -167,7 +173,7 @@ async def _lost(deps: JobDeps, job_id: str, assets: list[dict[str, Any]]) -> Non
 
 async def poll_job(deps: JobDeps, job_id: str) -> None:
     """Step 2: ask the upstream how the task is doing; re-send itself with a delay until it ends."""
-    job = await _begin(deps, job_id, {Stage.SUBMITTED, Stage.RUNNING}, deps.settings.job_step_timeout_seconds)
+    job = await _begin(deps, job_id, {Stage.SUBMITTED, Stage.RUNNING})
     if job is None:
         return
     found = _provider(deps, job)
@@ -177,7 +183,8 @@ async def poll_job(deps: JobDeps, job_id: str) -> None:
     route, provider = found
     floor = provider.min_poll_seconds(route)
     try:
-        status = await provider.poll(route, job.upstream_id, media_request(job, route))
+        async with _leased(deps, job):
+            status = await provider.poll(route, job.upstream_id, media_request(job, route))
     except UpstreamRejected as exc:
         await _fail_claimed(deps, job, *_rejected(exc))
         return
@@ -217,7 +224,7 @@ async def _apply_status(deps: JobDeps, session: Any, job: Job, status: TaskStatu
 async def store_job(deps: JobDeps, job_id: str) -> None:
     """Step 3: copy every result file into our storage, then complete. Keys are derived from the job
     id, so a repeated store overwrites its own files: one object per file, whatever happens."""
-    job = await _begin(deps, job_id, {Stage.STORING}, deps.settings.job_store_timeout_seconds)
+    job = await _begin(deps, job_id, {Stage.STORING})
     if job is None:
         return
     found = _provider(deps, job)
@@ -226,34 +233,33 @@ async def store_job(deps: JobDeps, job_id: str) -> None:
         return
     route, provider = found
     outputs = [Output.from_ref(ref) for ref in (job.upstream_result or {}).get("outputs", [])]
-    renewal = asyncio.create_task(_renew_lease(deps, job, deps.settings.job_store_timeout_seconds))
     try:
-        assets = await store_outputs(deps, job, route, provider, job.upstream_id, outputs)
+        async with _leased(deps, job):
+            assets = await store_outputs(deps, job, route, provider, job.upstream_id, outputs)
     except UpstreamRejected as exc:
         await _fail_claimed(deps, job, *_rejected(exc))
         return
     except (ProviderError, StepFailed) as exc:
         await _retry_later(deps, job, ActorName.JOB_STORE, exc, 0.0)
         return
-    finally:
-        renewal.cancel()
-        await asyncio.gather(renewal, return_exceptions=True)
     async with transaction(deps.sessionmaker, deps.sender) as session:
         moved = await complete(deps, session, job, assets)
     if not moved:
         await _lost(deps, job.id, assets)
 
 
-async def _renew_lease(deps: JobDeps, job: Job, lease: float) -> None:
-    """Keep pushing the claimed job's `next_poll_at` ahead while a long step runs, so the reconciler
-    leaves it alone; stops when the job changed under us (then our final write will fail anyway)."""
-    while True:
-        await asyncio.sleep(lease / 3)
+def _leased(deps: JobDeps, job: Job) -> AbstractAsyncContextManager[None]:
+    """Renew the claimed job's lease while the block runs (app/core/lease.py). Wraps only the upstream
+    and storage work: the heartbeat has stopped before the step writes its outcome."""
+    lease = deps.settings.step_lease_seconds
+
+    async def renew() -> bool:
         async with deps.sessionmaker() as session:
-            renewed = await service.update_job(session, job, next_poll_at=utcnow() + dt.timedelta(seconds=lease))
+            renewed = await service.renew_lease(session, job, utcnow() + dt.timedelta(seconds=lease))
             await session.commit()
-        if not renewed:
-            return
+        return renewed
+
+    return heartbeat(renew, lease)
 
 
 async def cancel_upstream(deps: JobDeps, job_id: str) -> None:

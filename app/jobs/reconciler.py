@@ -41,7 +41,7 @@ class Pass:
 async def reconcile_once(deps: JobDeps) -> Pass:
     """One pass: re-send overdue steps, fail jobs past their deadline. Safe to run concurrently."""
     now = utcnow()
-    overdue = now - dt.timedelta(seconds=deps.settings.reconcile_grace_seconds)
+    overdue = now - dt.timedelta(seconds=deps.settings.reconcile_grace())
     done = Pass()
     async with transaction(deps.sessionmaker, deps.sender) as session:
         stmt = (
@@ -64,9 +64,9 @@ async def reconcile_once(deps: JobDeps) -> Pass:
 
 
 async def run_reconciler(deps: JobDeps, redis: Redis, extra: Sequence[Callable[[], Awaitable[object]]] = ()) -> None:
-    """Forever: every `reconcile_interval_seconds`, run one pass (and the `extra` passes, such as the
-    webhook deliveries') if this process wins the lock."""
-    interval = deps.settings.reconcile_interval_seconds
+    """Forever: every `reconcile_every()` (half a step lease by default), run one pass (and the
+    `extra` passes, such as the webhook deliveries') if this process wins the lock."""
+    interval = deps.settings.reconcile_every()
     key = f"{deps.settings.redis_prefix}jobs:reconciler"
     token = uuid.uuid4().hex
     while True:

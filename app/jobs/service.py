@@ -66,6 +66,14 @@ async def update_job(session: AsyncSession, job: Job, **changes: Any) -> bool:
     return await _compare_and_set(session, job, changes)
 
 
+async def renew_lease(session: AsyncSession, job: Job, until: dt.datetime) -> bool:
+    """Push the lease of a claimed step to `until` if the job is still at the claimed version. The
+    version stays: the step's final compare-and-set must still match (app/core/lease.py)."""
+    stmt = update(JOBS).where(JOBS.c.id == job.id, JOBS.c.version == job.version).values(next_poll_at=until)
+    result = await (await session.connection()).execute(stmt)
+    return bool(result.rowcount == 1)
+
+
 async def transition(
     session: AsyncSession, job: Job, to: Stage, *, links: ResultLinks | None = None, **changes: Any
 ) -> bool:

@@ -5,8 +5,9 @@
                            schedule (Retry-After of a 429/5xx honoured, clamped), or failed
 
 Idempotent like the job steps: a message re-reads the delivery, exits unless it is pending and due,
-then claims it by a compare-and-set that pushes `next_attempt_at` past the attempt's whole budget (a
-lease), so of two copies of a message only one sends. A worker dying after the receiver's 2xx but
+then claims it by a compare-and-set that pushes `next_attempt_at` a short lease ahead, renewed by a
+heartbeat while the POST runs (app/core/lease.py), so of two copies of a message only one sends, and
+an attempt lost with a dead worker is due again within `step_lease_seconds`. A worker dying after the receiver's 2xx but
 before the commit means one more delivery of the same `webhook-id`: at least once, never lost. The
 attempt never sleeps: the wait is a message sent with a delay; the reconciler re-sends messages lost
 with a worker or Redis.
@@ -27,6 +28,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import SessionMaker, utcnow
+from app.core.lease import heartbeat
 from app.core.queue import ActorName, Sender, defer, transaction
 from app.core.settings import Settings
 from app.core.ssrf import RefusedUrl, UrlGuard
@@ -51,7 +53,6 @@ READ_LIMIT = 64 * 1024
 STORED_LIMIT = 4096
 """Bytes of it kept in the attempt log: enough to see an error page, not enough to bloat the table."""
 JITTER = 0.1
-LEASE_MARGIN_SECONDS = 30.0
 CLOCK_SKEW = dt.timedelta(seconds=1)
 RECONCILE_BATCH = 500
 
@@ -147,7 +148,7 @@ async def _claim(deps: WebhookDeps, delivery_id: str) -> Claim | None:
         if event is None or url is None:
             return None
         secrets = await signing.signing_secrets(session, event.account_id, settings.resolved_secret_key())
-        lease = now + dt.timedelta(seconds=settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
+        lease = now + dt.timedelta(seconds=settings.step_lease_seconds)
         if not await update_delivery(session, delivery.id, delivery.version, next_attempt_at=lease):
             return None
         return Claim(delivery.id, delivery.version + 1, delivery.endpoint_id, url, event.id, event.payload, secrets)
@@ -264,13 +265,28 @@ async def _record(deps: WebhookDeps, claim: Claim, outcome: Outcome) -> str:
         return DeliveryState.PENDING
 
 
+async def _renew(deps: WebhookDeps, claim: Claim) -> bool:
+    """Push the claimed attempt's lease ahead, leaving its version (the final write's check) alone."""
+    until = utcnow() + dt.timedelta(seconds=deps.settings.step_lease_seconds)
+    async with deps.sessionmaker() as session:
+        result = await session.exec(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == claim.delivery_id, col(WebhookDelivery.version) == claim.version)
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+    return bool(result.rowcount == 1)
+
+
 async def deliver(deps: WebhookDeps, delivery_id: str) -> None:
     """Make one attempt at a pending, due delivery and schedule what follows. Idempotent."""
     claim = await _claim(deps, delivery_id)
     if claim is None:
         log.debug("webhook.skipped delivery=%s", delivery_id)
         return
-    outcome = await attempt(deps, claim)
+    async with heartbeat(lambda: _renew(deps, claim), deps.settings.step_lease_seconds):
+        outcome = await attempt(deps, claim)
     state = await _record(deps, claim, outcome)
     log.info(
         "webhook.attempt delivery=%s event=%s status=%s error=%s state=%s",
@@ -281,7 +297,7 @@ async def deliver(deps: WebhookDeps, delivery_id: str) -> None:
 async def reconcile_deliveries(deps: WebhookDeps) -> int:
     """Re-send the message of every pending delivery overdue by more than the grace period (its
     message was lost with a worker or Redis). Returns how many."""
-    overdue = utcnow() - dt.timedelta(seconds=deps.settings.reconcile_grace_seconds)
+    overdue = utcnow() - dt.timedelta(seconds=deps.settings.reconcile_grace())
     async with transaction(deps.sessionmaker, deps.sender) as session:
         stmt = (
             select(WebhookDelivery.id)

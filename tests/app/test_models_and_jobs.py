@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import AddChannel, Tenant, unique_model, wait_for_model
@@ -25,6 +26,35 @@ async def test_models_lists_local_and_channel_models(
     assert one.json() == next(m for m in listing["data"] if m["id"] == model)
     missing = await client.get("/v1/models/nope", headers=tenant.headers)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello!"}]}),
+        ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "Hello!"}),
+        ("/v1/images/generations", {"model": "dall-e-3", "prompt": "a cat"}),
+        ("/v1/models/gpt-4o", None),
+    ],
+)
+async def test_a_model_nobody_serves_gets_a_404_naming_the_served_models_and_the_next_step(
+    client: AsyncTestClient[Any], tenant: Tenant, path: str, body: dict[str, Any] | None
+) -> None:
+    # The names the seed's own examples use, out of the box
+    if body is None:
+        answer = await client.get(path, headers=tenant.headers)
+    else:
+        answer = await client.post(path, headers=tenant.headers, json=body)
+    assert answer.status_code == 404, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "model_not_found" and error["param"] == "model"
+    model = body["model"] if body else "gpt-4o"
+    assert error["message"].startswith(f"The model '{model}' does not exist")
+    served = error["message"].split("Models served here: ", 1)[1]
+    # (a fresh install serves five; the suite's own channels make it 20 and a count)
+    assert "local-chat, " in served or "more (GET /v1/models lists them all)" in served
+    assert ".venv/bin/heytoken channel add --name NAME --provider openai" in error["message"]
+    assert f"--model {model}" in error["message"] and f"heytoken price set {model}" in error["message"]
 
 
 async def test_job_of_a_chat_request_shows_usage_and_latency(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import httpx
 from litestar.testing import AsyncTestClient
 
 from tests.app.test_chat_local import sse_payloads
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model, wait_for_model
-from tests.fakes.upstream import MockUpstream
-from tests.support import apoll
+from tests.fakes.upstream import MockUpstream, Reply
+from tests.support import LiveServer, apoll
 
 # $1 / 1M input tokens, $2 / 1M output tokens; the mock upstream reports 11 in + 7 out → 25 micro-dollars.
 PRICE = {"input_per_mtok": 1_000_000, "output_per_mtok": 2_000_000}
@@ -49,6 +51,32 @@ async def test_insufficient_balance_is_402_before_any_upstream_call(
     embed = await client.post("/v1/embeddings", headers=tenant.headers, json={"model": model, "input": "x"})
     assert embed.status_code == 402
     assert mock_upstream.requests == []
+
+
+async def test_a_402_says_how_much_of_the_balance_requests_in_flight_hold(
+    client: AsyncTestClient[Any], live: LiveServer, tenant: Tenant, add_channel: AddChannel, mock_upstream: MockUpstream
+) -> None:
+    # Given a balance that covers one request's hold, and one request in flight holding it (on a real
+    # socket: the in-process client runs one request at a time)
+    model = await priced_model(client, add_channel, mock_upstream)
+    await topup(client, tenant, 600)  # one hold here is $0.000441
+    mock_upstream.script("/v1/chat/completions", Reply(delay_before=1.0))
+    async with httpx.AsyncClient(base_url=live.url, headers=tenant.headers, timeout=30) as http:
+        await apoll(lambda: _listed(http, model), message="the live server serves the model")
+        first = asyncio.create_task(http.post("/v1/chat/completions", json=chat(model)))
+        await apoll(lambda: mock_upstream.requests or first.done(), message="the first request at the upstream")
+        assert not first.done(), (await first).text
+        # When a second request comes meanwhile
+        refused = await http.post("/v1/chat/completions", json=chat(model))
+        assert (await first).status_code == 200
+    # Then its 402 states the balance and the part of it held in flight, not just what is left
+    assert refused.status_code == 402, refused.text
+    message = refused.json()["error"]["message"]
+    assert "Its balance is $0.000600, of which $0.000441 is held by requests in flight" in message, message
+
+
+async def _listed(http: httpx.AsyncClient, model: str) -> bool:
+    return (await http.get(f"/v1/models/{model}")).status_code == 200
 
 
 async def test_a_model_without_a_price_cannot_be_called(

@@ -7,7 +7,8 @@
   `output` URLs, or FAILED with `failure`/`failureCode`); `DELETE /v1/tasks/{id}`; needs X-Runway-Version.
 
 Tasks advance one state per poll. `faults` queues error replies per route name ("runway.poll", …),
-served before the real answer; `seen` records every request.
+served before the real answer; `seen` records every request. `hold(name)` stops the next request to a
+route until the test releases it, so a test can kill a worker at exactly that step.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """The next request to a route waits here: `arrived` is set when it came, and it is answered (as
+    usual) once the test sets `released`."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Task:
     polls: int = 0
     fail: bool = False
@@ -45,6 +55,7 @@ class FakeMediaUpstream:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
         self.faults: dict[str, list[Fault]] = {}
+        self.holds: dict[str, Hold] = {}
         self.tasks: dict[str, Task] = {}
         self.fail_next = False
         self.image_urls = False
@@ -61,7 +72,14 @@ class FakeMediaUpstream:
     def count(self, method: str, prefix: str) -> int:
         return sum(1 for m, p in self.seen if m == method and p.startswith(prefix))
 
+    def hold(self, name: str) -> Hold:
+        hold = self.holds[name] = Hold()
+        return hold
+
     def reset(self) -> None:
+        for hold in self.holds.values():
+            hold.released.set()
+        self.holds.clear()
         self.seen.clear()
         self.faults.clear()
         self.fail_next = False
@@ -98,6 +116,10 @@ class FakeMediaUpstream:
     def _route(self, name: str, handler: Any) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.seen.append((request.method, request.path))
+            hold = self.holds.pop(name, None)
+            if hold is not None:
+                hold.arrived.set()
+                await asyncio.get_running_loop().run_in_executor(None, hold.released.wait, 60)
             queue = self.faults.get(name)
             if queue:
                 fault = queue.pop(0)

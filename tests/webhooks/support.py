@@ -25,6 +25,9 @@ class Reply:
     body: bytes = b"ok"
     stall: float = 0.0
     """Seconds to wait before answering (a receiver slower than the delivery timeout)."""
+    hold: threading.Event | None = None
+    """Answer only once the test sets it (`arrived` is set when the request came)."""
+    arrived: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Receiver:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     queue = receiver.script.get(self.path) or []
                     reply = queue.pop(0) if queue else receiver.default
+                reply.arrived.set()
+                if reply.hold is not None:
+                    reply.hold.wait(60)
                 if reply.stall:
                     time.sleep(reply.stall)
                 self.send_response(reply.status)

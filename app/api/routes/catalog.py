@@ -28,11 +28,14 @@ async def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get("/models/{model_id:path}", operation_id="retrieveModel", responses=docs(ModelObject, 404))
 async def retrieve_model(request: Request[Any, Any, Any], model_id: ModelPath) -> dict[str, Any]:
     model_id = model_id.lstrip("/")
-    info = resources_of(request).catalog.current.models.get(model_id) if is_clean_id(model_id) else None
+    catalog = resources_of(request).catalog.current
+    info = catalog.models.get(model_id) if is_clean_id(model_id) else None
     if info is None:
-        raise NotFound(
-            f"The model '{model_id}' does not exist or you do not have access to it.",
-            param="model",
-            code="model_not_found",
-        )
+        if not is_clean_id(model_id):
+            raise NotFound(
+                f"The model '{model_id}' does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        raise catalog.unknown(model_id)
     return _model(info)

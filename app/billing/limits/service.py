@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.accounts.auth import Principal
 
 log = logging.getLogger("heytoken.limits")
+BOOKED_TTL_SECONDS = 1.0
 
 _HOLD = AdmitKeys._fields.index("hold")
 _SETTLE_KEYS = len(SettleKeys._fields)
@@ -102,6 +103,8 @@ class Gate:
         # A stream's lease lives a TTL; every third of it, this process extends its live streams'.
         self._loop = Loop("lease-refresh", self._refresh_leases, settings.stream_lease_ttl_seconds / 3)
         self._last_outage_log = 0.0
+        self._booked: dict[str, tuple[float, int]] = {}
+        """Booked balances read for 402 messages, by account: (monotonic time read, balance)."""
 
     # -- keys -------------------------------------------------------------------------------------
     def key(self, *parts: str) -> str:
@@ -149,7 +152,10 @@ class Gate:
             result = await self._run(principal, job_id, args, free=hold == 0)
             if result is None:
                 return Admission(job_id, principal.key_id, principal.account_id, enforced=False)
-        headers = self._check(result, principal, hold)
+        booked = None
+        if result.status == INSUFFICIENT and load_balance is not None:
+            booked = await self._booked_balance(principal.account_id, load_balance)
+        headers = self._check(result, principal, hold, booked)
         admission = Admission(
             job_id,
             principal.key_id,
@@ -245,7 +251,26 @@ class Gate:
             self._last_outage_log = now
             log.error("limits.redis_unreachable fail_open=%s error=%r", self._settings.limits_fail_open, exc)
 
-    def _check(self, result: AdmitResult, principal: Principal, hold: int) -> list[tuple[bytes, bytes]]:
+    async def _booked_balance(self, account_id: str, load_balance: Callable[[str], Awaitable[int]]) -> int | None:
+        """The account's booked balance, read for a 402's message only (the refused path): the Redis
+        mirror says what is available, the database what the balance is before in-flight holds. Kept
+        for a second, so a client retrying in a loop costs the database one read a second at most."""
+        now = time.monotonic()
+        cached = self._booked.get(account_id)
+        if cached is not None and now - cached[0] < BOOKED_TTL_SECONDS:
+            return cached[1]
+        try:
+            booked = await load_balance(account_id)
+        except Exception:
+            return None  # the 402 goes out without the breakdown rather than as a 503
+        if len(self._booked) >= self.KEY_CACHE_SIZE:
+            self._booked.clear()
+        self._booked[account_id] = (now, booked)
+        return booked
+
+    def _check(
+        self, result: AdmitResult, principal: Principal, hold: int, booked: int | None = None
+    ) -> list[tuple[bytes, bytes]]:
         status = int(result.status)
         detail = result.detail.decode() if isinstance(result.detail, bytes) else str(result.detail)
         if status == KEY_DENIED:
@@ -274,8 +299,7 @@ class Gate:
         if status in (INSUFFICIENT, NO_MIRROR):
             available = int(result.balance)
             exc = InsufficientQuota(
-                f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
-                f"{format_usd(available)} available. Top up your credits to continue.",
+                _shortfall_message(hold, available, booked),
                 headers={k.decode(): v.decode() for k, v in headers},
             )
             exc.available = available
@@ -404,3 +428,18 @@ _LIMIT_MESSAGES = {
     "concurrent_streams": "Too many concurrent streams for this key.",
     "reads_per_minute": "Rate limit reached for read requests per minute.",
 }
+
+
+def _shortfall_message(hold: int, available: int, booked: int | None) -> str:
+    """A 402's message. Right after a success the previous request's hold may not be settled yet, so
+    `available` is less than the balance: say how much is held, or the answer reads as a wrong balance."""
+    message = (
+        f"Insufficient balance: this request may cost up to {format_usd(hold)} and the account has "
+        f"{format_usd(available)} available."
+    )
+    if booked is not None and booked > available:
+        message += (
+            f" Its balance is {format_usd(booked)}, of which {format_usd(booked - available)} is held by "
+            "requests in flight (charged what they cost and the rest released when they finish)."
+        )
+    return message + " Top up your credits to continue."

@@ -152,10 +152,12 @@ async def test_hold_needs_a_mirror_and_enough_balance(gate: Gate) -> None:
     with pytest.raises(InsufficientQuota) as caught:
         await gate.admit(who, job(), hold=600, load_balance=load)
     assert "$0.000400 available" in caught.value.message
+    # the refusal reads the booked balance once, to say how much requests in flight hold
+    assert "Its balance is $0.001000, of which $0.000600 is held" in caught.value.message
     # settling gives back what was not spent
     await gate.settle_many([(first, 10, 250, "apply")])
     await gate.admit(who, job(), hold=750, load_balance=load)
-    assert len(loads) == 1
+    assert len(loads) == 2
 
 
 async def test_a_missing_mirror_is_read_once_however_many_requests_find_it(
