@@ -195,6 +195,16 @@ class Settings(BaseSettings):
     """CIDRs that webhooks may reach although they are not public (internal receivers), e.g.
     `["10.20.0.0/16"]`. Everything else non-public is refused."""
 
+    # -- issue #21: media vendors and their callbacks --
+    callback_base_url: str = ""
+    """The URL media vendors reach the gateway at for job callbacks (empty: `public_base_url`)."""
+    callback_max_age_seconds: int = 300
+    """A signed vendor callback whose timestamp is further than this from our clock is refused."""
+    fal_jwks_url: str = "https://rest.alpha.fal.ai/.well-known/jwks.json"
+    """fal's webhook signing keys (ED25519, JWKS), fetched by the web process and cached for a day."""
+    reference_link_ttl_seconds: int = 3600
+    """Lifetime of the signed link to an uploaded `input_reference` given to vendors that fetch it."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -28,7 +28,7 @@ from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
 from app.jobs.deps import JobDeps
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
-from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs
+from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs, submit_request
 from app.providers.base import MediaProvider, Output, TaskState, TaskStatus
 
 log = logging.getLogger("heytoken.jobs.pipeline")
@@ -126,8 +126,8 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
         await _fail_claimed(deps, job, "channel_unavailable", f"No channel serves '{job.model}' any more.")
         return
     route, provider = found
-    request = media_request(job, route)
     try:
+        request = await submit_request(deps, job, route)
         submission = await provider.submit(route, request)
         assets = await store_outputs(deps, job, route, provider, None, submission.outputs)
     except UpstreamRejected as exc:
