@@ -223,14 +223,20 @@ class FakeVendors:
     async def _callback(self, task_id: str) -> None:
         task = self.tasks[task_id]
         headers, body = self.signed_callback(task_id)
+        # Like the vendors, a callback not answered 2xx is tried again (a few times, a moment apart).
         async with httpx.AsyncClient() as client:
-            try:
-                answer = await client.post(
-                    str(task.callback), content=body, headers={**headers, "content-type": "application/json"}
-                )
-                self.callbacks_sent.append((task_id, answer.status_code))
-            except httpx.HTTPError:
-                self.callbacks_sent.append((task_id, 0))
+            for _ in range(20):
+                try:
+                    answer = await client.post(
+                        str(task.callback), content=body, headers={**headers, "content-type": "application/json"}
+                    )
+                    status = answer.status_code
+                except httpx.HTTPError:
+                    status = 0
+                self.callbacks_sent.append((task_id, status))
+                if 200 <= status < 300 or status in (401, 404):
+                    return
+                await asyncio.sleep(0.25)
 
     async def fal_jwks(self, request: web.Request) -> web.Response:
         raw = self.fal_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

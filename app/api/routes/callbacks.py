@@ -18,8 +18,9 @@ from app.api.resources import Resources
 from app.channels.catalog import Route
 from app.channels.models import ProviderType
 from app.core.edge import is_clean_id
-from app.core.errors import AuthenticationFailed, NotFound
+from app.core.errors import AuthenticationFailed, Conflict, NotFound
 from app.jobs import callbacks
+from app.jobs.models import Stage
 from app.providers.signatures import JwksKeys, verify_fal, verify_standard_webhook
 
 OK = Response(content=b'{"received":true}', media_type="application/json", status_code=200)
@@ -78,5 +79,9 @@ async def vendor_callback(
     body = await request.body()
     if not await _signed(request, res, route, body):
         raise _refused(f"the {vendor} signature does not verify")
+    if job.stage == Stage.QUEUED.value:
+        # The vendor answered our submit and called back before the submit step committed: not yet
+        # ours to wake. Vendors retry a callback that was not answered 2xx.
+        raise Conflict("The job's submission is still being recorded; retry the callback.", code="job_busy")
     await callbacks.wake(res.sessionmaker, res.sender, job_id)
     return OK
