@@ -45,6 +45,8 @@ class Price(SQLModel, table=True):
     per_video_second: int | None = Field(default=None, sa_type=BigInteger)
     per_video_second_by_size: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     """`{"1792x1024": units}`: a video's price per second at that size (else `per_video_second`)."""
+    per_request: int | None = Field(default=None, sa_type=BigInteger)
+    """A flat price per image or video request, on top of the per-image or per-second price."""
     max_output_tokens: int | None = Field(default=None)
     """Cap used to size a chat hold when the request sets no max_tokens."""
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -122,6 +122,7 @@ async def load_catalog(sessionmaker: SessionMaker, settings: Settings, secret_ke
             per_video_second=p.per_video_second,
             per_video_second_by_size=dict(p.per_video_second_by_size or {}),
             max_output_tokens=p.max_output_tokens,
+            per_request=p.per_request,
         )
     for cm in models:
         channel = channels.get(cm.channel_id)

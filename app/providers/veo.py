@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 
 from app.channels.catalog import Route
+from app.core.money import RESOLUTIONS
 from app.core.upstream_errors import UpstreamRejected, UpstreamUnavailable
 from app.providers.base import Download, MediaRequest, Output, Submission, TaskState, TaskStatus
 from app.providers.media_http import call, json_object, same_host, stream_download
 
 # OpenAI's video sizes → Veo's aspect ratio and resolution.
 ASPECT = {"1280x720": "16:9", "1792x1024": "16:9", "720x1280": "9:16", "1024x1792": "9:16"}
-RESOLUTION = {"1280x720": "720p", "720x1280": "720p", "1792x1024": "1080p", "1024x1792": "1080p"}
 PARAMETERS = {"negative_prompt": "negativePrompt", "person_generation": "personGeneration", "seed": "seed"}
 
 
@@ -46,7 +46,7 @@ def veo_body(request: MediaRequest) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     if request.size in ASPECT:
         parameters["aspectRatio"] = ASPECT[request.size]
-        parameters["resolution"] = RESOLUTION[request.size]
+        parameters["resolution"] = RESOLUTIONS[request.size]
     if request.seconds is not None:
         parameters["durationSeconds"] = request.seconds
     for ours, theirs in PARAMETERS.items():

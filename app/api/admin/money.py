@@ -215,7 +215,14 @@ async def list_prices(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"object": "list", "data": [price_public(p) for p in await _ops(request).list_prices()]}
 
 
-PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "per_video_second", "max_output_tokens")
+PRICE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "per_video_second",
+    "max_output_tokens",
+    "per_request",
+)
 
 
 @put("/prices/{model:path}", operation_id="adminSetPrice", responses=docs(PriceObject))
