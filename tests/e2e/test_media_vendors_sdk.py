@@ -19,6 +19,7 @@ from app.core.settings import Settings
 from app.jobs.callbacks import job_token
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.e2e.conftest import FAST
+from tests.fakes.media import PNG
 from tests.fakes.media_vendors import REPLICATE_SECRET, FakeVendors
 from tests.providers.test_media_vendors import VENDORS, Vendor
 from tests.support import LiveServer, WorkerProcess, apoll
@@ -59,8 +60,9 @@ def stack(settings: Settings, vendors: FakeVendors) -> Iterator[Stack]:
         }
     )
     web = LiveServer(mine)
-    mine = mine.model_copy(update={"callback_base_url": web.url})
-    web.settings = web.settings.model_copy(update={"callback_base_url": web.url})
+    # Links to our copies (an uploaded input_reference given to vendors by URL) point at this web process.
+    mine = mine.model_copy(update={"callback_base_url": web.url, "public_base_url": web.url})
+    web.settings = web.settings.model_copy(update={"callback_base_url": web.url, "public_base_url": web.url})
     web.start()
     worker = WorkerProcess(mine, **FAST).start()
     yield Stack(web, worker, mine)
@@ -267,3 +269,42 @@ async def test_a_lost_callback_still_completes_by_polling(
     ((_, _, body),) = [s for s in fake.seen if s[0] == "replicate.submit"]
     assert body["webhook"].startswith(f"{stack.web.url}/v1/callbacks/replicate/{video.id}.")
     assert body["webhook_events_filter"] == ["completed"]
+
+
+# -- input_reference -------------------------------------------------------------------------------
+
+FAL_VIDEO = Vendor("fal", "fal", VENDORS["veo"].kind, "fal-ai/kling-video/v2/master/image-to-video")
+UPLOAD_TARGETS = {"veo": VENDORS["veo"], "kling": VENDORS["kling"], "replicate": VENDORS["replicate"], "fal": FAL_VIDEO}
+
+
+def sent_reference(name: str, body: dict[str, Any]) -> str:
+    """Where each vendor's request carries the reference image."""
+    if name == "veo":
+        return str(body["instances"][0]["image"]["bytesBase64Encoded"])
+    if name == "kling":
+        return str(body["image"])
+    if name == "replicate":
+        return str(body["input"]["image"])
+    return str(body["image_url"])
+
+
+@pytest.mark.parametrize("name", list(UPLOAD_TARGETS))
+async def test_an_uploaded_input_reference_reaches_the_vendor_as_it_takes_it(
+    stack: Stack, tenant: Tenant, add_channel: AddChannel, fake: FakeVendors, name: str
+) -> None:
+    vendor = UPLOAD_TARGETS[name]
+    client = await topped_up(stack, tenant)
+    model = await channel(add_channel, fake, vendor)
+    await listed(client, model)
+    video = await client.videos.create(
+        model=model, prompt="make it move", seconds="4", input_reference=("start.png", PNG, "image/png")
+    )
+    assert (await finished_video(client, video.id)).status == "completed"
+    ((_, _, body),) = [s for s in fake.seen if s[0] == f"{name}.submit"]
+    sent = sent_reference(name, body)
+    if name in ("veo", "kling"):
+        assert base64.b64decode(sent) == PNG  # inline, as bare base64
+    else:
+        assert sent.startswith(f"{stack.web.url}/blobs/")  # a short-lived signed link to our copy
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(sent)).content == PNG
