@@ -1,9 +1,10 @@
 """Upstream callbacks: the URL the gateway gives a vendor for one job, and what a verified callback does.
 
-The URL is `{callback base}/v1/callbacks/{vendor}/{job id}.{mac}`; the MAC (HMAC-SHA256 of vendor and
+The URL is `{callback base}/callbacks/{vendor}/{job id}.{mac}`; the MAC (HMAC-SHA256 of vendor and
 job id under the instance secret) makes the URL itself unguessable, which is all the protection the
 vendors that do not sign (Kling, midjourney-proxy) get. Vendors that sign (Replicate, fal) are checked
-by their own signature as well (app/providers/callbacks.py).
+by their own signature as well (app/providers/signatures.py). Served at the root, like the signed
+`/blobs` links, not under `/v1`: every `/v1` route takes an API key.
 
 A verified callback is a wake-up, not the result: it makes the job's next poll due now and sends it,
 so the poll step reads the outcome from the vendor's API as it always does. A forged or replayed body
@@ -53,7 +54,7 @@ def callback_url(settings: Settings, route: Route, job_id: str) -> str | None:
         return None
     base = (settings.callback_base_url or settings.resolved_public_base_url()).rstrip("/")
     token = job_token(settings.resolved_secret_key(), route.provider, job_id)
-    return f"{base}/v1/callbacks/{route.provider}/{token}"
+    return f"{base}/callbacks/{route.provider}/{token}"
 
 
 async def load_job(sessionmaker: SessionMaker, job_id: str) -> Job | None:

@@ -239,7 +239,7 @@ async def test_a_callback_with_a_bad_signature_is_refused_and_changes_nothing(
     (task_id,) = [t for t, task in fake.tasks.items() if task.callback and job_id in task.callback]
     headers, body = fake.signed_callback(task_id, forge=True)
     token = job_token(stack.settings.resolved_secret_key(), name, job_id)
-    url = f"{stack.web.url}/v1/callbacks/{name}/{token}"
+    url = f"{stack.web.url}/callbacks/{name}/{token}"
     async with httpx.AsyncClient() as http:
         forged = await http.post(url, content=body, headers=headers)
         assert forged.status_code == 401 and forged.json()["error"]["code"] == "invalid_signature"
@@ -267,7 +267,7 @@ async def test_a_lost_callback_still_completes_by_polling(
     done = await finished_video(client, video.id)
     assert done.status == "completed" and fake.callbacks_sent == []
     ((_, _, body),) = [s for s in fake.seen if s[0] == "replicate.submit"]
-    assert body["webhook"].startswith(f"{stack.web.url}/v1/callbacks/replicate/{video.id}.")
+    assert body["webhook"].startswith(f"{stack.web.url}/callbacks/replicate/{video.id}.")
     assert body["webhook_events_filter"] == ["completed"]
 
 

@@ -1,4 +1,4 @@
-"""POST /v1/callbacks/{vendor}/{token}: a media vendor telling us a job's task changed.
+"""POST /callbacks/{vendor}/{token}: a media vendor telling us a job's task changed.
 
 No API key: the token in the path (a MAC of vendor and job id, app/jobs/callbacks.py) and, for the
 vendors that sign, their signature are the permission. A bad token or signature is 401 and changes
@@ -60,7 +60,7 @@ async def _signed(request: Request[Any, Any, Any], res: Resources, route: Route,
     return True
 
 
-@post("/v1/callbacks/{vendor:str}/{token:str}", status_code=200, include_in_schema=False)
+@post("/callbacks/{vendor:str}/{token:str}", status_code=200, include_in_schema=False)
 async def vendor_callback(
     request: Request[Any, Any, Any],
     vendor: FromPath[str],
