@@ -7,19 +7,20 @@ without waiting for the next poll, forged ones are refused, and a lost one still
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from openai import AsyncOpenAI, NotFoundError
+from openai import APIStatusError, AsyncOpenAI, NotFoundError
 
 from app.core.settings import Settings
 from app.jobs.callbacks import job_token
 from tests.conftest import ADMIN_HEADERS, AddChannel, Tenant, unique_model
 from tests.e2e.conftest import FAST
-from tests.fakes.media import PNG
+from tests.fakes.media import PNG, Fault
 from tests.fakes.media_vendors import REPLICATE_SECRET, FakeVendors
 from tests.providers.test_media_vendors import VENDORS, Vendor
 from tests.support import LiveServer, WorkerProcess, apoll
@@ -308,3 +309,72 @@ async def test_an_uploaded_input_reference_reaches_the_vendor_as_it_takes_it(
         assert sent.startswith(f"{stack.web.url}/blobs/")  # a short-lived signed link to our copy
         async with httpx.AsyncClient() as http:
             assert (await http.get(sent)).content == PNG
+
+
+# -- what a user sees when a vendor fails ------------------------------------------------------------
+
+EXPECTED = {"moderated": "content_policy_violation", "expired": "result_expired"}
+OUTCOMES = [
+    (n, o) for n in VENDORS for o in ("fail", "moderated", "expired") if not (n == "stability" and o == "expired")
+]
+
+
+@pytest.mark.parametrize(("name", "outcome"), OUTCOMES)
+async def test_sdk_sees_the_failure_and_the_hold_is_released(
+    stack: Stack, tenant: Tenant, add_channel: AddChannel, fake: FakeVendors, hooks: Receiver, name: str, outcome: str
+) -> None:
+    vendor = VENDORS[name]
+    client = await topped_up(stack, tenant)
+    model = await channel(add_channel, fake, vendor)
+    await listed(client, model)
+    fake.outcome = outcome
+    path = f"/{name}-{outcome}-{uuid.uuid4().hex[:6]}"
+    if vendor.kind.value == "video":
+        video = await client.videos.create(
+            model=model, prompt="x", seconds="4", extra_body={"webhook_url": hooks.url(path)}
+        )
+        job_id = video.id
+        failed = await finished_video(client, job_id)
+        assert failed.status == "failed" and failed.error is not None
+        code = failed.error.code
+    else:
+        with pytest.raises(APIStatusError) as caught:
+            await client.images.generate(
+                model=model, prompt="x", size="1024x1024", extra_body={"webhook_url": hooks.url(path)}
+            )
+        match = re.search(r"\(job (img_\w+)\)", caught.value.message)  # the error names its job
+        assert match is not None, caught.value.message
+        job_id = match[1]
+        code = caught.value.body["code"] if isinstance(caught.value.body, dict) else None
+        # A refused prompt is the caller's fault (400); the vendor's own failure is not.
+        assert (caught.value.status_code == 400) == (code in ("content_policy_violation", "upstream_rejected")), code
+    if outcome in EXPECTED:
+        assert code == EXPECTED[outcome]
+    else:
+        assert code not in EXPECTED.values()
+
+    async def delivered() -> Any:
+        return hooks.at(path) or None
+
+    (received,) = await apoll(delivered, timeout=30, interval=0.1, message="webhook delivered")
+    assert received.json()["type"] == f"{vendor.kind.value}.failed"
+    billing = (await job_of(stack, tenant, job_id))["billing"]
+    assert billing["state"] == "released" and not billing["captured"]
+
+
+@pytest.mark.parametrize("name", list(VENDORS))
+async def test_sdk_waits_out_a_429_with_retry_after(
+    stack: Stack, tenant: Tenant, add_channel: AddChannel, fake: FakeVendors, name: str
+) -> None:
+    vendor = VENDORS[name]
+    client = await topped_up(stack, tenant)
+    model = await channel(add_channel, fake, vendor)
+    await listed(client, model)
+    route = f"{'mj' if name == 'midjourney' else name}.submit"
+    fake.faults[route] = [Fault(429, headers={"retry-after": "1"}, body={"error": {"message": "Too many requests"}})]
+    job_id, image = await create(client, vendor, model, "http://127.0.0.1:9/unused")
+    if vendor.kind.value == "video":
+        assert (await finished_video(client, job_id)).status == "completed"
+    else:
+        assert image == vendor.result
+    assert len(fake.names(route)) == 2
