@@ -120,8 +120,8 @@ class KlingProvider:
                 self._client, "POST", url, timeout_s=self._timeout, json=body, headers=_headers(route)
             )
         except UpstreamRejected as exc:
-            # Kling answers a refused prompt with HTTP 400 and its code in the body.
-            if (exc.error or {}).get("code") == CONTENT_REFUSAL or "1301" in exc.message:
+            # Kling answers a refused prompt with HTTP 400, code 1301 and a "content security" message.
+            if "content security" in exc.message.lower():
                 raise UpstreamRejected(
                     exc.message, status=exc.status, error={"code": "content_policy_violation", "message": exc.message}
                 ) from exc

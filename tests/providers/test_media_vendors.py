@@ -208,3 +208,15 @@ async def test_midjourney_upscale_is_a_follow_up_job_on_the_grid(
     await deliver(deps)
     refused = await reload(deps, stranger.id)
     assert (refused.status, refused.error_code) == ("failed", "invalid_source")
+
+
+async def test_kling_refusing_the_prompt_at_submit_is_a_content_policy_violation(
+    deps, tenant: Tenant, add_channel: AddChannel, fake: FakeVendors
+):
+    model = await vendor_model(add_channel, fake, VENDORS["kling"])
+    fake.outcome = "refused"  # HTTP 400, code 1301: "Trigger the content security policy of the platform"
+    job = await create_job(deps, tenant, JobKind.VIDEO, model, seconds=5)
+    await deliver(deps)
+    failed = await reload(deps, job.id)
+    assert (failed.status, failed.error_code) == ("failed", "content_policy_violation")
+    assert "content security" in (failed.error_message or "")
