@@ -15,7 +15,8 @@ from app.jobs.models import JobKind
 from storage.base import read_all
 from tests.conftest import AddChannel, Tenant, unique_model
 from tests.fakes.media import MP4, PNG, Fault
-from tests.fakes.media_vendors import KLING_ACCESS, KLING_SECRET, FakeVendors
+from tests.fakes.media_vendors import FakeVendors
+from tests.fakes.vendor_handlers import KLING_ACCESS, KLING_SECRET
 from tests.jobs.conftest import create_job, deliver, deps, reload, sender_of
 
 __all__ = ["deps"]
