@@ -49,6 +49,13 @@ def _provider(deps: JobDeps, job: Job) -> tuple[Route, MediaProvider] | None:
     return None
 
 
+async def _provider_after_refresh(deps: JobDeps, job: Job) -> tuple[Route, MediaProvider] | None:
+    """The web process admitted the job on a channel this worker's catalog does not know yet (added a
+    moment ago, before our next background refresh): look again in a fresh catalog before failing."""
+    await deps.catalog.refresh()
+    return _provider(deps, job)
+
+
 async def _begin(deps: JobDeps, job_id: str, stages: set[Stage], lease_seconds: float) -> Job | None:
     """Claim the step: the job at one of `stages`, due, not past its deadline. Commits the claim."""
     async with transaction(deps.sessionmaker, deps.sender) as session:
@@ -121,7 +128,7 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
     job = await _begin(deps, job_id, {Stage.QUEUED}, deps.settings.job_step_timeout_seconds)
     if job is None:
         return
-    found = _provider(deps, job)
+    found = _provider(deps, job) or await _provider_after_refresh(deps, job)
     if found is None:
         await _fail_claimed(deps, job, "channel_unavailable", f"No channel serves '{job.model}' any more.")
         return

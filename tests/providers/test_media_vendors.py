@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from app.channels.catalog import Catalog
 from app.core.queue import ActorName
 from app.jobs.models import JobKind
 from storage.base import read_all
@@ -221,3 +222,15 @@ async def test_kling_refusing_the_prompt_at_submit_is_a_content_policy_violation
     failed = await reload(deps, job.id)
     assert (failed.status, failed.error_code) == ("failed", "content_policy_violation")
     assert "content security" in (failed.error_message or "")
+
+
+async def test_a_channel_the_workers_catalog_does_not_know_yet_is_looked_up_again(
+    deps, tenant: Tenant, add_channel: AddChannel, fake: FakeVendors
+):
+    # Given a job admitted on a channel added a moment ago, and a worker whose catalog predates it
+    model = await vendor_model(add_channel, fake, VENDORS["bfl"])
+    job = await create_job(deps, tenant, JobKind.IMAGE, model, n=1, size="1024x1024")
+    deps.catalog.current = Catalog()
+    # Then the submit step reads a fresh catalog instead of failing the job as channel_unavailable
+    await deliver(deps)
+    assert (await reload(deps, job.id)).status == "completed"
