@@ -23,6 +23,7 @@ from app.api.fastpath import FastPath, Gateway
 from app.api.resources import Resources
 from app.api.routes.admin import admin_router
 from app.api.routes.billing import list_ledger, redeem_code, retrieve_account, retrieve_usage
+from app.api.routes.callbacks import vendor_callback
 from app.api.routes.catalog import list_models, retrieve_model
 from app.api.routes.chat import create_chat_completion
 from app.api.routes.embeddings import create_embedding
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.console_enabled:
         extra.extend(console_handlers())
     app = Gateway(
-        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, docs_asset, *extra],
+        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, vendor_callback, docs_asset, *extra],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,

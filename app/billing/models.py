@@ -45,6 +45,8 @@ class Price(SQLModel, table=True):
     per_video_second: int | None = Field(default=None, sa_type=BigInteger)
     per_video_second_by_size: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     """`{"1792x1024": units}`: a video's price per second at that size (else `per_video_second`)."""
+    per_request: int | None = Field(default=None, sa_type=BigInteger)
+    """A flat price per image or video request, on top of the per-image or per-second price."""
     max_output_tokens: int | None = Field(default=None)
     audio_input_per_mtok: int | None = Field(default=None, sa_type=BigInteger)
     """Realtime audio input tokens (NULL: `input_per_mtok`)."""

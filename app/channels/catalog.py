@@ -142,6 +142,7 @@ async def load_catalog(sessionmaker: SessionMaker, settings: Settings, secret_ke
             max_output_tokens=p.max_output_tokens,
             audio_input_per_mtok=p.audio_input_per_mtok,
             audio_output_per_mtok=p.audio_output_per_mtok,
+            per_request=p.per_request,
         )
     for cm in models:
         channel = channels.get(cm.channel_id)

@@ -22,6 +22,18 @@ class ProviderType(enum.StrEnum):
     """Google's Gemini API (base URL https://generativelanguage.googleapis.com/v1beta), translated both ways."""
     RUNWAY = "runway"
     """Runway's video API (task-style: create → task id → poll → result URL)."""
+    KLING = "kling"
+    """Kling's official API (JWT from the access key and secret key; text2video, image2video, images)."""
+    STABILITY = "stability"
+    """Stability AI's Stable Image API (SD 3.5, Core, Ultra: one synchronous call per image)."""
+    BFL = "bfl"
+    """Black Forest Labs' Flux API (submit, then poll the answer's `polling_url`)."""
+    MIDJOURNEY = "midjourney"
+    """An unofficial Midjourney relay speaking the midjourney-proxy API (`/mj/submit/imagine`, …)."""
+    FAL = "fal"
+    """fal's queue API (`queue.fal.run/{model id}`): any fal image or video model."""
+    REPLICATE = "replicate"
+    """Replicate's predictions API: any model (`owner/name`) or version (`owner/name:version`)."""
 
 
 class Channel(SQLModel, table=True):

@@ -72,6 +72,7 @@ def price() -> None:
 @click.option("--image", "images", multiple=True, help="[SIZE/QUALITY=]USD per image; repeat.")
 @click.option("--video-second", "video_usd", default=None, help="USD per second of video.")
 @click.option("--max-output-tokens", type=int, default=None, help="Cap used to size holds.")
+@click.option("--request", "request_usd", default=None, help="USD per image or video request (flat, added).")
 @_async
 async def price_set(
     model: str,
@@ -83,6 +84,7 @@ async def price_set(
     images: tuple[str, ...],
     video_usd: str | None,
     max_output_tokens: int | None,
+    request_usd: str | None,
 ) -> None:
     per_image: dict[str, int] | None = None
     if images:
@@ -101,6 +103,7 @@ async def price_set(
             per_image=per_image,
             per_video_second=_usd(video_usd, "--video-second"),
             max_output_tokens=max_output_tokens,
+            per_request=_usd(request_usd, "--request"),
         )
     click.echo(model)
 
@@ -120,6 +123,8 @@ async def price_list() -> None:
             parts += [f"image[{k}]={format_usd(int(v))}" for k, v in (p.per_image or {}).items()]
             if p.per_video_second:
                 parts.append(f"video={format_usd(p.per_video_second)}/s")
+            if p.per_request:
+                parts.append(f"request={format_usd(p.per_request)}")
             click.echo(f"{p.model}\t" + "\t".join(parts))
 
 

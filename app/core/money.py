@@ -54,6 +54,8 @@ class ModelPrice:
     """Realtime audio input tokens (None: the text input price)."""
     audio_output_per_mtok: int | None = None
     """Realtime audio output tokens (None: the text output price)."""
+    per_request: int | None = None
+    """A flat price per media request (added once to the per-image or per-second cost)."""
     is_free: bool = field(init=False, default=False)
     """Decided once, when the catalog builds the price: every request asks, several times."""
 
@@ -67,6 +69,7 @@ class ModelPrice:
             or any((self.per_image or {}).values())
             or self.per_video_second
             or any((self.per_video_second_by_size or {}).values())
+            or self.per_request
         )
         object.__setattr__(self, "is_free", free)
 
@@ -100,11 +103,28 @@ def image_unit_price(price: ModelPrice, size: str | None, quality: str | None) -
 
 def image_cost(price: ModelPrice, n: int, size: str | None, quality: str | None, multiplier_bp: int = BP) -> int:
     unit = image_unit_price(price, size, quality) or 0
-    return ceil_div(unit * n * multiplier_bp, BP)
+    return ceil_div((unit * n + (price.per_request or 0)) * multiplier_bp, BP)
+
+
+RESOLUTIONS = {"1280x720": "720p", "720x1280": "720p", "1792x1024": "1080p", "1024x1792": "1080p"}
+"""The OpenAI video sizes → the resolution vendors name and price them by (Veo: 720p, 1080p)."""
+
+
+def resolution(size: str | None) -> str | None:
+    """'1280x720' → '720p'; other sizes by their shorter side."""
+    if size in RESOLUTIONS:
+        return RESOLUTIONS[size]
+    width, _, height = (size or "").partition("x")
+    return f"{min(int(width), int(height))}p" if width.isdigit() and height.isdigit() else None
 
 
 def video_cost(price: ModelPrice, seconds: int, size: str | None = None, multiplier_bp: int = BP) -> int:
-    """seconds × the price per second at that size (`per_video_second_by_size`, else `per_video_second`)."""
+    """seconds × the price per second at that size or its resolution (`per_video_second_by_size`, keyed
+    `1792x1024` or `1080p`; else `per_video_second`), plus `per_request`."""
     by_size = price.per_video_second_by_size or {}
-    unit = by_size.get(size) if size is not None and size in by_size else price.per_video_second
-    return ceil_div((unit or 0) * seconds * multiplier_bp, BP)
+    unit = price.per_video_second
+    for key in (size, resolution(size)):
+        if key is not None and key in by_size:
+            unit = by_size[key]
+            break
+    return ceil_div(((unit or 0) * seconds + (price.per_request or 0)) * multiplier_bp, BP)

@@ -262,6 +262,16 @@ class Settings(BaseSettings):
         grace = self.reconcile_grace_seconds
         return self.step_lease_seconds / 2 if grace is None else grace
 
+    # -- issue #21: media vendors and their callbacks --
+    callback_base_url: str = ""
+    """The URL media vendors reach the gateway at for job callbacks (empty: `public_base_url`)."""
+    callback_max_age_seconds: int = 300
+    """A signed vendor callback whose timestamp is further than this from our clock is refused."""
+    fal_jwks_url: str = "https://rest.alpha.fal.ai/.well-known/jwks.json"
+    """fal's webhook signing keys (ED25519, JWKS), fetched by the web process and cached for a day."""
+    reference_link_ttl_seconds: int = 3600
+    """Lifetime of the signed link to an uploaded `input_reference` given to vendors that fetch it."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

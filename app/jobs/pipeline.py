@@ -31,7 +31,7 @@ from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
 from app.jobs.deps import JobDeps
 from app.jobs.models import TERMINAL_STAGES, Job, Stage, stage_of
-from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs
+from app.jobs.results import StepFailed, complete, discard_if_orphaned, media_request, store_outputs, submit_request
 from app.providers.base import MediaProvider, Output, TaskState, TaskStatus
 
 log = logging.getLogger("heytoken.jobs.pipeline")
@@ -50,6 +50,13 @@ def _provider(deps: JobDeps, job: Job) -> tuple[Route, MediaProvider] | None:
             provider = deps.media.get((route.provider, job.kind))
             return (route, provider) if provider is not None else None
     return None
+
+
+async def _provider_after_refresh(deps: JobDeps, job: Job) -> tuple[Route, MediaProvider] | None:
+    """The web process admitted the job on a channel this worker's catalog does not know yet (added a
+    moment ago, before our next background refresh): look again in a fresh catalog before failing."""
+    await deps.catalog.refresh()
+    return _provider(deps, job)
 
 
 async def _begin(deps: JobDeps, job_id: str, stages: set[Stage]) -> Job | None:
@@ -126,14 +133,14 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
     job = await _begin(deps, job_id, {Stage.QUEUED})
     if job is None:
         return
-    found = _provider(deps, job)
+    found = _provider(deps, job) or await _provider_after_refresh(deps, job)
     if found is None:
         await _fail_claimed(deps, job, "channel_unavailable", f"No channel serves '{job.model}' any more.")
         return
     route, provider = found
-    request = media_request(job, route)
     try:
         async with _leased(deps, job):
+            request = await submit_request(deps, job, route)
             submission = await provider.submit(route, request)
             assets = await store_outputs(deps, job, route, provider, None, submission.outputs)
     except UpstreamRejected as exc:

@@ -6,17 +6,22 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from app.channels.catalog import Route
+from app.channels.models import ProviderType
 from app.core.db import utcnow
-from app.core.upstream_errors import ProviderError
+from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
+from app.jobs.callbacks import callback_url
 from app.jobs.events import ResultLinks
 from app.jobs.models import Job, Stage
-from app.providers.base import MediaProvider, MediaRequest, Output
+from app.providers.base import MediaProvider, MediaRequest, Output, Reference
+from app.providers.midjourney import SOURCE_TASK
 from storage import StoredObject, object_key
+from storage.base import read_all
 
 if TYPE_CHECKING:
     from app.jobs.deps import JobDeps
 
+REFERENCE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 EXTENSIONS = {"video/mp4": "mp4", "image/webp": "webp", "image/png": "png", "image/jpeg": "jpg"}
 
 
@@ -35,6 +40,46 @@ def media_request(job: Job, route: Route) -> MediaRequest:
         input_reference=params.get("input_reference"),
         extra=dict(params.get("extra") or {}),
     )
+
+
+async def submit_request(deps: JobDeps, job: Job, route: Route) -> MediaRequest:
+    """The request of the submit step: the job's parameters plus what only the submit needs: our copy
+    of an uploaded reference image (bytes and a signed link) and the callback URL."""
+    request = media_request(job, route)
+    request.callback_url = callback_url(deps.settings, route, job.id)
+    if route.provider == ProviderType.MIDJOURNEY and isinstance(source_id := request.extra.get("source_id"), str):
+        request.extra[SOURCE_TASK] = await _source_task(deps, job, source_id)
+    key = (job.params or {}).get("input_reference_key")
+    if isinstance(key, str):
+        try:
+            data = await read_all(deps.store, key)
+        except Exception as exc:
+            raise StepFailed(f"storage: reading the input reference: {type(exc).__name__}: {exc}") from exc
+        # Stored under the extension of what its bytes are (app/media/sniff.py).
+        content_type = REFERENCE_TYPES.get(key.rpartition(".")[2], "application/octet-stream")
+        url = deps.store.signed_url(key, deps.settings.reference_link_ttl_seconds)
+        request.reference = Reference(data, content_type, url)
+    return request
+
+
+async def _source_task(deps: JobDeps, job: Job, source_id: str) -> str:
+    """The upstream task of a follow-up's source image: a completed image job of the same account, on
+    the same channel (a Midjourney upscale presses a button on the grid it came from)."""
+    async with deps.sessionmaker() as session:
+        source = await service.load_job(session, source_id)
+    if (
+        source is None
+        or source.account_id != job.account_id
+        or source.channel_id != job.channel_id
+        or source.stage != Stage.COMPLETED.value
+        or source.upstream_id is None
+    ):
+        raise UpstreamRejected(
+            f"'source_id' names no completed image of this model: {source_id}.",
+            status=400,
+            error={"code": "invalid_source", "message": f"No completed image '{source_id}' to act on."},
+        )
+    return source.upstream_id
 
 
 class StepFailed(Exception):

@@ -3,15 +3,18 @@ the `Video` object (all 13 keys, plus our additions)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar.datastructures import UploadFile
 
+from app.channels.catalog import Catalog
+from app.channels.models import ProviderType
 from app.core.db import to_unix
 from app.core.edge import NO_NUL
-from app.core.errors import InvalidRequest
+from app.core.errors import InvalidRequest, NotFound
 from app.jobs.models import Job
 from app.jobs.schemas import (
     JobError,
@@ -35,6 +38,8 @@ SecondsText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,2}$")]
 VideoSize = Literal["720x1280", "1280x720", "1024x1792", "1792x1024"]
 Variant = Literal["video", "thumbnail", "spritesheet"]
 VideoStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+VIDEO_PROVIDERS = {ProviderType.RUNWAY, ProviderType.KLING}
+VIDEO_NAMES = re.compile(r"veo|sora|video|kling|gen-?[34]|hailuo|seedance|luma|ray-|wan-?2|hunyuan", re.IGNORECASE)
 KNOWN = {"model", "prompt", "seconds", "size", "input_reference", "metadata", "webhook_url", "webhook_events"}
 
 
@@ -112,6 +117,30 @@ def video_create(data: VideoCreateBody, body: dict[str, Any], upload: UploadFile
         input_reference=msgspec.to_builtins(reference) if reference is not None else None,
         upload=upload,
         extra={k: v for k, v in body.items() if k not in KNOWN and isinstance(v, str | int | float | bool)},
+    )
+
+
+def video_models(catalog: Catalog) -> list[str]:
+    """The models of the catalog that make videos, as far as their names and providers tell."""
+    return sorted(
+        model
+        for model, routes in catalog.routes.items()
+        if any(r.provider in VIDEO_PROVIDERS or VIDEO_NAMES.search(f"{model} {r.upstream_model}") for r in routes)
+    )
+
+
+def check_not_retired(catalog: Catalog, model: str) -> None:
+    """A Sora model no channel serves: 404 naming OpenAI's retirement of the Videos API and what serves
+    video here instead (a channel that still serves a Sora model, e.g. a compatible upstream, is used)."""
+    if model in catalog.routes or not model.lower().startswith("sora"):
+        return
+    served = video_models(catalog)
+    alternatives = f" Models that serve video here: {', '.join(served)}." if served else ""
+    raise NotFound(
+        f"The model '{model}' is retired: OpenAI shut down the Videos API and the Sora 2 models on "
+        f"2026-09-24, and no channel of this gateway serves it.{alternatives}",
+        param="model",
+        code="model_retired",
     )
 
 

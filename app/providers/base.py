@@ -11,6 +11,7 @@ upstream's own shape; the job workers drive them one short step at a time.
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -153,9 +154,42 @@ class MediaRequest:
     style: str | None = None
     output_format: str = "png"
     input_reference: dict[str, Any] | None = None
-    """{"image_url": …} or {"file_id": …} as the client sent it (uploaded files are not relayed yet)."""
+    """{"image_url": …} or {"file_id": …} as the client sent it."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Vendor fields the client sent that the gateway does not interpret, passed on as they are."""
+    reference: Reference | None = None
+    """The uploaded `input_reference` file (our copy), set for the submit step only."""
+    callback_url: str | None = None
+    """Where the vendor may call back for this job (set for the submit step, when callbacks are on)."""
+
+    def reference_url(self) -> str | None:
+        """The reference image as a URL the vendor can fetch: the client's own URL, else a short-lived
+        signed link to our copy of the upload."""
+        image_url = (self.input_reference or {}).get("image_url")
+        if isinstance(image_url, str):
+            return image_url
+        return self.reference.url if self.reference is not None else None
+
+    def reference_data_url(self) -> str | None:
+        """The reference image inline (data URL), for vendors that take no links; a client URL is kept."""
+        if self.reference is not None:
+            return self.reference.data_url()
+        return self.reference_url()
+
+
+@dataclass(slots=True)
+class Reference:
+    """An uploaded reference image: its bytes, type, and a signed link to our copy."""
+
+    data: bytes
+    content_type: str
+    url: str | None = None
+
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode()
+
+    def data_url(self) -> str:
+        return f"data:{self.content_type};base64,{self.base64()}"
 
 
 @dataclass(slots=True)

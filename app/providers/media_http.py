@@ -6,15 +6,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
 from app.core.http import transport_error
-from app.core.upstream_errors import UpstreamUnavailable, from_status
+from app.core.upstream_errors import UpstreamRejected, UpstreamUnavailable, from_status
 from app.providers.base import Download
 
 CHUNK = 256 * 1024
+EXPIRED = frozenset({403, 404, 410})
+"""What an expired or deleted result link answers (S3/GCS signed URLs: 403; deleted files: 404, 410)."""
+
+
+def same_host(url: str, base_url: str | None) -> bool:
+    """Whether `url` points at the channel's own host (only then does it get the channel's key)."""
+    return base_url is not None and urlsplit(url).netloc == urlsplit(base_url).netloc
 
 
 async def call(client: httpx.AsyncClient, method: str, url: str, *, timeout_s: float, **kwargs: Any) -> httpx.Response:
@@ -49,6 +57,14 @@ async def stream_download(
     except httpx.HTTPError as exc:
         raise transport_error(exc) from exc
     try:
+        if response.status_code in EXPIRED:
+            # A result link that no longer answers (signed URLs expire, vendors delete outputs after
+            # a while): the result is gone, and asking again will not bring it back.
+            raise UpstreamRejected(
+                f"The upstream's result is no longer available (HTTP {response.status_code}).",
+                status=response.status_code,
+                error={"code": "result_expired", "message": "The upstream's result link expired before it was copied."},
+            )
         if response.status_code != 200:
             raise from_status(response.status_code, await response.aread(), response.headers)
         content_type = response.headers.get("content-type", default_type).split(";")[0].strip() or default_type

@@ -42,10 +42,27 @@ class OpenAIVideosProvider:
             body["seconds"] = str(request.seconds)
         if request.size:
             body["size"] = request.size
-        if request.input_reference:
-            body["input_reference"] = request.input_reference
         url = f"{route.base_url}/videos"
-        response = await call(self._client, "POST", url, timeout_s=self._timeout, json=body, headers=_headers(route))
+        if request.reference is not None:
+            # An uploaded file goes on as the Videos API takes it: multipart, the file as `input_reference`.
+            extension = request.reference.content_type.rpartition("/")[2]
+            upload = {
+                "input_reference": (
+                    f"input_reference.{extension}",
+                    request.reference.data,
+                    request.reference.content_type,
+                )
+            }
+            fields = {k: str(v) for k, v in body.items()}
+            response = await call(
+                self._client, "POST", url, timeout_s=self._timeout, data=fields, files=upload, headers=_headers(route)
+            )
+        else:
+            if request.input_reference:
+                body["input_reference"] = request.input_reference
+            response = await call(
+                self._client, "POST", url, timeout_s=self._timeout, json=body, headers=_headers(route)
+            )
         video_id = json_object(response).get("id")
         if not isinstance(video_id, str) or not video_id:
             raise UpstreamUnavailable("Upstream accepted the video but sent no id.")

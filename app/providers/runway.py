@@ -55,9 +55,10 @@ class RunwayProvider:
         if request.seconds is not None:
             body["duration"] = request.seconds
         path = "/text_to_video"
-        image_url = (request.input_reference or {}).get("image_url")
-        if isinstance(image_url, str):
-            body["promptImage"] = image_url
+        # Runway takes the image as an HTTPS URL or a data URI (an upload goes inline).
+        image = request.reference_data_url()
+        if image is not None:
+            body["promptImage"] = image
             path = "/image_to_video"
         response = await call(
             self._client, "POST", f"{route.base_url}{path}", timeout_s=self._timeout, json=body, headers=_headers(route)

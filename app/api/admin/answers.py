@@ -60,6 +60,7 @@ class PriceObject(msgspec.Struct, kw_only=True):
     per_video_second: int | None
     per_video_second_by_size: dict[str, int]
     max_output_tokens: int | None
+    per_request: int | None = None
 
 
 class TierObject(msgspec.Struct, kw_only=True):

@@ -200,6 +200,7 @@ PRICE_FIELDS = (
     "max_output_tokens",
     "per_image",
     "per_video_second_by_size",
+    "per_request",
 )
 
 

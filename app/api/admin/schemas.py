@@ -105,7 +105,9 @@ class PriceBody(msgspec.Struct, kw_only=True):
     per_video_second_by_size: dict[Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)], PriceMicros] | None = (
         None
     )
-    """Price per video second by size (`"1792x1024"`); other sizes pay `per_video_second`."""
+    """Price per video second by size (`"1792x1024"`) or resolution (`"1080p"`); others pay `per_video_second`."""
+    per_request: PriceMicros | None = None
+    """A flat price per image or video request, added to the per-image or per-second price."""
 
 
 class TierBody(Limits, kw_only=True):
@@ -159,6 +161,7 @@ def price_public(p: Price) -> dict[str, Any]:
         "per_video_second": p.per_video_second,
         "per_video_second_by_size": p.per_video_second_by_size or {},
         "max_output_tokens": p.max_output_tokens,
+        "per_request": p.per_request,
     }
 
 

@@ -30,6 +30,7 @@ from app.media.videos import (
     VideoList,
     VideoObject,
     VideoStatus,
+    check_not_retired,
     video_create,
     video_object,
 )
@@ -53,6 +54,7 @@ async def _create(request: Request[Any, Any, Any], data: VideoCreateBody, *, wit
     body, uploads = await body_of(request), uploads_of(request)
     create = video_create(data, body, uploads.get("input_reference"))
     await check_url(res.url_guard, create.webhook_url, "webhook_url")
+    check_not_retired(res.catalog.current, create.model)
     route = pick(res.catalog.current, create.model)
     service.check_capability(route, JobKind.VIDEO)
     upload = upload_type = None
