@@ -33,6 +33,7 @@ from app.core.ssrf import Policy, UrlGuard
 from app.jobs.capture import capture_records, settler
 from app.jobs.preview import JobPreview
 from app.jobs.recorder import JobRecorder
+from app.jobs.retention import JobLogRetention
 from app.providers.base import Provider
 from app.providers.registry import build_providers
 from storage import ObjectStore, S3Options, open_store
@@ -124,6 +125,7 @@ class Resources:
     url_guard: UrlGuard
     cooldowns: CooldownBoard
     reaper: Reaper
+    retention: JobLogRetention
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
@@ -166,6 +168,13 @@ class Resources:
         await cooldowns.start()
         reaper = Reaper()
         await reaper.start()
+        retention = JobLogRetention(
+            engine,
+            days=settings.job_retention_days,
+            batch=settings.job_retention_batch,
+            interval=settings.job_retention_interval_seconds,
+        )
+        await retention.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -195,9 +204,11 @@ class Resources:
             url_guard=create_url_guard(settings),
             cooldowns=cooldowns,
             reaper=reaper,
+            retention=retention,
         )
 
     async def close(self) -> None:
+        await self.retention.stop()
         await self.billing_reconciler.stop()
         await self.catalog.stop()
         await self.reaper.stop()

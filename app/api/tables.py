@@ -4,7 +4,7 @@ from app.accounts.models import Account, ApiKey, Tier
 from app.billing.models import LedgerEntry, Price, RedemptionCode
 from app.channels.models import Channel, ChannelModel
 from app.idempotency.models import IdempotencyRecord
-from app.jobs.models import Job
+from app.jobs.models import Job, UsageRollup
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Price",
     "RedemptionCode",
     "Tier",
+    "UsageRollup",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromQuery, JSONBody
-from sqlalchemy import func, select
 
 from app.api.api_docs import docs
 from app.api.deps import principal_of, resources_of
@@ -16,7 +15,7 @@ from app.billing.schemas import AccountObject, LedgerPage, RedeemBody, Redemptio
 from app.core.errors import InvalidRequest
 from app.core.money import format_usd
 from app.core.params import Cursor64, PageLimit
-from app.jobs.models import JOBS
+from app.jobs.usage import usage_by_day
 
 MAX_USAGE_DAYS = 366
 FIRST_DAY, LAST_DAY = dt.date(1, 2, 1), dt.date(9999, 12, 30)
@@ -66,39 +65,8 @@ async def retrieve_usage(
             f"A usage report spans at most {MAX_USAGE_DAYS} days.", param="start", code="invalid_value"
         )
     res = resources_of(request)
-    lower = dt.datetime.combine(start_date, dt.time(), dt.UTC)
-    upper = dt.datetime.combine(end_date + dt.timedelta(days=1), dt.time(), dt.UTC)
-    c = JOBS.c
-    if res.engine.dialect.name == "postgresql":
-        day = func.to_char(func.timezone("UTC", c.created_at), "YYYY-MM-DD")
-    else:
-        day = func.substr(c.created_at, 1, 10)
-    stmt = (
-        select(
-            day.label("day"),
-            c.model,
-            func.count(),
-            func.coalesce(func.sum(c.prompt_tokens), 0),
-            func.coalesce(func.sum(c.completion_tokens), 0),
-            func.coalesce(func.sum(c.cost), 0),
-        )
-        .where(c.account_id == principal_of(request).account_id, c.created_at >= lower, c.created_at < upper)
-        .group_by("day", c.model)
-        .order_by("day", c.model)
-    )
-    async with res.sessionmaker() as session:
-        rows = (await (await session.connection()).execute(stmt)).all()
-    data = [
-        {
-            "date": r[0],
-            "model": r[1],
-            "requests": int(r[2]),
-            "prompt_tokens": int(r[3]),
-            "completion_tokens": int(r[4]),
-            "cost": int(r[5]),
-        }
-        for r in rows
-    ]
+    async with res.engine.connect() as conn:
+        data = await usage_by_day(conn, principal_of(request).account_id, start_date, end_date)
     return {
         "object": "list",
         "start": start_date.isoformat(),
