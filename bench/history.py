@@ -18,7 +18,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -149,7 +151,15 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
             proc.wait_http(port, timeout=120)
             target = Target("gateway", port, proc, {"chat": "bench-chat"}, gateway.headers)
             scenario = Scenario("history-chat", "chat", "chat", args.connections)
+            spy = None
+            if args.py_spy:
+                # A profile of the web process through the load (`py-spy` must be installed).
+                command = [str(BIN / "py-spy"), "record", "--pid", str(proc.pid), "--format", "raw", "--nonblocking"]
+                spy = subprocess.Popen([*command, "-o", str(out / f"py-spy-{rows}.txt")], stdout=subprocess.DEVNULL)
             measured = [run_loadgen(target, scenario, args, tools) for _ in range(args.rounds)]
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
             usage = usage_ms(port, gateway.headers)
             rss = proc.peak_rss_mb()
         finally:
@@ -158,6 +168,7 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
             "rows": rows,
             "prefill_s": fill_s,
             "cpu_ms": statistics.median(m["cpu_ms_per_request"] for m in measured),
+            "cpu_ms_by_round": [m["cpu_ms_per_request"] for m in measured],
             "p50": statistics.median(m["latency_ms"]["p50"] for m in measured),
             "p99": statistics.median(m["latency_ms"]["p99"] for m in measured),
             "rps": statistics.median(m["requests"] / m["elapsed"] for m in measured),
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3, help="load runs per size (the median is shown)")
+    parser.add_argument("--py-spy", action="store_true", help="profile the web process (raw py-spy output)")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     args = parser.parse_args(argv)
