@@ -123,6 +123,16 @@ def usage_ms(port: int, headers: dict[str, str], tries: int = 5) -> float:
     return statistics.median(times)
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now: anonymous (its heap) and file-backed (mapped libraries)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "RssAnon:", "RssFile:")):
+            name, kb = line.split()[:2]
+            fields[name.rstrip(":")] = int(kb) / 1024
+    return fields
+
+
 def db_size_mb(gateway: Gateway) -> float | None:
     url = gateway.settings.resolved_database_url()
     if not url.startswith("sqlite"):
@@ -149,6 +159,7 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
         proc = Proc(f"gateway-{rows}", web_command(port), gateway.env, server, var / "gateway.log")
         try:
             proc.wait_http(port, timeout=120)
+            idle = memory_mb(proc.pid)
             target = Target("gateway", port, proc, {"chat": "bench-chat"}, gateway.headers)
             scenario = Scenario("history-chat", "chat", "chat", args.connections)
             spy = None
@@ -162,6 +173,7 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
                 spy.wait(30)
             usage = usage_ms(port, gateway.headers)
             rss = proc.peak_rss_mb()
+            loaded = memory_mb(proc.pid)
         finally:
             proc.stop()
         return {
@@ -176,6 +188,8 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
             "usage_ms": usage,
             "db_mb": db_size_mb(gateway),
             "peak_rss_mb": rss,
+            "memory_idle_mb": idle,
+            "memory_after_mb": loaded,
         }
     finally:
         if database_url:
