@@ -143,7 +143,7 @@ def db_size_mb(gateway: Gateway) -> float | None:
 
 def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[Any, Any], out: Path) -> dict[str, Any]:
     server, tools = cpus
-    var = out / f"rows-{rows}"
+    var = out / f"rows-{rows}-{uuid.uuid4().hex[:6]}"  # a size may be repeated (interleaved runs)
     database_url, scratch = args.database_url, f"ht_history_{uuid.uuid4().hex[:8]}"
     if database_url:
         asyncio.run(_admin(args.database_url, f'CREATE DATABASE "{scratch}"'))
