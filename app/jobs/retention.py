@@ -7,7 +7,8 @@ Why it stays cheap and never holds up the job log's writer: a batch is found thr
 index on the job log's `created_at` (oldest first, no scan of what stays), each batch is its own short
 transaction, and while full batches come back the loop goes on after a short pause rather than in one
 long sweep (a process catching up on millions of rows gives the writer a turn between two batches).
-Several web processes pruning at once is harmless: a row is deleted once, the others find it gone.
+Several web processes pruning at once share the work: on PostgreSQL each skips the rows another has
+locked.
 """
 
 from __future__ import annotations
@@ -56,7 +57,15 @@ class JobLogRetention:
     async def prune_batch(self, now: dt.datetime | None = None) -> int:
         """Remove at most one batch of rows created before the cutoff, oldest first; how many went."""
         created_at = JOBS.c.created_at
-        oldest = select(JOBS.c.id).where(LOG_ROW, created_at < self.cutoff(now)).order_by(created_at).limit(self._batch)
+        oldest = (
+            select(JOBS.c.id)
+            .where(LOG_ROW, created_at < self.cutoff(now))
+            .order_by(created_at)
+            .limit(self._batch)
+            # PostgreSQL: two processes pruning at once take different rows instead of queueing on the
+            # same ones (SQLite has one writer at a time and no such clause).
+            .with_for_update(skip_locked=True)
+        )
         async with self._engine.begin() as conn:
             removed = (await conn.execute(delete(JOBS).where(JOBS.c.id.in_(oldest)))).rowcount or 0
         self.removed += removed
