@@ -200,7 +200,8 @@ class Settings(BaseSettings):
     """Chat and embedding job rows older than this many days are removed (0: kept forever). Media jobs
     stay as long as their files; the ledger and the usage rollups (GET /v1/usage) are never removed."""
     job_retention_batch: int = Field(default=500, ge=1, le=10_000)
-    """Rows removed per transaction: small, so the job log's writer never waits long behind one."""
+    """Rows removed per transaction: small, so the job log's writer never waits long behind one (on
+    SQLite at most 100, as the statement runs on the web process's event loop)."""
     job_retention_interval_seconds: float = Field(default=60.0, gt=0)
     """How often each web process looks for expired rows (while it finds full batches, it goes on at once)."""
 
