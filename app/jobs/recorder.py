@@ -4,9 +4,10 @@ A request hands its finished record to `record()` (no I/O, no await); a backgrou
 pending records every `job_log_flush_ms` or as soon as `job_log_batch_size` are waiting. `on_write`
 runs in the same transaction (the billing captures), then the rows are added to the usage rollups
 (app/jobs/rollups.py), last, so the rollup rows' locks are held the shortest; `after_write` runs after
-the commit (the Redis settlements). On shutdown the pending records are flushed. A batch that fails (database down) goes
-back to the front of the queue and is retried with backoff, never dropped; a row the database
-refuses on its own (say, its account was deleted meanwhile) is dropped alone, with a log line.
+the commit (the Redis settlements). On shutdown the pending records are flushed. A batch that fails
+(database down) goes back to the front of the queue and is retried with backoff, never dropped; a row
+the database refuses on its own (say, its account was deleted meanwhile) is dropped alone, with a log
+line.
 """
 
 from __future__ import annotations
