@@ -161,7 +161,7 @@ def run_size(rows: int, args: argparse.Namespace, mock_port: int, cpus: tuple[An
             proc.wait_http(port, timeout=120)
             idle = memory_mb(proc.pid)
             target = Target("gateway", port, proc, {"chat": "bench-chat"}, gateway.headers)
-            scenario = Scenario("history-chat", "chat", "chat", args.connections)
+            scenario = Scenario("history-chat", "chat", "chat", args.connections, rate=args.rate)
             spy = None
             if args.py_spy:
                 # A profile of the web process through the load (`py-spy` must be installed).
@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default="", help="PostgreSQL: a database whose server may host scratch ones")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="requests/s, paced (p99 without queueing); 0: closed loop"
+    )
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3, help="load runs per size (the median is shown)")
