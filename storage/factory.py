@@ -9,7 +9,6 @@ from urllib.parse import urlparse
 
 from storage.base import ObjectStore
 from storage.local import LocalStore
-from storage.s3 import S3Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +25,9 @@ def open_store(
     """`s3://bucket[/prefix]` → S3Store; a path (or empty: `default_dir`) → LocalStore whose signed URLs
     start with `signing_base_url` and are signed with `secret`."""
     if url.startswith("s3://"):
+        # Imported here: a web process on local storage never loads the S3 backend (issue #23, memory).
+        from storage.s3 import S3Store
+
         parsed = urlparse(url)
         if not parsed.netloc:
             raise ValueError(f"storage URL {url!r} names no bucket")

@@ -89,6 +89,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         # Webhook receivers in the tests listen on 127.0.0.1 over plain http.
         webhook_allow_http=True,
         webhook_trusted_networks=["127.0.0.1/32"],
+        # Tests write rows dated months or centuries back; the servers of the session must not prune
+        # them under a test's feet (tests/jobs/test_retention.py prunes with its own JobLogRetention).
+        job_retention_days=0,
     )
     migrate(settings)
     return settings

@@ -34,6 +34,7 @@ from app.core.ssrf import Policy, UrlGuard
 from app.jobs.capture import capture_records, settler
 from app.jobs.preview import JobPreview
 from app.jobs.recorder import JobRecorder
+from app.jobs.retention import JobLogRetention
 from app.providers.base import Provider
 from app.providers.registry import build_providers
 from storage import ObjectStore, S3Options, open_store
@@ -138,6 +139,7 @@ class Resources:
     cooldowns: CooldownBoard
     reaper: Reaper
     cache: CacheStore
+    retention: JobLogRetention
 
     async def load_balance(self, account_id: str) -> int:
         """The database balance (the truth), to seed the Redis mirror when it is missing."""
@@ -180,6 +182,13 @@ class Resources:
         await cooldowns.start()
         reaper = Reaper()
         await reaper.start()
+        retention = JobLogRetention(
+            engine,
+            days=settings.job_retention_days,
+            batch=settings.job_retention_batch,
+            interval=settings.job_retention_interval_seconds,
+        )
+        await retention.start()
         if settings.local_provider:
             log.info(
                 "The built-in local provider is serving: %s (no network, deterministic answers).",
@@ -212,9 +221,11 @@ class Resources:
             cooldowns=cooldowns,
             reaper=reaper,
             cache=create_cache(settings),
+            retention=retention,
         )
 
     async def close(self) -> None:
+        await self.retention.stop()
         await self.billing_reconciler.stop()
         await self.catalog.stop()
         await self.reaper.stop()

@@ -5,7 +5,7 @@ from app.billing.models import LedgerEntry, Price, RedemptionCode
 from app.channels.models import Channel, ChannelModel
 from app.console.models import ConsoleSession, ConsoleUser, StripeCheckout
 from app.idempotency.models import IdempotencyRecord
-from app.jobs.models import Job
+from app.jobs.models import Job, UsageRollup
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookSecret
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "RedemptionCode",
     "StripeCheckout",
     "Tier",
+    "UsageRollup",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

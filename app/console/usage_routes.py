@@ -27,10 +27,10 @@ async def usage_page(request: Request[Any, Any, Any], start: DateQuery = None, e
         error: str | None = exc.message
     else:
         error = None
-    lower, upper = usage.bounds(first, last)
-    sessionmaker = resources(request).sessionmaker
-    rows = await usage.by_day_and_model(sessionmaker, account_id(request), lower, upper)
-    latency = await usage.latency_by_model(sessionmaker, account_id(request), lower, upper)
+    async with resources(request).sessionmaker() as session:
+        conn = await session.connection()
+        rows = await usage.usage_by_day(conn, account_id(request), first, last)
+        latency = await usage.latency_by_model(conn, account_id(request), first, last)
     days = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     models = sorted({r["model"] for r in rows})
     index = {d: i for i, d in enumerate(days)}

@@ -272,6 +272,16 @@ class Settings(BaseSettings):
     reference_link_ttl_seconds: int = 3600
     """Lifetime of the signed link to an uploaded `input_reference` given to vendors that fetch it."""
 
+    # Issue #23: the job log's retention (app/jobs/retention.py).
+    job_retention_days: int = Field(default=30, ge=0)
+    """Chat and embedding job rows older than this many days are removed (0: kept forever). Media jobs
+    stay as long as their files; the ledger and the usage rollups (GET /v1/usage) are never removed."""
+    job_retention_batch: int = Field(default=500, ge=1, le=10_000)
+    """Rows removed per transaction: small, so the job log's writer never waits long behind one (on
+    SQLite at most 100, as the statement runs on the web process's event loop)."""
+    job_retention_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often each web process looks for expired rows (while it finds full batches, it goes on at once)."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -15,7 +15,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index
+from sqlalchemy import BigInteger, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import JSONType, UTCDateTime, utcnow
@@ -80,12 +80,35 @@ STAGE_TRANSITIONS: dict[Stage, frozenset[Stage]] = {
 TERMINAL_STAGES = frozenset({Stage.COMPLETED, Stage.FAILED, Stage.CANCELLED})
 
 
+LOG_ROW = text("stage IS NULL")
+"""A job-log row (chat, embedding): written once, finished, by the job recorder; pruned after the retention window."""
+MEDIA_ROW = text("stage IS NOT NULL")
+"""A media job (image, video): lives through the stages; a query of media rows says so, for the partial indexes."""
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
+    # Chat and embedding rows (the job log, `stage` NULL) are most rows by far and are written once:
+    # they keep one index besides the key (retention's, by age). The media jobs' indexes are partial,
+    # so a job-log row costs nothing to maintain in them however many there are (issue #23). The same
+    # WHERE is in the migration for PostgreSQL (0016); here only SQLite's, as a `postgresql_where`
+    # would load SQLAlchemy's PostgreSQL dialect into every web process on SQLite.
     __table_args__ = (
-        Index("ix_jobs_account_created", "account_id", "created_at"),
-        Index("ix_jobs_kind_account_id", "kind", "account_id", "id"),
-        Index("ix_jobs_next_poll_at", "next_poll_at"),
+        Index("ix_jobs_log_created", "created_at", sqlite_where=LOG_ROW),
+        Index(
+            "ix_jobs_media_account_created",
+            "account_id",
+            "created_at",
+            sqlite_where=MEDIA_ROW,
+        ),
+        Index(
+            "ix_jobs_media_kind_account_id",
+            "kind",
+            "account_id",
+            "id",
+            sqlite_where=MEDIA_ROW,
+        ),
+        Index("ix_jobs_media_stage_poll", "stage", "next_poll_at", sqlite_where=MEDIA_ROW),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -153,7 +176,28 @@ class Job(SQLModel, table=True):
     """Bumped by every write of a media job; writes are compare-and-set on it."""
 
 
+class UsageRollup(SQLModel, table=True):
+    """The job log summed by account × UTC day × model × latency bucket (app/jobs/rollups.py), added to
+    in the transaction that writes the rows: GET /v1/usage reads these, never the rows, and they stay
+    when retention removes the rows. A bucket is a latency range (`rollups.bucket_of`): the counts of
+    the buckets are the latency sketch (percentiles within a few per cent)."""
+
+    __tablename__ = "usage_rollups"
+
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=40, ondelete="CASCADE")
+    day: str = Field(primary_key=True, max_length=10)
+    """YYYY-MM-DD (UTC), as /v1/usage shows it."""
+    model: str = Field(primary_key=True, max_length=200)
+    bucket: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    """Latency bucket; -1: latency unknown (no latency recorded, or rows rolled up by the migration)."""
+    requests: int = Field(default=0, sa_type=BigInteger)
+    prompt_tokens: int = Field(default=0, sa_type=BigInteger)
+    completion_tokens: int = Field(default=0, sa_type=BigInteger)
+    cost: int = Field(default=0, sa_type=BigInteger)
+
+
 JOBS = SQLModel.metadata.tables[Job.__tablename__]
+USAGE_ROLLUPS = SQLModel.metadata.tables[UsageRollup.__tablename__]
 """The jobs table itself, for Core statements on the hot paths (no ORM objects built)."""
 
 

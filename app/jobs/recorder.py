@@ -2,10 +2,12 @@
 
 A request hands its finished record to `record()` (no I/O, no await); a background task inserts the
 pending records every `job_log_flush_ms` or as soon as `job_log_batch_size` are waiting. `on_write`
-runs in the same transaction (the billing captures), `after_write` after the commit (the Redis
-settlements). On shutdown the pending records are flushed. A batch that fails (database down) goes
-back to the front of the queue and is retried with backoff, never dropped; a row the database
-refuses on its own (say, its account was deleted meanwhile) is dropped alone, with a log line.
+runs in the same transaction (the billing captures), then the rows are added to the usage rollups
+(app/jobs/rollups.py), last, so the rollup rows' locks are held the shortest; `after_write` runs after
+the commit (the Redis settlements). On shutdown the pending records are flushed. A batch that fails
+(database down) goes back to the front of the queue and is retried with backoff, never dropped; a row
+the database refuses on its own (say, its account was deleted meanwhile) is dropped alone, with a log
+line.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.db import driver_sql
 from app.core.outage import outages
 from app.core.tasks import Loop
+from app.jobs import rollups
 from app.jobs.models import JOBS
 from app.jobs.records import JOB_COLUMNS, JobRecord
 
@@ -50,6 +53,7 @@ class JobRecorder:
         self._engine = engine
         self._sql = driver_sql(engine.dialect)
         self._insert_jobs = self._sql.insert(JOBS.name, JOB_COLUMNS)
+        self._add_rollups = rollups.upsert_sql(self._sql)
         self._interval = flush_ms / 1000
         self._batch_size = batch_size
         self._max_pending = max_pending
@@ -166,3 +170,4 @@ class JobRecorder:
                 await sql.run(conn, self._insert_jobs, [rec.values(sql) for rec in part])
             if self._on_write is not None:
                 await self._on_write(conn, batch)
+            await rollups.add(conn, sql, self._add_rollups, batch)

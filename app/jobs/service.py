@@ -27,6 +27,7 @@ from app.jobs import billing as job_billing
 from app.jobs.events import ResultLinks, emit
 from app.jobs.models import (
     JOBS,
+    MEDIA_ROW,
     STAGE_TRANSITIONS,
     STATUS_OF,
     TERMINAL_STAGES,
@@ -194,7 +195,10 @@ async def list_media_jobs(
 ) -> tuple[list[Job], bool]:
     """One page of the caller's jobs ordered by id (ids are time-ordered ULIDs), and whether more follow."""
     stmt = select(Job).where(
-        col(Job.account_id) == principal.account_id, col(Job.kind) == kind.value, col(Job.deleted_at).is_(None)
+        MEDIA_ROW,  # what the partial index covers (ix_jobs_media_kind_account_id)
+        col(Job.account_id) == principal.account_id,
+        col(Job.kind) == kind.value,
+        col(Job.deleted_at).is_(None),
     )
     if status:
         stmt = stmt.where(col(Job.status) == status)

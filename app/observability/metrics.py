@@ -23,10 +23,11 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from app.cache.store import CacheMetrics
 from app.core.timing import RequestTiming, current
-from app.jobs.models import Job, JobKind, JobStatus
+from app.jobs.models import TERMINAL_STAGES, Job, JobKind, JobStatus, Stage
 from app.realtime.session import Traffic
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0
 # Attempt outcomes that are not the upstream's fault.
 NOT_UPSTREAM_ERRORS = frozenset({"ok", "client_disconnected"})
 IN_FLIGHT = (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+OPEN_STAGES = [stage.value for stage in Stage if stage not in TERMINAL_STAGES]
+"""The stages of the in-flight statuses."""
 JOBS_GAUGE_MAX_AGE = 5.0
 JOBS_GAUGE_TIMEOUT = 2.0
 
@@ -154,9 +157,12 @@ class Metrics:
         if now - self._jobs_read_at < JOBS_GAUGE_MAX_AGE:
             return
         self._jobs_read_at = now
+        # Only media jobs are ever in flight (a job-log row is written finished), and their open stages
+        # are found through the media jobs' partial index: `status IN (…)` had no index and read every
+        # row of the table, the job log's millions included, at every scrape (issue #23).
         stmt = (
             select(Job.kind, Job.status, func.count())  # type: ignore[call-overload]
-            .where(Job.status.in_(IN_FLIGHT))  # type: ignore[attr-defined]
+            .where(col(Job.stage).in_(OPEN_STAGES))
             .group_by(Job.kind, Job.status)
         )
         try:

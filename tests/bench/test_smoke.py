@@ -92,3 +92,28 @@ def test_job_steps_bench_smoke(settings: Settings) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for step in ("create (web)", "job.submit", "job.poll", "job.store"):
         assert step in done.stdout, done.stdout
+
+
+def test_history_bench_smoke(tmp_path: Path, settings: Settings) -> None:
+    """The history scenario with a tiny pre-fill: it fills, serves the chat load and times /v1/usage."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.history",
+        "--rows=0,2000",
+        "--duration=0.5",
+        "--warmup=0.1",
+        "--rounds=1",
+        "--connections=4",
+        f"--redis-url={settings.redis_url}",
+        f"--out={tmp_path}",
+    ]
+    if not settings.is_sqlite():
+        command.append(f"--database-url={settings.resolved_database_url()}")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [result_file] = tmp_path.glob("history-*/result.json")
+    results = json.loads(result_file.read_text())["results"]
+    assert [r["rows"] for r in results] == [0, 2000]
+    for r in results:
+        assert r["errors"] == 0 and r["cpu_ms"] > 0 and r["usage_ms"] > 0, r

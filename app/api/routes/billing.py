@@ -47,9 +47,8 @@ async def retrieve_usage(
 ) -> dict[str, Any]:
     """Requests, tokens and cost by UTC day and model, `start` to `end` inclusive (default: 30 days)."""
     start_date, end_date = usage.date_range(start, end)
-    lower, upper = usage.bounds(start_date, end_date)
-    account_id = principal_of(request).account_id
-    data = await usage.by_day_and_model(resources_of(request).sessionmaker, account_id, lower, upper)
+    async with resources_of(request).engine.connect() as conn:
+        data = await usage.usage_by_day(conn, principal_of(request).account_id, start_date, end_date)
     return {
         "object": "list",
         "start": start_date.isoformat(),
