@@ -13,6 +13,9 @@ from tests.conftest import Tenant
 from tests.fakes.realtime_upstreams import GeminiLiveMock, OpenAIRealtimeMock
 from tests.support import LiveServer, apoll
 
+OPEN: Any = {"open_timeout": 60}
+"""The SDK waits 10 s for a handshake by default: a loaded CI machine (PostgreSQL, two cores) once took longer."""
+
 WORD_BYTES = 4800 * 2
 """local-realtime says each word as 0.2 s of PCM16 at 24 kHz."""
 
@@ -62,7 +65,7 @@ async def turn(connection: Any, *, text: str | None = None, audio: bytes | None 
 async def conversation(sdk: AsyncOpenAI, model: str) -> None:
     """The same client code against every upstream: a session update, a text turn, an audio turn
     (appended PCM16, committed), then a text-only turn; the same events come back."""
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         seen: list = []
         await until(connection, "session.created", seen)
         await connection.session.update(session={"type": "realtime", "instructions": "Be brief."})

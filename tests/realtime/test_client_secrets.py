@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from app.core.crypto import encrypt
 from app.core.settings import Settings
+from tests.realtime.conftest import OPEN
 from tests.realtime.test_handshake import refusal
 from tests.support import LiveServer
 
@@ -76,7 +77,7 @@ async def test_sdk_with_a_client_secret_and_a_key_in_the_subprotocol(
     secret = await sdk.realtime.client_secrets.create(session={"type": "realtime", "model": "local-realtime"})
     assert 50 <= secret.expires_at - time.time() <= 61
     with_secret = AsyncOpenAI(api_key=secret.value, base_url=f"{live.url}/v1", max_retries=0)
-    async with with_secret.realtime.connect(model="local-realtime") as connection:
+    async with with_secret.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         assert (await connection.recv()).type == "session.created"
     ws = await browser(live, "local-realtime", tenant.key)
     try:

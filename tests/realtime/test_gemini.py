@@ -9,7 +9,7 @@ from openai import AsyncOpenAI
 
 from tests.conftest import AddChannel, unique_model
 from tests.fakes.realtime_upstreams import GeminiLiveMock
-from tests.realtime.conftest import conversation, pcm16, turn, until, wait_for_model
+from tests.realtime.conftest import OPEN, conversation, pcm16, turn, until, wait_for_model
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_same_client_same_events(sdk: AsyncOpenAI, add_channel: AddChannel
 async def test_tool_call_round_trip(sdk: AsyncOpenAI, add_channel: AddChannel, gemini_live: GeminiLiveMock) -> None:
     model = await gemini_model(sdk, add_channel, gemini_live)
     tool = {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await connection.session.update(session={"type": "realtime", "tools": [tool]})
         await until(connection, "session.updated", [])
@@ -61,7 +61,7 @@ async def test_tool_call_round_trip(sdk: AsyncOpenAI, add_channel: AddChannel, g
 
 async def test_audio_turn_usage(sdk: AsyncOpenAI, add_channel: AddChannel, gemini_live: GeminiLiveMock) -> None:
     model = await gemini_model(sdk, add_channel, gemini_live)
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         done, _ = await turn(connection, audio=pcm16(1.0))
     usage = done.response.usage
@@ -74,7 +74,7 @@ async def test_interruption_cancels_the_response_and_its_usage_is_billed(
 ) -> None:
     model = await gemini_model(sdk, add_channel, gemini_live)
     gemini_live.interrupt = True
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         done, events = await turn(connection, text="tell me a long story")
         assert done.response.status == "cancelled"

@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import Tenant
-from tests.realtime.conftest import until
+from tests.realtime.conftest import OPEN, until
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +32,7 @@ async def test_no_key(live: LiveServer) -> None:
 async def test_bad_key(live: LiveServer) -> None:
     sdk = AsyncOpenAI(api_key="sk-ht-" + "x" * 40, base_url=f"{live.url}/v1", max_retries=0)
     with pytest.raises(InvalidStatus) as caught:
-        async with sdk.realtime.connect(model="local-realtime"):
+        async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN):
             pass
     status, error = refusal(caught.value)
     assert status == 401 and error["code"] == "invalid_api_key"
@@ -40,7 +40,7 @@ async def test_bad_key(live: LiveServer) -> None:
 
 async def test_unknown_model(sdk: AsyncOpenAI) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with sdk.realtime.connect(model="no-such-realtime-model"):
+        async with sdk.realtime.connect(model="no-such-realtime-model", websocket_connection_options=OPEN):
             pass
     status, error = refusal(caught.value)
     assert status == 404 and error["code"] == "model_not_found" and error["param"] == "model"
@@ -48,7 +48,7 @@ async def test_unknown_model(sdk: AsyncOpenAI) -> None:
 
 async def test_a_chat_model_is_not_a_realtime_model(sdk: AsyncOpenAI) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with sdk.realtime.connect(model="local-chat"):
+        async with sdk.realtime.connect(model="local-chat", websocket_connection_options=OPEN):
             pass
     status, _ = refusal(caught.value)
     assert status == 400
@@ -57,16 +57,18 @@ async def test_a_chat_model_is_not_a_realtime_model(sdk: AsyncOpenAI) -> None:
 async def test_eleventh_concurrent_session(sdk: AsyncOpenAI) -> None:
     async with contextlib.AsyncExitStack() as stack:
         for _ in range(10):
-            connection = await stack.enter_async_context(sdk.realtime.connect(model="local-realtime"))
+            connection = await stack.enter_async_context(
+                sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN)
+            )
             await until(connection, "session.created", [])
         with pytest.raises(InvalidStatus) as caught:
-            async with sdk.realtime.connect(model="local-realtime"):
+            async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN):
                 pass
         status, error = refusal(caught.value)
         assert status == 429 and error["code"] == "concurrent_streams"
         assert caught.value.response.headers["retry-after"] == "1"
     # Closed sessions give their slots back.
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
 
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 from openai import AsyncOpenAI
 
-from tests.realtime.conftest import conversation, pcm16, until
+from tests.realtime.conftest import OPEN, conversation, pcm16, until
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ async def test_text_and_audio_turns(sdk: AsyncOpenAI) -> None:
 
 
 async def test_bad_event_gets_an_error_event_and_the_session_goes_on(sdk: AsyncOpenAI) -> None:
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await connection.send({"type": "no.such.event"})  # type: ignore[arg-type]
         error = await until(connection, "error", [])

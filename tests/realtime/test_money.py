@@ -17,7 +17,7 @@ from app.core.db import SessionMaker, unit_of_work
 from app.core.settings import Settings
 from app.jobs.models import Job
 from tests.conftest import ADMIN_HEADERS, Tenant
-from tests.realtime.conftest import pcm16, turn, until
+from tests.realtime.conftest import OPEN, pcm16, turn, until
 from tests.support import LiveServer, apoll
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +70,7 @@ async def test_each_response_is_captured_and_the_job_shows_the_session(
 ) -> None:
     await top_up(metered, tenant, 1_000_000)
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{metered.url}/v1", max_retries=0)
-    async with sdk.realtime.connect(model=MODEL) as connection:
+    async with sdk.realtime.connect(model=MODEL, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         first, _ = await turn(connection, text="hello")
         # 3 words in; 3 words out as text and 6 audio tokens (0.6 s): 3 + 3 + 6 × 2 thousand.
@@ -107,7 +107,7 @@ async def test_zero_balance_is_refused_at_the_handshake(metered: LiveServer, ten
 
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{metered.url}/v1", max_retries=0)
     with pytest.raises(InvalidStatus) as caught:
-        async with sdk.realtime.connect(model=MODEL):
+        async with sdk.realtime.connect(model=MODEL, websocket_connection_options=OPEN):
             pass
     status, error = refusal(caught.value)
     assert status == 402 and error["code"] == "insufficient_quota" and error["type"] == "insufficient_quota"
@@ -120,7 +120,7 @@ async def test_balance_running_out_mid_conversation(
     await top_up(metered, tenant, 200_000)
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{metered.url}/v1", max_retries=0)
     responses, errors = 0, []
-    async with sdk.realtime.connect(model=MODEL) as connection:
+    async with sdk.realtime.connect(model=MODEL, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         for _ in range(20):
             await connection.conversation.item.create(

@@ -8,7 +8,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.conftest import AddChannel, unique_model
 from tests.fakes.realtime_upstreams import OpenAIRealtimeMock, Seen
-from tests.realtime.conftest import conversation, finished_job, top_up, turn, until, wait_for_model
+from tests.realtime.conftest import OPEN, conversation, finished_job, top_up, turn, until, wait_for_model
 from tests.realtime.test_handshake import refusal
 from tests.support import apoll
 
@@ -35,7 +35,7 @@ async def test_a_larger_cap_is_lowered_to_the_one_held_for(
     model = unique_model("gpt-realtime")
     await add_channel(openai_realtime.base_url, [model])
     await wait_for_model(sdk, model)
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await connection.session.update(session={"type": "realtime", "max_output_tokens": "inf"})
         await until(connection, "session.updated", [])
@@ -54,7 +54,7 @@ async def test_failover_on_connect(
     async def served() -> bool:
         # Until the catalog (refreshed in the background) has both channels, the only one refuses.
         try:
-            async with sdk.realtime.connect(model=model) as connection:
+            async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
                 await until(connection, "session.created", [])
             return True
         except InvalidStatus:
@@ -63,7 +63,7 @@ async def test_failover_on_connect(
     await apoll(served, message="a session through the second channel")
     openai_realtime.seen = Seen()
     upstream_b_realtime.seen = Seen()
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         done, _ = await turn(connection, text="hello")
         assert done.response.status == "completed"
@@ -80,7 +80,7 @@ async def test_upstream_failure_mid_session(
     openai_realtime.drop_after = 4
     from websockets.exceptions import ConnectionClosedError
 
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await connection.conversation.item.create(
             item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
@@ -109,7 +109,7 @@ async def test_no_channel_answers(
     await wait_for_model(sdk, model)
     openai_realtime.refuse_status = 503
     with pytest.raises(InvalidStatus) as caught:
-        async with sdk.realtime.connect(model=model):
+        async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN):
             pass
     status, error = refusal(caught.value)
     assert status >= 500 and error["code"]
@@ -127,7 +127,7 @@ async def test_client_leaving_mid_response_is_billed_for_what_the_upstream_made(
     await wait_for_model(sdk, model)
     await top_up(settings, tenant, 10_000_000)
     openai_realtime.stall = True
-    async with sdk.realtime.connect(model=model) as connection:
+    async with sdk.realtime.connect(model=model, websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await connection.response.create()
         await until(connection, "response.output_audio_transcript.delta", [])

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosedError
 from app.core.db import SessionMaker
 from app.core.settings import Settings
 from tests.conftest import Tenant
-from tests.realtime.conftest import finished_job, turn, until
+from tests.realtime.conftest import OPEN, finished_job, turn, until
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ async def read_until_closed(connection: Any) -> list[Any]:
 
 async def test_idle_session_is_closed(short: LiveServer, tenant: Tenant, sessionmaker: SessionMaker) -> None:
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{short.url}/v1", max_retries=0)
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         events = await read_until_closed(connection)
     assert [e.error.code for e in events if e.type == "error"] == ["idle_timeout"]
     job = await finished_job(sessionmaker, tenant)
@@ -47,7 +47,7 @@ async def test_session_reaching_its_maximum_duration(
     short: LiveServer, tenant: Tenant, sessionmaker: SessionMaker
 ) -> None:
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{short.url}/v1", max_retries=0)
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
 
         async def keep_talking() -> None:
@@ -68,7 +68,7 @@ async def test_session_reaching_its_maximum_duration(
 
 
 async def test_metrics_count_sessions_frames_and_bytes(sdk: AsyncOpenAI, live: LiveServer) -> None:
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await turn(connection, text="count me")
         async with httpx.AsyncClient(base_url=live.url) as http:
@@ -84,7 +84,7 @@ async def test_metrics_count_sessions_frames_and_bytes(sdk: AsyncOpenAI, live: L
 async def test_shutdown_drains_sessions(short: LiveServer, tenant: Tenant, sessionmaker: SessionMaker) -> None:
     """Last in this module: it stops the server."""
     sdk = AsyncOpenAI(api_key=tenant.key, base_url=f"{short.url}/v1", max_retries=0)
-    async with sdk.realtime.connect(model="local-realtime") as connection:
+    async with sdk.realtime.connect(model="local-realtime", websocket_connection_options=OPEN) as connection:
         await until(connection, "session.created", [])
         await turn(connection, text="hello")
         stopping = asyncio.create_task(asyncio.to_thread(short.stop))
