@@ -1,5 +1,8 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, for the console's browser
-tests. Playwright never downloads a browser here: it launches the system one."""
+tests. Playwright never downloads a browser here: it launches the system one. The web and worker
+processes and the Stripe mock start once for all the browser test modules of tests/console/ (package
+scope); the browser once per module, since Playwright's sync API runs an event loop that the async
+tests next door would trip over."""
 
 from __future__ import annotations
 
@@ -43,14 +46,14 @@ def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stripe_mock() -> Iterator[MockStripe]:
     server = MockStripe().start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console_settings(settings: Settings, stripe_mock: MockStripe) -> Settings:
     from pydantic import SecretStr
 
@@ -63,7 +66,7 @@ def console_settings(settings: Settings, stripe_mock: MockStripe) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console_live(console_settings: Settings, stripe_mock: MockStripe) -> Iterator[LiveServer]:
     """The web process as the Procfile starts it, with Stripe pointed at the mock."""
     server = LiveServer(console_settings).start()
@@ -72,14 +75,14 @@ def console_live(console_settings: Settings, stripe_mock: MockStripe) -> Iterato
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console_worker(console_settings: Settings) -> Iterator[WorkerProcess]:
     process = WorkerProcess(console_settings, **FAST).start()
     yield process
     process.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def admin(console_live: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=console_live.url, headers=ADMIN_HEADERS, timeout=30) as client:
         yield client

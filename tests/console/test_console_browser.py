@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.console.browser import DESKTOP, PHONE, new_person, save_failure, shoot, sign_in
+from tests.console.browser import DESKTOP, new_person, save_failure, shoot, sign_in
 from tests.support import poll
 from tests.webhooks.support import Receiver, Reply, verify_both
 
@@ -105,23 +105,6 @@ def test_stripe_checkout_credits_exactly_once(page, console_live, admin, stripe_
     account = admin.get(f"/admin/accounts/{person['account']}").json()
     assert account["balance"] == 20_000_000
     shoot(page, "billing")
-
-
-def test_console_is_readable_on_a_phone(browser, console_live, admin, request):
-    person = new_person(admin)
-    context = browser.new_context(viewport=PHONE)
-    tab = context.new_page()
-    try:
-        sign_in(tab, console_live.url, person["email"])
-        tab.goto(f"{console_live.url}/console/billing")
-        width = tab.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], "the page scrolls sideways on a phone"
-        shoot(tab, "billing-phone")
-        tab.keyboard.press("Tab")  # the first stop is the skip link
-        assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
-    finally:
-        save_failure(request, tab)
-        context.close()
 
 
 def test_playground_gallery_and_webhook_redelivery(page, console_live, console_worker, admin):
