@@ -55,6 +55,10 @@ class LocalMediaProvider:
                 status=400,
                 error={"message": f"{request.model} does not support {request.kind} generation.", "param": "model"},
             )
+        if not self._queue and not self._render:
+            # Nothing to pretend: answer with the result, as OpenAI images does, so the job is drawn
+            # and stored in its submit step (one step, no poll, no store message; issue #23).
+            return Submission(task_id=None, outputs=self.outputs(request))
         # First look when the pretend queue is over (at once when there is none), so progress shows.
         return Submission(task_id=f"local-{time.time_ns()}", poll_after=self._queue)
 
