@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     local_media_render_seconds: float = 0.0
     """How long a local-provider media job pretends to render (progress rises over this time)."""
     local_media_tiny: bool = False
-    """Make every local-provider file 16×16 (videos one frame a second): for benchmarks of the queue."""
+    """Make every local-provider file 16×16 (videos one frame a second), drawn once per shape and reused:
+    for benchmarks of the queue."""
     job_poll_initial_seconds: float = 2.0
     """First delay between two polls of an upstream task; it grows with the task's age."""
     job_poll_max_seconds: float = 30.0
