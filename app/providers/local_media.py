@@ -86,8 +86,11 @@ class LocalMediaProvider:
     async def download(
         self, route: Route, task_id: str | None, request: MediaRequest, output: Output
     ) -> AsyncIterator[Download]:
-        # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
-        data = await asyncio.to_thread(render, request, output, self._tiny)
+        if self._tiny:
+            data = render(request, output, tiny=True)  # drawn once per shape, then a cache hit
+        else:
+            # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
+            data = await asyncio.to_thread(render, request, output, self._tiny)
         yield Download(output.content_type or "application/octet-stream", _chunks(data))
 
     async def cancel(self, route: Route, task_id: str) -> None:
