@@ -1,5 +1,6 @@
 """A media job's steps in isolation: CPU µs per job of creating it (what the web process writes) and of
-each worker step (submit, poll, store), on the local provider's zero-delay tiny profile. No server, no
+each worker step, on the local provider's zero-delay tiny profile (which answers at once: since issue #23
+a job is its submit step alone; a provider that polls would show its poll and store steps too). No server, no
 broker, no network: the steps are called as the worker's actors call them, their messages recorded.
 
     python -m bench.jobsteps [--database-url URL] [--jobs N] [--rounds R]

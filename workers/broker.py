@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
@@ -19,6 +18,7 @@ from dramatiq.middleware import (
 
 from app.core.queue import broker_namespace
 from app.core.settings import Settings
+from app.core.wake import WakingRedisBroker
 
 
 class DaemonAsyncIO(AsyncIO):
@@ -50,7 +50,7 @@ class IdlePoll(Middleware):
         worker.worker_timeout = self.idle_poll_ms
 
 
-def build_broker(settings: Settings, *extra: Any) -> RedisBroker:
+def build_broker(settings: Settings, *extra: Any) -> WakingRedisBroker:
     """A Redis broker under `<redis_prefix>dramatiq`, plus `extra` middleware (worker resources)."""
     middleware: list[Any] = [
         # Retries: for failures no step anticipated (a database outage, a bug). Bounded and quick: the
@@ -70,11 +70,13 @@ def build_broker(settings: Settings, *extra: Any) -> RedisBroker:
         # AsyncIO: runs `async def` actors on one event loop thread per process (not a default); ours
         # makes that thread a daemon, so a second SIGTERM ("Killing worker process") really exits.
         DaemonAsyncIO(),
-        # IdlePoll: a job sent to an idle worker starts within `broker_idle_poll_ms`, not a second.
+        # IdlePoll: a job sent to an idle worker starts within `broker_idle_poll_ms`, not a second;
+        # with `broker_wake` (the broker below) at once, the idle consumers waiting on a wake list.
         IdlePoll(settings.broker_idle_poll_ms),
         *extra,
     ]
-    return RedisBroker(  # type: ignore[no-untyped-call]
+    return WakingRedisBroker(
+        wake=settings.broker_wake,
         url=settings.redis_url,
         namespace=broker_namespace(settings),
         middleware=middleware,

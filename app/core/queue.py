@@ -154,10 +154,10 @@ def create_producer(settings: Settings, mirror: Mirror | None = None) -> BrokerS
     sends a message, and then never loads Dramatiq (a little resident memory and start-up time)."""
 
     def connect() -> Any:
-        from dramatiq.brokers.redis import RedisBroker
+        from app.core.wake import WakingRedisBroker
 
-        return RedisBroker(  # type: ignore[no-untyped-call]
-            url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
+        return WakingRedisBroker(
+            wake=settings.broker_wake, url=settings.redis_url, namespace=broker_namespace(settings), middleware=[]
         )
 
     return BrokerSender(mirror=mirror, connect=connect)

@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     local_media_render_seconds: float = 0.0
     """How long a local-provider media job pretends to render (progress rises over this time)."""
     local_media_tiny: bool = False
-    """Make every local-provider file 16×16 (videos one frame a second): for benchmarks of the queue."""
+    """Make every local-provider file 16×16 (videos one frame a second), drawn once per shape and reused:
+    for benchmarks of the queue."""
     job_poll_initial_seconds: float = 2.0
     """First delay between two polls of an upstream task; it grows with the task's age."""
     job_poll_max_seconds: float = 30.0
@@ -173,8 +174,8 @@ class Settings(BaseSettings):
     """Dramatiq: in a million broker calls, how many also requeue dead workers' messages."""
     broker_idle_poll_ms: int = 100
     """Dramatiq: longest pause between two looks at an empty queue (Dramatiq's own default is 1,000 ms,
-    which a job arriving at a quiet worker may wait in full). Each idle worker process asks Redis about
-    four times per this interval."""
+    which a job arriving at a quiet worker may wait in full). With `broker_wake` on, a ready queue's
+    consumer waits this long on its wake list instead, and a message sent wakes it at once."""
 
     # Webhooks: see app/webhooks/delivery.py (schedule) and app/core/ssrf.py (where they may go).
     webhook_retry_schedule: list[float] = Field(
@@ -281,6 +282,12 @@ class Settings(BaseSettings):
     SQLite at most 100, as the statement runs on the web process's event loop)."""
     job_retention_interval_seconds: float = Field(default=60.0, gt=0)
     """How often each web process looks for expired rows (while it finds full batches, it goes on at once)."""
+
+    # Issue #23: cheaper jobs (app/core/wake.py).
+    broker_wake: bool = True
+    """Every send also pushes a token on its queue's wake list, and an idle worker's consumer waits on
+    that list (BLPOP) instead of sleeping between polls: a job sent to an idle worker starts at once.
+    Off: Dramatiq's polling, every `broker_idle_poll_ms` at most."""
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -4,6 +4,10 @@
     poll    SUBMITTED/RUNNING → RUNNING (progress)  or → STORING, FAILED, CANCELLED; re-sends itself
     store   STORING → COMPLETED (our copy of every file: key, bytes, sha256, content type)
 
+A job whose upstream answers at once (the local provider, OpenAI images, Stability) is one step of two
+transactions: the claim (one UPDATE … RETURNING) and the outcome (one UPDATE through storing to
+completed, with its events). A poll that learns nothing new writes nothing beyond its claim.
+
 Every step is idempotent under duplicate or late delivery: it re-reads the row, exits unless the job
 is at its stage and its step is due (`next_poll_at`), then claims the step by a compare-and-set that
 pushes `next_poll_at` ahead (a lease), so of two copies of a message only one does the work. While the
@@ -19,13 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.channels.catalog import Route
 from app.core.db import utcnow
 from app.core.lease import heartbeat
-from app.core.queue import ActorName, defer, transaction
+from app.core.queue import ActorName, Send, defer, transaction
 from app.core.settings import Settings
 from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
@@ -59,20 +66,29 @@ async def _provider_after_refresh(deps: JobDeps, job: Job) -> tuple[Route, Media
     return _provider(deps, job)
 
 
-async def _begin(deps: JobDeps, job_id: str, stages: set[Stage]) -> Job | None:
+async def _begin(
+    deps: JobDeps, job_id: str, stages: set[Stage], lease: Callable[[Job], float] | None = None
+) -> Job | None:
     """Claim the step: the job at one of `stages`, due, not past its deadline. Commits the claim, a
-    lease of `step_lease_seconds` that `_leased` renews while the step works."""
-    lease_seconds = deps.settings.step_lease_seconds
+    lease that `_leased` renews while the step works: `step_lease_seconds`, or `lease(job)` seconds
+    when it depends on the row (a poll's lease is its interval: see `poll_job`)."""
+    now = utcnow()
     async with transaction(deps.sessionmaker, deps.sender) as session:
+        if lease is None:
+            # The common case in one statement; a miss reads the row below to learn why.
+            until = now + dt.timedelta(seconds=deps.settings.step_lease_seconds)
+            job = await service.claim(session, job_id, stages, now=now, due_by=now + CLOCK_SKEW, until=until)
+            if job is not None:
+                return job
         job = await service.load_job(session, job_id)
-        now = utcnow()
         if job is None or job.stage is None or stage_of(job) not in stages or not _due(job, now):
             log.debug("job.step_skipped job=%s", job_id)
             return None
         if job.deadline_at is not None and job.deadline_at <= now:
             await service.fail(session, job, "timeout", "The job did not finish before its deadline.")
             return None
-        changes: dict[str, Any] = {"next_poll_at": now + dt.timedelta(seconds=lease_seconds)}
+        seconds = deps.settings.step_lease_seconds if lease is None else lease(job)
+        changes: dict[str, Any] = {"next_poll_at": now + dt.timedelta(seconds=seconds)}
         if job.started_at is None:
             changes["started_at"] = now  # the claim's own write: queue-to-start costs no extra round trip
         if not await service.update_job(session, job, **changes):
@@ -151,10 +167,8 @@ async def submit_job(deps: JobDeps, job_id: str) -> None:
         return
     async with transaction(deps.sessionmaker, deps.sender) as session:
         if submission.task_id is None:
-            # The answer held the files, already stored: straight to completed.
-            moved = await service.transition(session, job, Stage.STORING, progress=99)
-            if moved:
-                await complete(deps, session, job, assets)
+            # The answer held the files, already stored: through storing to completed in one write.
+            moved = await complete(deps, session, job, assets, via=Stage.STORING)
         else:
             delay = submission.poll_after
             if delay is None:
@@ -179,8 +193,12 @@ async def _lost(deps: JobDeps, job_id: str, assets: list[dict[str, Any]]) -> Non
 
 
 async def poll_job(deps: JobDeps, job_id: str) -> None:
-    """Step 2: ask the upstream how the task is doing; re-send itself with a delay until it ends."""
-    job = await _begin(deps, job_id, {Stage.SUBMITTED, Stage.RUNNING})
+    """Step 2: ask the upstream how the task is doing; re-send itself with a delay until it ends.
+
+    The claim's lease is the poll interval, so it is also when the next poll is due: a poll that
+    learns nothing new (same stage, no more progress) writes nothing more and re-sends itself for
+    then. Its heartbeat still renews the lease while a slow upstream answers."""
+    job = await _begin(deps, job_id, {Stage.SUBMITTED, Stage.RUNNING}, lease=lambda row: _poll_lease(deps, row))
     if job is None:
         return
     found = _provider(deps, job)
@@ -198,8 +216,37 @@ async def poll_job(deps: JobDeps, job_id: str) -> None:
     except ProviderError as exc:
         await _retry_later(deps, job, ActorName.JOB_POLL, exc, floor)
         return
+    if not _news(job, status):
+        # The claim already set when the next poll is due (renewed, if the poll was slow).
+        assert job.next_poll_at is not None
+        delay = max(0.0, (job.next_poll_at - utcnow()).total_seconds())
+        await _send(deps, Send(ActorName.JOB_POLL, job.id, max(1, int(delay * 1000)) if delay else None))
+        return
     async with transaction(deps.sessionmaker, deps.sender) as session:
         await _apply_status(deps, session, job, status, floor)
+
+
+async def _send(deps: JobDeps, message: Send) -> None:
+    """Send outside a transaction (nothing to commit first), as `transaction` would after a commit."""
+    try:
+        await deps.sender.send([message])
+    except Exception:
+        # The job is due at its lease's end: the reconciler re-sends the step if this never arrives.
+        log.warning("queue.send_failed job=%s", message.object_id, exc_info=True)
+
+
+def _poll_lease(deps: JobDeps, job: Job) -> float:
+    found = _provider(deps, job)
+    return poll_delay(deps.settings, job, found[1].min_poll_seconds(found[0]) if found else 0.0)
+
+
+def _news(job: Job, status: TaskStatus) -> bool:
+    """Whether a poll's answer changes the row: another stage, more progress, a back-off to reset."""
+    if status.state not in (TaskState.QUEUED, TaskState.RUNNING) or job.attempts:
+        return True
+    if status.state is TaskState.RUNNING and stage_of(job) is Stage.SUBMITTED:
+        return True
+    return min(99, status.progress or 0) > job.progress
 
 
 async def _apply_status(deps: JobDeps, session: Any, job: Job, status: TaskStatus, floor: float) -> None:
@@ -261,9 +308,12 @@ def _leased(deps: JobDeps, job: Job) -> AbstractAsyncContextManager[None]:
     lease = deps.settings.step_lease_seconds
 
     async def renew() -> bool:
+        until = utcnow() + dt.timedelta(seconds=lease)
         async with deps.sessionmaker() as session:
-            renewed = await service.renew_lease(session, job, utcnow() + dt.timedelta(seconds=lease))
+            renewed = await service.renew_lease(session, job, until)
             await session.commit()
+        if renewed:
+            set_committed_value(job, "next_poll_at", until)  # a poll with no news is due then
         return renewed
 
     return heartbeat(renew, lease)

@@ -10,6 +10,7 @@ from app.channels.models import ProviderType
 from app.core.db import utcnow
 from app.core.upstream_errors import ProviderError, UpstreamRejected
 from app.jobs import service
+from app.jobs.billing import HELD
 from app.jobs.callbacks import callback_url
 from app.jobs.events import ResultLinks
 from app.jobs.models import Job, Stage
@@ -90,12 +91,18 @@ class StepFailed(Exception):
         self.retry_after = retry_after
 
 
-async def complete(deps: JobDeps, session: Any, job: Job, assets: list[dict[str, Any]]) -> bool:
+async def complete(
+    deps: JobDeps, session: Any, job: Job, assets: list[dict[str, Any]], via: Stage | None = None
+) -> bool:
+    """Complete the claimed `job` (the row a step claimed: its billing state is the row's at the
+    version the transition compares, so a job that holds nothing skips billing's settle)."""
     now = utcnow()
     return await service.transition(
         session,
         job,
         Stage.COMPLETED,
+        via=via,
+        unheld=job.billing_state != HELD,
         links=ResultLinks(deps.store, deps.settings.signed_url_ttl_seconds),
         assets=assets,
         progress=100,

@@ -5,7 +5,8 @@ task sits in a pretend queue for `queue_seconds`, renders for `render_seconds` (
 succeeds. The files are made when they are downloaded: a PNG (or JPEG/WebP) drawn from the prompt with
 Pillow, and an H.264 MP4 encoded with PyAV (its wheels bundle libx264) plus a WebP thumbnail. The
 `tiny` profile (setting `local_media_tiny`) makes every file 16×16 and every video one frame a second,
-so a benchmark of the job queue measures the queue, not the encoder.
+each drawn once per shape and reused, so a benchmark of the job queue measures the queue, not the
+encoder.
 
 Pillow and PyAV are imported where a file is drawn, not at module import: the web process imports this
 module (model names, the provider registry) but never renders, and would carry both libraries for nothing.
@@ -14,6 +15,7 @@ module (model names, the provider registry) but never renders, and would carry b
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import textwrap
@@ -37,6 +39,7 @@ IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 CHUNK = 256 * 1024
 TINY_SIZE = (16, 16)
 TINY_FPS = 1
+TINY_PROMPT = "tiny"
 
 
 class LocalMediaProvider:
@@ -55,6 +58,10 @@ class LocalMediaProvider:
                 status=400,
                 error={"message": f"{request.model} does not support {request.kind} generation.", "param": "model"},
             )
+        if not self._queue and not self._render:
+            # Nothing to pretend: answer with the result, as OpenAI images does, so the job is drawn
+            # and stored in its submit step (one step, no poll, no store message; issue #23).
+            return Submission(task_id=None, outputs=self.outputs(request))
         # First look when the pretend queue is over (at once when there is none), so progress shows.
         return Submission(task_id=f"local-{time.time_ns()}", poll_after=self._queue)
 
@@ -79,8 +86,11 @@ class LocalMediaProvider:
     async def download(
         self, route: Route, task_id: str | None, request: MediaRequest, output: Output
     ) -> AsyncIterator[Download]:
-        # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
-        data = await asyncio.to_thread(render, request, output, self._tiny)
+        if self._tiny:
+            data = render(request, output, tiny=True)  # drawn once per shape, then a cache hit
+        else:
+            # Encoding is CPU work: a thread keeps the worker's event loop (other jobs' polls) responsive.
+            data = await asyncio.to_thread(render, request, output, self._tiny)
         yield Download(output.content_type or "application/octet-stream", _chunks(data))
 
     async def cancel(self, route: Route, task_id: str) -> None:
@@ -100,14 +110,25 @@ def parse_size(size: str | None, default: tuple[int, int]) -> tuple[int, int]:
 
 
 def render(request: MediaRequest, output: Output, tiny: bool = False) -> bytes:
-    video_size = TINY_SIZE if tiny else parse_size(request.size, (720, 1280))
+    if tiny:
+        # The tiny profile measures the job queue, not the encoder: its files are drawn once per shape
+        # and reused (an H.264 encoder's start-up alone cost ~2.5 ms of CPU per video; issue #23).
+        return _tiny_file(output.variant, request.seconds or 4, request.output_format)
+    video_size = parse_size(request.size, (720, 1280))
     if output.variant == "video":
-        return render_video(request.prompt, video_size, request.seconds or 4, TINY_FPS if tiny else FPS)
+        return render_video(request.prompt, video_size, request.seconds or 4, FPS)
     if output.variant == "thumbnail":
         return encode_image(draw_frame(request.prompt, video_size, 0.0), "webp")
-    size = TINY_SIZE if tiny else parse_size(request.size, (1024, 1024))
+    size = parse_size(request.size, (1024, 1024))
     image = draw_frame(f"{request.prompt}", size, output.index / max(1, request.n))
     return encode_image(image, request.output_format)
+
+
+@functools.lru_cache(maxsize=64)
+def _tiny_file(variant: str, seconds: int, output_format: str) -> bytes:
+    if variant == "video":
+        return render_video(TINY_PROMPT, TINY_SIZE, seconds, TINY_FPS)
+    return encode_image(draw_frame(TINY_PROMPT, TINY_SIZE, 0.0), "webp" if variant == "thumbnail" else output_format)
 
 
 def _palette(prompt: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:

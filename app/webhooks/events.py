@@ -49,17 +49,31 @@ async def _targets(session: AsyncSession, job: Job, event_type: str) -> list[tup
     targets: list[tuple[str | None, str | None]] = []
     if job.webhook_url and event_type in (job.webhook_events or default_events(job.kind)):
         targets.append((None, job.webhook_url))
-    # Two columns through the connection, not whole ORM objects: this runs at every status change of
-    # every job (three times a job), on the submit path and in the worker.
-    stmt = select(ENDPOINTS.c.id, ENDPOINTS.c.events).where(
-        ENDPOINTS.c.account_id == job.account_id,
-        ENDPOINTS.c.status == EndpointStatus.ENABLED,
-        ENDPOINTS.c.deleted_at.is_(None),
-    )
-    for endpoint_id, events in await (await session.connection()).execute(stmt):
+    for endpoint_id, events in await _endpoints(session, job.account_id):
         if event_type in (events or DEFAULT_EVENTS):
             targets.append((endpoint_id, None))
     return targets
+
+
+async def _endpoints(session: AsyncSession, account_id: str) -> list[tuple[str, list[str] | None]]:
+    """The account's enabled endpoints, read once per transaction: a job that goes through two
+    public statuses in one write (queued → in_progress → completed) asks once, not twice."""
+    transaction = session.sync_session.get_transaction()
+    key = ("webhook_endpoints", account_id)
+    seen = session.info.get(key)
+    cached: list[tuple[str, list[str] | None]] | None = seen[1] if seen and seen[0] is transaction else None
+    if cached is None:
+        # Two columns through the connection, not whole ORM objects: this runs at every status change
+        # of every job, on the submit path and in the worker.
+        stmt = select(ENDPOINTS.c.id, ENDPOINTS.c.events).where(
+            ENDPOINTS.c.account_id == account_id,
+            ENDPOINTS.c.status == EndpointStatus.ENABLED,
+            ENDPOINTS.c.deleted_at.is_(None),
+        )
+        cached = [(row[0], row[1]) for row in await (await session.connection()).execute(stmt)]
+        if transaction is not None:
+            session.info[key] = (transaction, cached)
+    return cached
 
 
 async def record_job_event(
