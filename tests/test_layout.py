@@ -64,6 +64,21 @@ def test_web_process_leaves_worker_libraries_unloaded() -> None:
     assert done.stdout.strip() == "[] False"
 
 
+def test_web_app_loads_the_rare_routes_libraries_on_first_use() -> None:
+    """What only a rare route needs is imported by its first use, not by every web process at start-up
+    (issue #23, measured per library in bench/RESULTS.md): Jinja2 by the console's first page, argon2 by
+    the first sign-in, the websockets client by the first realtime session to an upstream, cryptography
+    by the first stored secret decrypted (a channel's key) or a fal callback's signature."""
+    # cryptography's own package is imported by redis-py (a version check); its Rust bindings are not.
+    lazy = {"jinja2", "argon2", "_argon2_cffi_bindings", "cryptography.hazmat.bindings._rust", "app.realtime.openai"}
+    code = f"import sys; from app.api.main import create_app; create_app(); print(sorted(set(sys.modules) & {lazy!r}))"
+    env = {k: v for k, v in os.environ.items() if k != "HEYTOKEN_DATABASE_URL"}
+    env["HEYTOKEN_CONSOLE_ENABLED"] = "true"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 async def test_migrations_match_the_models(sessionmaker: SessionMaker) -> None:
     """`alembic upgrade head` produced exactly the schema the models describe (no missing revision)."""
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Router, get
 from litestar.exceptions import HTTPException
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.template import TemplateConfig
+from litestar.template import TemplateConfig, TemplateProtocol
 from litestar.types import ControllerRouterHandler
 
 from app.console import (
@@ -29,6 +29,9 @@ from app.console import (
 from app.console.guard import load_session
 from app.console.pages import console_error, usd
 from app.core.errors import GatewayError
+
+if TYPE_CHECKING:
+    from litestar.plugins.jinja import JinjaTemplateEngine
 
 HERE = Path(__file__).parent
 PAGES = (
@@ -55,8 +58,42 @@ def when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
-def console_templates() -> TemplateConfig[JinjaTemplateEngine]:
-    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_with_filters)
+class LazyJinja:
+    """Litestar's Jinja engine, made on the console's first page: Jinja2 stays out of a web process
+    that only serves the API (issue #23, docs/architecture.md "Memory"). Once made, it is kept."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._callables: list[tuple[str, Callable[..., Any]]] = []
+        self._engine: JinjaTemplateEngine | None = None
+
+    def _made(self) -> JinjaTemplateEngine:
+        engine = self._engine
+        if engine is None:
+            from litestar.plugins.jinja import JinjaTemplateEngine
+
+            engine = JinjaTemplateEngine(directory=self._directory)
+            _with_filters(engine)
+            for key, template_callable in self._callables:
+                engine.register_template_callable(key, template_callable)
+            self._engine = engine
+        return engine
+
+    def get_template(self, template_name: str) -> TemplateProtocol:
+        return self._made().get_template(template_name)
+
+    def render_string(self, template_string: str, context: Mapping[str, Any]) -> str:
+        return self._made().render_string(template_string, context)
+
+    def register_template_callable(self, key: str, template_callable: Callable[..., Any]) -> None:
+        if self._engine is not None:
+            self._engine.register_template_callable(key, template_callable)
+        else:
+            self._callables.append((key, template_callable))
+
+
+def console_templates() -> TemplateConfig[LazyJinja]:
+    return TemplateConfig(instance=LazyJinja(HERE / "templates"))
 
 
 @get(["/", "/dashboard", "/billing"], include_in_schema=False)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +15,9 @@ from app.accounts.models import Account
 from app.console.models import ConsoleUser, Role
 from app.core.errors import Conflict, InvalidRequest, NotFound
 from app.core.ids import new_id
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 MIN_PASSWORD = 10
@@ -25,7 +27,11 @@ MAX_PASSWORD = 1024
 
 @lru_cache(maxsize=1)
 def hasher() -> PasswordHasher:
-    # argon2-cffi's defaults (RFC 9106's low-memory profile: argon2id, t=3, m=64 MiB).
+    # argon2-cffi's defaults (RFC 9106's low-memory profile: argon2id, t=3, m=64 MiB). Imported on the
+    # first sign-in or invitation, not by every web process at start-up (issue #23: argon2-cffi and
+    # its cffi bindings stay out of a process that serves only the API).
+    from argon2 import PasswordHasher
+
     return PasswordHasher()
 
 
@@ -37,6 +43,8 @@ async def hash_password(password: str) -> str:
 async def check_password(stored: str | None, password: str) -> bool:
     """Constant work whether the user exists or not (a missing user verifies against a dummy hash)."""
     target = stored or _dummy_hash()
+    from argon2.exceptions import InvalidHashError, VerificationError  # loaded by hasher() already
+
     try:
         ok = await asyncio.to_thread(hasher().verify, target, password)
     except (VerificationError, InvalidHashError):

@@ -22,8 +22,6 @@ from collections.abc import Mapping
 
 import aiohttp
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = logging.getLogger("heytoken.providers.signatures")
 
@@ -76,6 +74,10 @@ def verify_fal(keys: list[bytes], headers: Headers, body: bytes, *, now: float, 
         signature = bytes.fromhex(headers.get("x-fal-webhook-signature", ""))
     except ValueError:
         return False
+    # cryptography is imported by the first fal callback, not by every web process at start-up (issue #23).
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     for raw in keys:
         try:
             Ed25519PublicKey.from_public_bytes(raw).verify(signature, message)

@@ -25,9 +25,7 @@ from app.core.ids import new_id
 from app.core.upstream_errors import UpstreamRejected
 from app.jobs.models import JOBS, JobKind, JobStatus
 from app.realtime.billing import Meter
-from app.realtime.gemini import GeminiLive
 from app.realtime.local import LocalRealtime
-from app.realtime.openai import OpenAIRelay
 from app.realtime.session import GOING_AWAY, NORMAL, SERVICE_RESTART, Ending
 from app.realtime.upstream import RealtimeUpstream
 
@@ -62,9 +60,15 @@ async def connect(res: RealtimeResources, route: Route) -> RealtimeUpstream:
         if route.upstream_model not in REALTIME_MODELS and not route.upstream_model.startswith("local-realtime-"):
             raise UpstreamRejected(f"The local model '{route.upstream_model}' does not speak realtime.", status=400)
         return LocalRealtime(route.upstream_model, settings.realtime_max_output_tokens)
+    # The socket relays (and the websockets client under them) are imported by the first session that
+    # needs one, not by every web process at start-up (issue #23); Python keeps them imported after.
     if route.provider == "openai":
+        from app.realtime.openai import OpenAIRelay
+
         return await OpenAIRelay.open(route, settings)
     if route.provider == "gemini":
+        from app.realtime.gemini import GeminiLive
+
         return await GeminiLive.open(route, settings)
     raise UpstreamRejected(f"Channels of provider '{route.provider}' do not serve realtime sessions.", status=400)
 
