@@ -48,7 +48,6 @@ from app.console.router import console_handlers, console_templates
 from app.core.errors import GatewayError, gateway_error_handler, http_exception_handler, internal_error_handler
 from app.core.logging import configure_logging
 from app.core.settings import Settings, get_settings
-from app.observability.metrics import Metrics
 from app.observability.middleware import ObservabilityMiddleware
 from app.webhooks.events import install as install_job_events
 
@@ -80,7 +79,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
     install_job_events()
-    metrics = Metrics() if metrics_served(settings) else None
+    metrics = None
+    if metrics_served(settings):
+        # prometheus-client (~1 MB) is imported only by a process that serves metrics (issue #23).
+        from app.observability.metrics import Metrics
+
+        metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -9,12 +9,15 @@ and before the first chunk is relayed.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import timing
-from app.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.observability.metrics import Metrics
 
 HEADER = b"x-heytoken-overhead-ms"
 UNMATCHED = "(unmatched)"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import resources_of
 from app.core.errors import AuthenticationFailed
 from app.core.settings import Settings
-from app.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.observability.metrics import Metrics
 
 log = logging.getLogger("heytoken.metrics")
 
@@ -33,6 +34,9 @@ def metrics_served(settings: Settings) -> bool:
 
 
 def metrics_handler(metrics: Metrics, token: str | None) -> Any:
+    # prometheus-client is imported only by a process that serves metrics (issue #23).
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     expected = f"Bearer {token}".encode() if token else None
 
     @get("/metrics", operation_id="metrics", include_in_schema=False)
