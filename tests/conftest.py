@@ -32,6 +32,19 @@ from tests.fakes.upstream import MockUpstream
 from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer
 
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that talked to a live gateway shows the end of its log, with where every task of the
+    server was waiting at the failure (tests/support.py LiveServer.dump)."""
+    report = yield
+    if report.failed and call.when == "call":
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LiveServer):
+                report.sections.append((f"live gateway log, port {value.port}", value.dump()))
+    return report
+
+
 install_job_events()  # the wiring that create_app and the worker's boot do (app/jobs/events.py)
 RUN_ID = uuid.uuid4().hex[:10]
 ADMIN_TOKEN = "admin-test-token"

@@ -138,6 +138,17 @@ class LiveServer:
     def logs(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
+    def dump(self, timeout: float = 5.0, tail: int = 20_000) -> str:
+        """The end of the server's log, after asking it (SIGUSR1) where each task is waiting: what a failed
+        test that talked to it shows, so a request that hung says where."""
+        if self.proc is not None and self.proc.poll() is None:
+            before = self.logs().count("process.dump")
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.logs().count("process.dump") == before:
+                time.sleep(0.05)
+        return self.logs()[-tail:]
+
 
 class WorkerProcess:
     """A job worker, started exactly as the Procfile starts it, in its own process group."""
