@@ -57,6 +57,37 @@ def cpu_ms(result: dict[str, Any], pid: int) -> float:
     return 1000 * result["cpu_s"][str(pid)] / max(result["requests"], 1)
 
 
+CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-line=no"]
+
+
+def count_instructions(
+    args: argparse.Namespace, out: Path, web: Proc, load: subprocess.Popen[str], warmup: float
+) -> int:
+    """Instructions the web process ran per request in the measured window: collection is switched on
+    when the load generator's warm-up ends and off when it stops; in-flight requests at either edge
+    are the error (32 of thousands)."""
+    time.sleep(warmup)
+    subprocess.run(["callgrind_control", "--instr=on", str(web.pid)], check=True, capture_output=True)
+    stdout, _ = load.communicate(timeout=args.seconds + 120)
+    subprocess.run(["callgrind_control", "--instr=off", str(web.pid)], check=True, capture_output=True)
+    subprocess.run(["callgrind_control", "--dump", str(web.pid)], check=True, capture_output=True)
+    result = json.loads(stdout)
+    if result["errors"]:
+        raise SystemExit(f"{result['errors']} requests failed: {result['statuses']}")
+    total = 0
+    for dump in out.glob("callgrind.*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+                break
+    print(
+        f"{args.kind}: {result['requests']} requests, {total:,} instructions,"
+        f" {total / max(result['requests'], 1):,.0f} instructions/request"
+    )
+    print(f"callgrind files: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", choices=["gateway", "reference"], default="gateway")
@@ -70,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-spy", action="store_true", help="measure CPU per request only, no sampling")
     parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway (repeatable)")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count the web process's instructions per request under valgrind (repeatable whatever else the "
+        "machine does; about 50x slower, so give it --seconds 60 or more)",
+    )
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None and not args.no_spy:
@@ -92,17 +129,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.target == "reference":
             env = {**env, "BENCH_UPSTREAM": f"http://127.0.0.1:{mock_port}/v1"}
             headers, models = {}, {"chat": "mock-chat", "embed": "mock-embedding"}
-            web = Proc("reference", web_command(port, "bench.reference:create_app"), env, server, out / "ref.log")
+            name, command = "reference", web_command(port, "bench.reference:create_app")
         else:
-            web = Proc("gateway", web_command(port), env, server, out / "gateway.log")
+            name, command = "gateway", web_command(port)
+        if args.callgrind:
+            command = [*CALLGRIND, f"--callgrind-out-file={out}/callgrind.%p", *command]
+        web = Proc(name, command, env, server, out / f"{name}.log")
         procs.append(web)
-        web.wait_http(port)
+        web.wait_http(port, timeout=600 if args.callgrind else 60)
         body: dict[str, object]
         if args.kind == "embed":
             path, body = EMBEDDINGS, {"model": models["embed"], "input": EMBED_INPUT}
         else:
             path, body = CHAT, {"model": models["chat"], "messages": PROMPT, "stream": args.kind == "stream"}
-        load = loadgen(port, path, body, headers, args.connections, args.rate, args.seconds, 2.0, tools, web.pid)
+        warmup = 20.0 if args.callgrind else 2.0
+        load = loadgen(port, path, body, headers, args.connections, args.rate, args.seconds, warmup, tools, web.pid)
+        if args.callgrind:
+            return count_instructions(args, out, web, load, warmup)
         if args.no_spy:
             stdout, _ = load.communicate(timeout=args.seconds + 60)
             result = json.loads(stdout)
