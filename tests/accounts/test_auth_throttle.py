@@ -3,6 +3,7 @@ keep failing is refused (429) before it costs another database query."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -145,3 +146,43 @@ def test_the_cache_evicts_its_oldest_entries_one_at_a_time() -> None:
     assert cache.get("k0", 5.0) == (False, None) and cache.get("k1", 5.0) == (False, None)
     assert cache.get("k4", 5.0) == (True, 4)
     assert cache.get("k2", 12.0) == (False, None)  # expired
+
+
+async def test_concurrent_lookups_from_one_address_read_the_shared_count_once(
+    sessionmaker: SessionMaker, tenant: Tenant, settings: Settings
+) -> None:
+    """A busy key's cache entry expires under load: every request in flight misses at once. One read of
+    the address's count serves them all (each used to make its own Redis round trip)."""
+    redis = Redis.from_url(settings.redis_url)
+    prefix = f"{settings.redis_prefix}throttle-{uuid.uuid4().hex[:8]}:"
+    reads = 0
+    real_pipeline = redis.pipeline
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_pipeline(*args, **kwargs)
+
+    redis.pipeline = pipeline  # type: ignore[method-assign]
+    try:
+        auth = KeyAuthenticator(
+            sessionmaker,
+            60,
+            LIMITS,
+            invalid_key_limit=3,
+            invalid_key_window_seconds=60,
+            redis=redis,
+            redis_prefix=prefix,
+        )
+        loads = counting(auth)
+        found = await asyncio.gather(
+            *(auth.authenticate(f"Bearer {tenant.key}", client="203.0.113.20") for _ in range(32))
+        )
+        assert {p.key_id for p in found} == {tenant.key_id}
+        assert (reads, len(loads)) == (1, 1)
+        # Another address reads its own count.
+        auth.forget(f"Bearer {tenant.key}")
+        await auth.authenticate(f"Bearer {tenant.key}", client="198.51.100.20")
+        assert reads == 2
+    finally:
+        await redis.aclose()
