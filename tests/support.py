@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -147,7 +148,13 @@ class LiveServer:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.logs().count("process.dump") == before:
                 time.sleep(0.05)
-        return self.logs()[-tail:]
+        sockets = ""
+        if shutil.which("ss"):
+            # Recv-Q on the listening socket: connections not accepted yet; on a connection: bytes the
+            # server has not read.
+            listing = ["ss", "-tan", f"( sport = :{self.port} or dport = :{self.port} )"]
+            sockets = subprocess.run(listing, capture_output=True, text=True, check=False).stdout
+        return f"{self.logs()[-tail:]}\n--- sockets of port {self.port} (ss -tan)\n{sockets}"
 
 
 class WorkerProcess:

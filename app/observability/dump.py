@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -29,6 +30,8 @@ def describe(loop: asyncio.AbstractEventLoop) -> str:
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"--- task {task.get_name()}, awaiting (outermost first):\n")
         out.write("".join(traceback.format_list(_awaited(task.get_coro()))))
+    if os.path.isdir("/proc/self/fd"):
+        out.write(f"{len(os.listdir('/proc/self/fd'))} open file descriptor(s)\n")
     frames = sys._current_frames()
     out.write(f"{len(frames)} thread(s)\n")
     for ident, frame in frames.items():

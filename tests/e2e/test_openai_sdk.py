@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0)
+    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
 
 
 async def wait_for_model(sdk: AsyncOpenAI, model: str) -> None:

@@ -41,7 +41,7 @@ PIXEL = (
 
 @pytest.fixture
 def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0)
+    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
 
 
 async def channel(sdk: AsyncOpenAI, add_channel: AddChannel, vendor: str, server: ScriptedAnswers) -> str:

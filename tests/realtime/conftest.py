@@ -22,7 +22,7 @@ WORD_BYTES = 4800 * 2
 
 @pytest.fixture
 def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0)
+    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
 
 
 def pcm16(seconds: float, rate: int = 24_000) -> bytes:
