@@ -30,7 +30,7 @@ from app.core.settings import Settings
 from app.webhooks.events import install as install_job_events
 from tests.fakes.upstream import MockUpstream
 from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
-from tests.support import LiveServer
+from tests.support import LiveServer, WorkerProcess
 
 
 @pytest.hookimpl(wrapper=True)
@@ -39,10 +39,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     server was waiting at the failure (tests/support.py LiveServer.dump)."""
     report = yield
     if report.failed and call.when == "call":
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, LiveServer):
-                report.sections.append((f"live gateway log, port {value.port}", value.dump()))
+        for process in _processes(getattr(item, "funcargs", {}).values()):
+            if isinstance(process, LiveServer):
+                report.sections.append((f"live gateway log, port {process.port}", process.dump()))
+            else:
+                report.sections.append((f"worker log, {process.log_path.name}", process.dump()))
     return report
+
+
+def _processes(values: Any) -> list[LiveServer | WorkerProcess]:
+    """The gateway and worker processes among a test's fixtures, and inside them (a stack of both)."""
+    found: list[LiveServer | WorkerProcess] = []
+    for value in values:
+        for candidate in (value, *getattr(value, "__dict__", {}).values()):
+            if isinstance(candidate, LiveServer | WorkerProcess) and candidate not in found:
+                found.append(candidate)
+    return found
 
 
 install_job_events()  # the wiring that create_app and the worker's boot do (app/jobs/events.py)

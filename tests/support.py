@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -201,6 +202,21 @@ class WorkerProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def dump(self, timeout: float = 5.0, tail: int = 20_000) -> str:
+        """The end of the worker's log, after asking each worker process (SIGUSR1; never the main
+        process, which would die of it) where its tasks and threads are waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+            before = self.logs().count("process.dump")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+            deadline = time.monotonic() + timeout
+            while pids and time.monotonic() < deadline and self.logs().count("process.dump") == before:
+                time.sleep(0.05)
+        return self.logs()[-tail:]
 
 
 def write_self_signed(directory: Path, host: str) -> tuple[Path, Path]:

@@ -24,6 +24,7 @@ from app.core.queue import BrokerSender
 from app.core.settings import Settings
 from app.jobs.deps import JobDeps
 from app.jobs.reconciler import run_reconciler
+from app.observability import dump
 from app.providers.media_registry import build_media_providers
 from app.webhooks.delivery import WebhookDeps, reconcile_deliveries
 
@@ -47,6 +48,9 @@ class WorkerResources(dramatiq.Middleware):
         thread.run_coroutine(self._open(broker))
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None:
+            dump.install_for_thread(thread.loop)  # kill -USR1 <worker process>: where it waits
         consumed = getattr(worker, "queues", None) or broker.get_declared_queues()
         log.info("worker.ready queues=%s", ",".join(sorted(consumed)))
 

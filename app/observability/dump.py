@@ -1,4 +1,4 @@
-"""`kill -USR1 <pid>`: a web process writes what every task and thread is waiting on to its log.
+"""`kill -USR1 <pid>`: a web or worker process writes what every task and thread waits on to its log.
 
 A request that hangs leaves no trace by itself (nothing failed, so nothing is logged). The signal asks
 the process where each of its asyncio tasks is suspended and where each thread is, without stopping it:
@@ -65,6 +65,20 @@ def install(loop: asyncio.AbstractEventLoop) -> None:
 
     with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):  # not the main thread, or no signals
         loop.add_signal_handler(SIGNAL, dump)
+
+
+def install_for_thread(loop: asyncio.AbstractEventLoop) -> None:
+    """The same for a process whose event loop runs in another thread (a Dramatiq worker process): the
+    handler runs in the main thread and reads the loop's tasks from there, a read-only look that is
+    good enough for a diagnosis. Call from the main thread."""
+    if not hasattr(signal, "SIGUSR1"):
+        return
+
+    def dump(_signum: int, _frame: Any) -> None:
+        log.warning("process.dump (SIGUSR1)\n%s", describe(loop))
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(SIGNAL, dump)
 
 
 def uninstall(loop: asyncio.AbstractEventLoop) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from tests.support import LiveServer
+from tests.support import LiveServer, WorkerProcess
 
 
 async def test_sigusr1_logs_every_task_and_where_a_hanging_request_waits(live: LiveServer) -> None:
@@ -25,3 +25,11 @@ async def test_sigusr1_logs_every_task_and_where_a_hanging_request_waits(live: L
     dump = log[log.rindex("WARNING heytoken.dump") :]
     assert "asyncio task(s)" in dump and "thread(s)" in dump
     assert ", in _body\n" in dump  # the fast path waiting for the rest of the body (app/api/fastpath.py)
+
+
+def test_sigusr1_makes_a_worker_process_log_its_tasks_and_threads(worker: WorkerProcess) -> None:
+    log = worker.dump()
+    assert worker.proc is not None and worker.proc.poll() is None  # the main process did not die of it
+    dump = log[log.rindex("WARNING heytoken.dump") :]
+    assert "--- task reconciler" in dump  # the worker's event loop, read from the main thread
+    assert "thread(s)" in dump and "dramatiq" in dump  # its worker threads
