@@ -96,7 +96,9 @@ class LiveServer:
     """The gateway's web process, started exactly as the Procfile starts it (real socket)."""
 
     def __init__(self, settings: Settings, **procfile_env: str) -> None:
-        self.procfile_env = procfile_env
+        # uvicorn's trace log names each connection and request: a test whose request got no answer
+        # shows whether the gateway ever saw it.
+        self.procfile_env = {"WEB_LOG_LEVEL": "trace", **procfile_env}
         """Values for the Procfile's ${VAR:-default}s (e.g. WEB_SHUTDOWN_TIMEOUT_SECONDS)."""
         self.port = free_port()
         self.settings = settings.model_copy(update={"port": self.port, "host": "127.0.0.1"})

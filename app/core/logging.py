@@ -28,3 +28,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's own records (its errors; each connection at WEB_LOG_LEVEL=trace) in the same format,
+    # with a timestamp, instead of through the handler uvicorn installed (level and message only).
+    server = logging.getLogger("uvicorn")
+    server.handlers.clear()
+    server.propagate = True
