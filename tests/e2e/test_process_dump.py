@@ -19,7 +19,8 @@ async def test_sigusr1_logs_every_task_and_where_a_hanging_request_waits(live: L
         await writer.drain()
         async with httpx.AsyncClient(base_url=live.url) as http:  # the server is still serving
             assert (await http.get("/healthz")).status_code == 200
-        log = await asyncio.to_thread(live.dump)
+        await asyncio.to_thread(live.dump)
+        log = live.logs()
     finally:
         writer.close()
     dump = log[log.rindex("WARNING heytoken.dump") :]
@@ -28,7 +29,8 @@ async def test_sigusr1_logs_every_task_and_where_a_hanging_request_waits(live: L
 
 
 def test_sigusr1_makes_a_worker_process_log_its_tasks_and_threads(worker: WorkerProcess) -> None:
-    log = worker.dump()
+    worker.dump()
+    log = worker.logs()
     assert worker.proc is not None and worker.proc.poll() is None  # the main process did not die of it
     dump = log[log.rindex("WARNING heytoken.dump") :]
     assert "--- task reconciler" in dump  # the worker's event loop, read from the main thread
