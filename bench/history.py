@@ -96,6 +96,10 @@ async def prefill(gateway: Gateway, rows: int) -> float:
                 async with engine.connect() as conn:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                     await conn.execute(text("VACUUM ANALYZE jobs"))
+                    # The pre-fill and the vacuum leave gigabytes of WAL to write back: flushed now, not
+                    # by a checkpoint in the middle of the measured rounds (seen: CPU per request rising
+                    # 0.30 -> 0.41 ms over three rounds at 10M rows).
+                    await conn.execute(text("CHECKPOINT"))
     finally:
         await engine.dispose()
     return time.perf_counter() - started
