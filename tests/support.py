@@ -96,9 +96,10 @@ class LiveServer:
     """The gateway's web process, started exactly as the Procfile starts it (real socket)."""
 
     def __init__(self, settings: Settings, **procfile_env: str) -> None:
-        # uvicorn's trace log names each connection and request: a test whose request got no answer
-        # shows whether the gateway ever saw it.
-        self.procfile_env = {"WEB_LOG_LEVEL": "trace", **procfile_env}
+        # uvicorn's own log stays at its default (warning): at trace it also logs every WebSocket frame
+        # (the realtime tests' sessions), and a CI run timed out a handshake under that load. Pass
+        # WEB_LOG_LEVEL="trace" to a LiveServer to see each connection and request when chasing a stall.
+        self.procfile_env = procfile_env
         """Values for the Procfile's ${VAR:-default}s (e.g. WEB_SHUTDOWN_TIMEOUT_SECONDS)."""
         self.port = free_port()
         self.settings = settings.model_copy(update={"port": self.port, "host": "127.0.0.1"})
