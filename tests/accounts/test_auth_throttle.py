@@ -34,6 +34,13 @@ def counting(auth: KeyAuthenticator) -> list[str]:
     return loads
 
 
+def shared(sessionmaker: SessionMaker, redis: Redis, prefix: str) -> KeyAuthenticator:
+    """A web process's authenticator whose failure counts live in `redis` under `prefix`: 3 a minute."""
+    return KeyAuthenticator(
+        sessionmaker, 60, LIMITS, invalid_key_limit=3, invalid_key_window_seconds=60, redis=redis, redis_prefix=prefix
+    )
+
+
 async def test_an_address_trying_random_keys_is_throttled_before_the_database(
     sessionmaker: SessionMaker, tenant: Tenant
 ) -> None:
@@ -78,18 +85,7 @@ async def test_web_processes_share_one_count_per_address(
     prefix = f"{settings.redis_prefix}throttle-{uuid.uuid4().hex[:8]}:"
     redis = Redis.from_url(settings.redis_url)
     try:
-        processes = [
-            KeyAuthenticator(
-                sessionmaker,
-                60,
-                LIMITS,
-                invalid_key_limit=3,
-                invalid_key_window_seconds=60,
-                redis=redis,
-                redis_prefix=prefix,
-            )
-            for _ in range(2)
-        ]
+        processes = [shared(sessionmaker, redis, prefix) for _ in range(2)]
         loads = [counting(auth) for auth in processes]
         for auth in (processes[0], processes[1], processes[0]):
             with pytest.raises(AuthenticationFailed):
@@ -165,15 +161,7 @@ async def test_concurrent_lookups_from_one_address_read_the_shared_count_once(
 
     redis.pipeline = pipeline  # type: ignore[method-assign]
     try:
-        auth = KeyAuthenticator(
-            sessionmaker,
-            60,
-            LIMITS,
-            invalid_key_limit=3,
-            invalid_key_window_seconds=60,
-            redis=redis,
-            redis_prefix=prefix,
-        )
+        auth = shared(sessionmaker, redis, prefix)
         loads = counting(auth)
         found = await asyncio.gather(
             *(auth.authenticate(f"Bearer {tenant.key}", client="203.0.113.20") for _ in range(32))
