@@ -147,11 +147,7 @@ class LiveServer:
         """The end of the server's log, after asking it (SIGUSR1) where each task is waiting: what a failed
         test that talked to it shows, so a request that hung says where."""
         if self.proc is not None and self.proc.poll() is None:
-            before = self.logs().count("process.dump")
-            os.kill(self.proc.pid, signal.SIGUSR1)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.logs().count("process.dump") == before:
-                time.sleep(0.05)
+            ask_for_dump([self.proc.pid], self.logs, timeout)
         sockets = ""
         if shutil.which("ss"):
             # Recv-Q on the listening socket: connections not accepted yet; on a connection: bytes the
@@ -159,6 +155,17 @@ class LiveServer:
             listing = ["ss", "-tan", f"( sport = :{self.port} or dport = :{self.port} )"]
             sockets = subprocess.run(listing, capture_output=True, text=True, check=False).stdout
         return f"{self.logs()[-tail:]}\n--- sockets of port {self.port} (ss -tan)\n{sockets}"
+
+
+def ask_for_dump(pids: list[int], logs: Callable[[], str], timeout: float) -> None:
+    """SIGUSR1 to `pids` (app/observability/dump.py), then wait up to `timeout` for a new dump in `logs()`."""
+    before = logs().count("process.dump")
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline and logs().count("process.dump") == before:
+        time.sleep(0.05)
 
 
 class WorkerProcess:
@@ -212,13 +219,7 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is None:
             children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
             pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
-            before = self.logs().count("process.dump")
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGUSR1)
-            deadline = time.monotonic() + timeout
-            while pids and time.monotonic() < deadline and self.logs().count("process.dump") == before:
-                time.sleep(0.05)
+            ask_for_dump(pids, self.logs, timeout)
         return self.logs()[-tail:]
 
 
