@@ -256,7 +256,19 @@ def run_clients(args: argparse.Namespace, mock_port: int, server: set[int] | Non
     return results
 
 
-def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[int] | None, out: Path) -> dict[str, Any]:
+def job_counts(args: argparse.Namespace) -> list[tuple[float, int]]:
+    """(rate, jobs) for each rate of `--job-rate`: `--job-seconds` of submissions, at least 20 jobs,
+    at most `--jobs`."""
+    rates = [float(r) for r in str(args.job_rate).split(",") if r.strip()]
+    return [(rate, min(args.jobs, max(20, round(rate * args.job_seconds)))) for rate in rates]
+
+
+def run_jobs_scenario(
+    args: argparse.Namespace, gateway: Gateway, server: set[int] | None, tools: set[int] | None, out: Path
+) -> dict[str, Any]:
+    """The web process and a worker, then one batch per rate of `--job-rate` (lowest first, a pause
+    between), each watched to its end. With pinning the worker has a core of its own (the second; the
+    web process and this driver share the first), so the batch measures jobs per worker core."""
     from bench import jobs
 
     # The zero-delay profile: every local-provider delay (token delay, media queue and render time) at 0,
@@ -277,41 +289,55 @@ def run_jobs_scenario(args: argparse.Namespace, gateway: Gateway, server: set[in
         base = f"http://127.0.0.1:{port}"
         model, why = asyncio.run(jobs.find_video_model(base, gateway.headers))
         if model is None:
-            return jobs.JobsOutcome(skipped=why).as_dict()
-        command = procfile_command("worker", {})
+            return {"skipped": why, "rates": []}
+        # The Procfile's ${WORKER_THREADS:-8} and the like from this environment, as `heytoken run` would.
+        command = procfile_command("worker", dict(os.environ))
         if command is None:
-            return jobs.JobsOutcome(skipped="the Procfile has no worker: line").as_dict()
-        worker = Proc("jobs-worker", command, env, server, out / "jobs-worker.log")
-        cpu0: list[float] = []
+            return {"skipped": "the Procfile has no worker: line", "rates": []}
+        worker = Proc("jobs-worker", command, env, tools if tools is not None else server, out / "jobs-worker.log")
+        batches = []
+        for rate, count in job_counts(args):
+            cpu0: list[float] = []
 
-        def batch_starts() -> None:
-            cpu0[:] = [web.group_cpu_seconds(), worker.group_cpu_seconds()]
+            def batch_starts(cpu0: list[float] = cpu0) -> None:
+                cpu0[:] = [web.group_cpu_seconds(), worker.group_cpu_seconds()]
 
-        outcome = asyncio.run(
-            jobs.run_jobs(
-                base,
-                gateway.headers,
-                model,
-                args.jobs,
-                args.job_rate,
-                args.job_timeout,
-                gateway.settings.resolved_database_url(),
-                gateway.account_id,
-                _worker_processes(command),
-                on_batch_start=batch_starts,
+            outcome = asyncio.run(
+                jobs.run_jobs(
+                    base,
+                    gateway.headers,
+                    model,
+                    count,
+                    rate,
+                    args.job_timeout,
+                    gateway.settings.resolved_database_url(),
+                    gateway.account_id,
+                    _worker_processes(command),
+                    on_batch_start=batch_starts,
+                )
             )
-        )
-        cpu1 = (web.group_cpu_seconds(), worker.group_cpu_seconds())
-        result = outcome.as_dict()
-        # From the end of the warm-up job; includes the watcher's reads of the jobs table (SQLite: none
-        # in these processes) and whatever the worker does while idle.
-        if outcome.submitted and cpu0:
-            result["web_cpu_ms_per_job"] = 1000 * (cpu1[0] - cpu0[0]) / outcome.submitted
-        if outcome.completed and cpu0:
-            result["worker_cpu_ms_per_job"] = 1000 * (cpu1[1] - cpu0[1]) / outcome.completed
-        result["zero_delay_settings"] = sorted(zero)
-        result["model"] = model
-        return result
+            cpu1 = (web.group_cpu_seconds(), worker.group_cpu_seconds())
+            result = outcome.as_dict()
+            result["rate"] = rate
+            # From the end of the warm-up job; includes the watcher's reads of the jobs table (SQLite:
+            # none in these processes) and whatever the worker does while idle.
+            if outcome.submitted and cpu0:
+                result["web_cpu_ms_per_job"] = 1000 * (cpu1[0] - cpu0[0]) / outcome.submitted
+            if outcome.completed and cpu0:
+                result["worker_cpu_ms_per_job"] = 1000 * (cpu1[1] - cpu0[1]) / outcome.completed
+            batches.append(result)
+            print(report.jobs_line(result), flush=True)
+        return {
+            "skipped": None,
+            "rates": batches,
+            "model": model,
+            "zero_delay_settings": sorted(zero),
+            "pinning": (
+                f"web process on core {min(server)}, worker on core {min(tools)}"
+                if server is not None and tools is not None
+                else "not pinned"
+            ),
+        }
     finally:
         if worker is not None:
             worker.stop()
@@ -424,8 +450,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="the table shows the median of the rounds")
     parser.add_argument("--clients", action=argparse.BooleanOptionalAction, default=True, help="compare HTTP clients")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin servers / tools")
-    parser.add_argument("--jobs", type=int, default=1000, help="video jobs submitted in the job scenario")
-    parser.add_argument("--job-rate", type=float, default=200.0, help="video jobs submitted per second")
+    parser.add_argument("--jobs", type=int, default=1000, help="at most this many video jobs per rate")
+    parser.add_argument(
+        "--job-rate",
+        default="5,20,50,100,200",
+        help="video jobs submitted per second: one batch per comma-separated rate, lowest first",
+    )
+    parser.add_argument("--job-seconds", type=float, default=5.0, help="seconds of submissions per rate")
     parser.add_argument("--job-timeout", type=float, default=600.0, help="seconds to wait for the jobs to finish")
     parser.add_argument("--realtime-sessions", type=int, default=4, help="concurrent sessions, realtime scenario")
     parser.add_argument("--realtime-responses", type=int, default=20, help="responses per realtime session")
@@ -525,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
 
             result["observability_micro_us"] = asyncio.run(measure())
         if "jobs" in args.scenarios:
-            result["jobs"] = run_jobs_scenario(args, gateway, server, out)
+            result["jobs"] = run_jobs_scenario(args, gateway, server, tools, out)
         if "realtime" in args.scenarios:
             result["realtime"] = run_realtime_scenario(args, gateway, server, tools, out)
         result["load_average"] = {"start": load_before, "end": os.getloadavg()}

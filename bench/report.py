@@ -146,20 +146,54 @@ def render(result: dict[str, Any], notes: dict[str, str]) -> str:
         if jobs.get("skipped"):
             out.append(f"skipped: {jobs['skipped']}")
         else:
-            q = jobs.get("queue_to_start_ms") or {}
-            s = jobs.get("submit_latency_ms") or {}
+            out.append(f"{jobs.get('pinning', '')}; queue-to-start from the jobs table's started_at")
+            out.append("")
             out.append(
-                f"submitted {jobs['submitted']} at {jobs['submit_rate']:.0f}/s ({jobs['submit_errors']} errors; "
-                f"answered in p50 {_f(s.get('p50'))} ms, p99 {_f(s.get('p99'))} ms); "
-                f"completed {jobs['completed']}, failed {jobs['failed']}, unfinished {jobs['unfinished']}; "
-                f"queue-to-start p50 {_f(q.get('p50'))} ms, p99 {_f(q.get('p99'))} ms "
-                f"{jobs.get('queue_to_start_note', '')}; "
-                f"completed per second per worker process {_f(jobs.get('completed_per_s_per_worker'), 1)}; "
-                f"CPU per job: web {_f(jobs.get('web_cpu_ms_per_job'))} ms, "
-                f"worker {_f(jobs.get('worker_cpu_ms_per_job'))} ms"
+                _table(
+                    [
+                        "rate/s",
+                        "submitted",
+                        "answered p50 ms",
+                        "queue-to-start p50 ms",
+                        "p99 ms",
+                        "completed",
+                        "failed",
+                        "done/s per worker",
+                        "web CPU ms/job",
+                        "worker CPU ms/job",
+                    ],
+                    [_jobs_row(b) for b in jobs["rates"]],
+                )
             )
     out += _realtime(result.get("realtime"))
     return "\n".join(out)
+
+
+def _jobs_row(b: dict[str, Any]) -> list[str]:
+    q = b.get("queue_to_start_ms") or {}
+    s = b.get("submit_latency_ms") or {}
+    return [
+        _f(b["rate"], 0),
+        f"{b['submitted']} at {b['submit_rate']:.0f}/s",
+        _f(s.get("p50")),
+        _f(q.get("p50")),
+        _f(q.get("p99")),
+        str(b["completed"]),
+        str(b["failed"] + b["unfinished"]),
+        _f(b.get("completed_per_s_per_worker"), 1),
+        _f(b.get("web_cpu_ms_per_job")),
+        _f(b.get("worker_cpu_ms_per_job")),
+    ]
+
+
+def jobs_line(b: dict[str, Any]) -> str:
+    """One batch's progress line, printed as it ends."""
+    q = b.get("queue_to_start_ms") or {}
+    return (
+        f"  jobs at {b['rate']:.0f}/s: {b['submitted']} submitted ({b['submit_errors']} errors), "
+        f"{b['completed']} completed; queue-to-start p50 {_f(q.get('p50'))} ms, p99 {_f(q.get('p99'))} ms; "
+        f"worker CPU {_f(b.get('worker_cpu_ms_per_job'))} ms/job"
+    )
 
 
 def _realtime(rt: dict[str, Any] | None) -> list[str]:

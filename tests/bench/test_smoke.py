@@ -76,10 +76,12 @@ def test_bench_driver_smoke(tmp_path: Path, settings: Settings) -> None:
 
     jobs = result["jobs"]
     if jobs["skipped"] is None:
-        assert jobs["submitted"] == 5 and jobs["completed"] == 5, jobs
-        assert jobs["submit_latency_ms"]["p50"] > 0, jobs
+        [batch] = jobs["rates"]
+        assert batch["rate"] == 50 and "| 50 " in done.stdout, jobs
+        assert batch["submitted"] == 5 and batch["completed"] == 5, jobs
+        assert batch["submit_latency_ms"]["p50"] > 0 and batch["queue_to_start_ms"]["p50"] > 0, jobs
         # /proc counts CPU in 10 ms ticks: five submissions (~4 ms each) can read as zero ticks.
-        assert jobs["web_cpu_ms_per_job"] >= 0 and jobs["worker_cpu_ms_per_job"] > 0, jobs
+        assert batch["web_cpu_ms_per_job"] >= 0 and batch["worker_cpu_ms_per_job"] > 0, jobs
     else:
         assert "videos" in jobs["skipped"] or "worker" in jobs["skipped"] or "video model" in jobs["skipped"]
 
