@@ -173,9 +173,13 @@ class Settings(BaseSettings):
     broker_maintenance_chance: int = 10_000
     """Dramatiq: in a million broker calls, how many also requeue dead workers' messages."""
     broker_idle_poll_ms: int = 100
-    """Dramatiq: longest pause between two looks at an empty queue (Dramatiq's own default is 1,000 ms,
-    which a job arriving at a quiet worker may wait in full). With `broker_wake` on, a ready queue's
-    consumer waits this long on its wake list instead, and a message sent wakes it at once."""
+    """With `broker_wake` off, Dramatiq's polling: the longest pause between two looks at an empty queue
+    (Dramatiq's own default is 1,000 ms, which a job arriving at a quiet worker may wait in full)."""
+    broker_wake_wait_ms: int = 1_000
+    """With `broker_wake` on: the longest an idle consumer waits on its wake list, and an idle worker
+    thread on its work queue, before looking again. A send ends the wait at once, and so does a delayed
+    message coming due, so a longer wait costs no latency; it bounds how long a stopping worker takes to
+    notice, and each look costs the idle worker a few Redis commands (issue #23)."""
 
     # Webhooks: see app/webhooks/delivery.py (schedule) and app/core/ssrf.py (where they may go).
     webhook_retry_schedule: list[float] = Field(

@@ -4,6 +4,7 @@ job sent to a quiet worker starts at once, not after the consumer's next look (i
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -76,10 +77,44 @@ def test_wake_tokens_nobody_waited_for_stay_few(broker: WakingRedisBroker) -> No
     for _ in range(WAKE_TOKENS * 3):
         broker.enqueue(message(queue))
     assert broker.client.llen(wake_key(broker.namespace, queue)) == WAKE_TOKENS
-    # Delayed sends wake nobody: their queue's consumer polls (it releases them when due)
+    # A delayed send wakes its delay queue's consumer, not the ready queue's
     broker.enqueue(message("webhooks"), delay=60_000)
     assert broker.client.llen(wake_key(broker.namespace, "webhooks")) == 0
-    assert broker.client.llen(wake_key(broker.namespace, "webhooks.DQ")) == 0
+    assert broker.client.llen(wake_key(broker.namespace, "webhooks.DQ")) == 1
+
+
+def test_a_delay_queue_consumer_waits_but_hands_back_when_a_message_is_due(broker: WakingRedisBroker) -> None:
+    """The worker releases a delayed message between two looks of its delay queue's consumer: that
+    consumer waits on its wake list like the others (an idle worker asks Redis little), yet never past
+    the due time of a message it holds, so nothing is released late (issue #23)."""
+    # Given a delay queue's consumer that would not look again for a minute
+    broker.declare_queue("jobs")
+    consumer = broker.consume("jobs.DQ", prefetch=100, timeout=LONG_WAIT_MS)
+    got: list[Any] = []
+    handed_back_after_due = threading.Event()
+
+    def consume() -> None:
+        for item in consumer:
+            if item is not None:
+                got.append(item)
+            elif got and time.time() * 1000 >= got[0].options["eta"]:
+                consumer.ack(got[0])  # what the worker does when it releases the message
+                handed_back_after_due.set()
+                return
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    poll(lambda: waiting_on(broker.client), timeout=10, message="the delay queue's consumer waiting")
+    # When a message due in half a second is sent
+    producer = WakingRedisBroker(client=redis.Redis.from_url(broker_url(broker)), namespace=broker.namespace)
+    producer.enqueue(message("jobs"), delay=500)
+    producer.close()
+    # Then the consumer takes it at once, and hands control back once it is due, not a minute later
+    poll(lambda: bool(got), timeout=10, message="the delayed message fetched")
+    assert handed_back_after_due.wait(timeout=10)
+    thread.join(timeout=10)
+    assert not thread.is_alive() and consumer.due == {}
+    consumer.close()
 
 
 def test_switched_off_it_is_dramatiqs_polling(settings: Settings) -> None:
