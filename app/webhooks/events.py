@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,13 @@ EVENTS = SQLModel.metadata.tables[WebhookEvent.__tablename__]
 DELIVERIES = SQLModel.metadata.tables[WebhookDelivery.__tablename__]
 ENDPOINTS = SQLModel.metadata.tables[WebhookEndpoint.__tablename__]
 _encode = msgspec.json.Encoder().encode
+# Two columns through the connection, not whole ORM objects, and built once: this runs at every status
+# change of every job, on the submit path and in the worker (building it cost more than SQLite's work).
+_ENABLED_ENDPOINTS = select(ENDPOINTS.c.id, ENDPOINTS.c.events).where(
+    ENDPOINTS.c.account_id == bindparam("account_id", type_=ENDPOINTS.c.account_id.type),
+    ENDPOINTS.c.status == EndpointStatus.ENABLED,
+    ENDPOINTS.c.deleted_at.is_(None),
+)
 
 
 async def public_object(job: Job, links: ResultLinks | None) -> dict[str, Any]:
@@ -63,14 +70,8 @@ async def _endpoints(session: AsyncSession, account_id: str) -> list[tuple[str, 
     seen = session.info.get(key)
     cached: list[tuple[str, list[str] | None]] | None = seen[1] if seen and seen[0] is transaction else None
     if cached is None:
-        # Two columns through the connection, not whole ORM objects: this runs at every status change
-        # of every job, on the submit path and in the worker.
-        stmt = select(ENDPOINTS.c.id, ENDPOINTS.c.events).where(
-            ENDPOINTS.c.account_id == account_id,
-            ENDPOINTS.c.status == EndpointStatus.ENABLED,
-            ENDPOINTS.c.deleted_at.is_(None),
-        )
-        cached = [(row[0], row[1]) for row in await (await session.connection()).execute(stmt)]
+        rows = await (await session.connection()).execute(_ENABLED_ENDPOINTS, {"account_id": account_id})
+        cached = [(row[0], row[1]) for row in rows]
         if transaction is not None:
             session.info[key] = (transaction, cached)
     return cached
