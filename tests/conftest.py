@@ -28,9 +28,16 @@ from app.cli.runner import migrate
 from app.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from app.core.settings import Settings
 from app.webhooks.events import install as install_job_events
+from tests import stall_probe
 from tests.fakes.upstream import MockUpstream
 from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer, WorkerProcess
+
+stall_probe.install()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stall_probe.report_foreign()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -38,7 +45,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test that talked to a live gateway shows the end of its log, with where every task of the
     server was waiting at the failure (tests/support.py LiveServer.dump)."""
     report = yield
+    waited = stall_probe.reports_of(item.nodeid) if call.when == "call" else []
     if report.failed and call.when == "call":
+        for text in waited:
+            report.sections.append(
+                ("client side of a request that waited for its response (tests/stall_probe.py)", text)
+            )
         for process in _processes(getattr(item, "funcargs", {}).values()):
             if isinstance(process, LiveServer):
                 report.sections.append((f"live gateway log, port {process.port}", process.dump()))
