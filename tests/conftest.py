@@ -45,12 +45,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test that talked to a live gateway shows the end of its log, with where every task of the
     server was waiting at the failure (tests/support.py LiveServer.dump)."""
     report = yield
-    waited = stall_probe.reports_of(item.nodeid) if call.when == "call" else []
-    if report.failed and call.when == "call":
+    waited = stall_probe.reports_of(item.nodeid)  # a fixture's request (setup) too
+    if report.failed:
         for text in waited:
             report.sections.append(
                 ("client side of a request that waited for its response (tests/stall_probe.py)", text)
             )
+    if report.failed and call.when == "call":
         for process in _processes(getattr(item, "funcargs", {}).values()):
             if isinstance(process, LiveServer):
                 report.sections.append((f"live gateway log, port {process.port}", process.dump()))
