@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from openai import AsyncOpenAI
+from openai._base_client import AsyncHttpxClientWrapper
 from redis import Redis
 from sqlalchemy.engine import make_url
 
@@ -38,6 +41,46 @@ stall_probe.install()
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     stall_probe.report_foreign()
+
+
+_SDK_CLIENTS: list[weakref.ref[AsyncOpenAI]] = []
+"""Every AsyncOpenAI made in this process (see _close_sdk_clients)."""
+
+
+def _track_sdk_clients() -> None:
+    real_init = AsyncOpenAI.__init__
+
+    def init(self: AsyncOpenAI, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        _SDK_CLIENTS.append(weakref.ref(self))
+
+    AsyncOpenAI.__init__ = init  # type: ignore[method-assign]
+
+
+_track_sdk_clients()
+
+
+@pytest.fixture(autouse=True)
+async def _close_sdk_clients() -> AsyncIterator[None]:
+    """Close, on the test's own event loop, every AsyncOpenAI client the test made and left open.
+
+    An SDK client left to the garbage collector is a hazard for every later test: the collection may run
+    in any thread, often one running an event loop of its own (the in-process app's portal thread, a mock
+    server's). There the unclosed transports' __del__ closes their sockets, freeing those fd numbers, and
+    the SDK's __del__ schedules aclose() on that thread's loop; the aclose then aborts the transports,
+    which remove "their" fd from the session loop's selector, by then the fd of a new connection of a
+    running test, from the wrong thread. That connection's read interest is gone: its response sits in
+    the socket unread and the request waits out its client timeout (captured by tests/stall_probe.py:
+    transport reading, no selector key and no epoll interest for its fd, 1327 bytes in Recv-Q, the fd's
+    last close 3 s earlier in the portal thread by _SelectorTransport.__del__)."""
+    made = len(_SDK_CLIENTS)
+    yield
+    mine, _SDK_CLIENTS[made:] = _SDK_CLIENTS[made:], []
+    for ref in mine:
+        sdk = ref()
+        # Only the SDK's own HTTP client: one passed in (the in-process test client) belongs to its fixture.
+        if sdk is not None and isinstance(sdk._client, AsyncHttpxClientWrapper) and not sdk.is_closed():
+            await sdk.close()
 
 
 @pytest.hookimpl(wrapper=True)
