@@ -9,7 +9,9 @@ accounts, keys and channels with unique names and never assume an empty table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +23,7 @@ from litestar.testing import AsyncTestClient
 from openai import AsyncOpenAI
 from openai._base_client import AsyncHttpxClientWrapper
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
@@ -43,26 +46,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     stall_probe.report_foreign()
 
 
-_SDK_CLIENTS: list[weakref.ref[AsyncOpenAI]] = []
-"""Every AsyncOpenAI made in this process (see _close_sdk_clients)."""
+_SDK_CLIENTS: list[weakref.ref[Any]] = []
+"""Every AsyncOpenAI and redis.asyncio.Redis made on the tests' own thread (see _close_sdk_clients)."""
 
 
-def _track_sdk_clients() -> None:
-    real_init = AsyncOpenAI.__init__
+def _track(cls: Any) -> None:
+    real_init = cls.__init__
 
-    def init(self: AsyncOpenAI, *args: Any, **kwargs: Any) -> None:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
         real_init(self, *args, **kwargs)
-        _SDK_CLIENTS.append(weakref.ref(self))
+        # The tests' thread only: an in-process app's clients live on its portal thread's loop and are
+        # closed by its lifespan.
+        if threading.current_thread() is threading.main_thread():
+            _SDK_CLIENTS.append(weakref.ref(self))
 
-    AsyncOpenAI.__init__ = init  # type: ignore[method-assign]
+    cls.__init__ = init
 
 
-_track_sdk_clients()
+_track(AsyncOpenAI)
+_track(AsyncRedis)
 
 
 @pytest.fixture(autouse=True)
 async def _close_sdk_clients() -> AsyncIterator[None]:
-    """Close, on the test's own event loop, every AsyncOpenAI client the test made and left open.
+    """Close, on the test's own event loop, every AsyncOpenAI and redis.asyncio client the test made and
+    left open (redis-py's Connection.__del__ does the same as the SDK's below: it closes its transport from
+    whichever thread collects it, a loop running there; that is what the stalled run's probe recorded).
 
     An SDK client left to the garbage collector is a hazard for every later test: the collection may run
     in any thread, often one running an event loop of its own (the in-process app's portal thread, a mock
@@ -77,10 +86,17 @@ async def _close_sdk_clients() -> AsyncIterator[None]:
     yield
     mine, _SDK_CLIENTS[made:] = _SDK_CLIENTS[made:], []
     for ref in mine:
-        sdk = ref()
+        made_here = ref()
+        if isinstance(made_here, AsyncRedis):
+            with contextlib.suppress(Exception):  # one made under another (closed) loop cannot be closed here
+                await made_here.aclose()
         # Only the SDK's own HTTP client: one passed in (the in-process test client) belongs to its fixture.
-        if sdk is not None and isinstance(sdk._client, AsyncHttpxClientWrapper) and not sdk.is_closed():
-            await sdk.close()
+        elif (
+            made_here is not None
+            and isinstance(made_here._client, AsyncHttpxClientWrapper)
+            and not made_here.is_closed()
+        ):
+            await made_here.close()
 
 
 @pytest.hookimpl(wrapper=True)
