@@ -9,15 +9,21 @@ accounts, keys and channels with unique names and never assume an empty table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from openai import AsyncOpenAI
+from openai._base_client import AsyncHttpxClientWrapper
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy.engine import make_url
 
 from app.accounts import service as accounts
@@ -28,9 +34,69 @@ from app.cli.runner import migrate
 from app.core.db import SessionMaker, create_engine, create_sessionmaker, unit_of_work
 from app.core.settings import Settings
 from app.webhooks.events import install as install_job_events
+from tests import stall_probe
 from tests.fakes.upstream import MockUpstream
 from tests.fakes.vendors import AnthropicUpstream, GeminiUpstream, ScriptedAnswers
 from tests.support import LiveServer, WorkerProcess
+
+stall_probe.install()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stall_probe.report_foreign()
+
+
+_SDK_CLIENTS: list[weakref.ref[Any]] = []
+"""Every AsyncOpenAI and redis.asyncio.Redis made on the tests' own thread (see _close_sdk_clients)."""
+
+
+def _track(cls: Any) -> None:
+    real_init = cls.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        # The tests' thread only: an in-process app's clients live on its portal thread's loop and are
+        # closed by its lifespan.
+        if threading.current_thread() is threading.main_thread():
+            _SDK_CLIENTS.append(weakref.ref(self))
+
+    cls.__init__ = init
+
+
+_track(AsyncOpenAI)
+_track(AsyncRedis)
+
+
+@pytest.fixture(autouse=True)
+async def _close_sdk_clients() -> AsyncIterator[None]:
+    """Close, on the test's own event loop, every AsyncOpenAI and redis.asyncio client the test made and
+    left open (redis-py's Connection.__del__ does the same as the SDK's below: it closes its transport from
+    whichever thread collects it, a loop running there; that is what the stalled run's probe recorded).
+
+    An SDK client left to the garbage collector is a hazard for every later test: the collection may run
+    in any thread, often one running an event loop of its own (the in-process app's portal thread, a mock
+    server's). There the unclosed transports' __del__ closes their sockets, freeing those fd numbers, and
+    the SDK's __del__ schedules aclose() on that thread's loop; the aclose then aborts the transports,
+    which remove "their" fd from the session loop's selector, by then the fd of a new connection of a
+    running test, from the wrong thread. That connection's read interest is gone: its response sits in
+    the socket unread and the request waits out its client timeout (captured by tests/stall_probe.py:
+    transport reading, no selector key and no epoll interest for its fd, 1327 bytes in Recv-Q, the fd's
+    last close 3 s earlier in the portal thread by _SelectorTransport.__del__)."""
+    made = len(_SDK_CLIENTS)
+    yield
+    mine, _SDK_CLIENTS[made:] = _SDK_CLIENTS[made:], []
+    for ref in mine:
+        made_here = ref()
+        if isinstance(made_here, AsyncRedis):
+            with contextlib.suppress(Exception):  # one made under another (closed) loop cannot be closed here
+                await made_here.aclose()
+        # Only the SDK's own HTTP client: one passed in (the in-process test client) belongs to its fixture.
+        elif (
+            made_here is not None
+            and isinstance(made_here._client, AsyncHttpxClientWrapper)
+            and not made_here.is_closed()
+        ):
+            await made_here.close()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -38,6 +104,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed test that talked to a live gateway shows the end of its log, with where every task of the
     server was waiting at the failure (tests/support.py LiveServer.dump)."""
     report = yield
+    waited = stall_probe.reports_of(item.nodeid)  # a fixture's request (setup) too
+    if report.failed:
+        for text in waited:
+            report.sections.append(
+                ("client side of a request that waited for its response (tests/stall_probe.py)", text)
+            )
     if report.failed and call.when == "call":
         for process in _processes(getattr(item, "funcargs", {}).values()):
             if isinstance(process, LiveServer):

@@ -116,8 +116,10 @@ class LiveServer:
             "web", {**self.procfile_env, "HEYTOKEN_HOST": "127.0.0.1", "HEYTOKEN_PORT": str(self.port)}
         )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The child has its own copy of the log's fd: ours is closed now, not whenever the collector frees
+        # this frame (a failed health check's traceback cycle kept it open until a later collection).
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -181,8 +183,8 @@ class WorkerProcess:
         env = {**settings_env(self.settings), **self.overrides}
         cmd = procfile_command("worker", {"WORKER_PROCESSES": "1", "WORKER_THREADS": "4"})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child has its own copy (as LiveServer.start)
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             poll(lambda: "worker.ready" in self.logs() or self.proc.poll() is not None, timeout=timeout, interval=0.1,
                  message="worker boot")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
+async def sdk(live: LiveServer, tenant: Tenant) -> AsyncIterator[AsyncOpenAI]:
+    # Closed here, on the test's loop: an unclosed client's __del__ schedules its close on whatever loop
+    # runs in the thread the collector happens to run in (a mock server's), not on the one owning it.
+    async with AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30) as client:
+        yield client
 
 
 async def wait_for_model(sdk: AsyncOpenAI, model: str) -> None:

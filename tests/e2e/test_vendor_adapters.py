@@ -5,6 +5,7 @@ chunks joined, the same tool calls and usage, whichever upstream answered."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -40,8 +41,11 @@ PIXEL = (
 
 
 @pytest.fixture
-def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
+async def sdk(live: LiveServer, tenant: Tenant) -> AsyncIterator[AsyncOpenAI]:
+    # Closed here, on the test's loop: an unclosed client's __del__ schedules its close on whatever loop
+    # runs in the thread the collector happens to run in (a mock server's), not on the one owning it.
+    async with AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30) as client:
+        yield client
 
 
 async def channel(sdk: AsyncOpenAI, add_channel: AddChannel, vendor: str, server: ScriptedAnswers) -> str:

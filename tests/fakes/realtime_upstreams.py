@@ -66,9 +66,14 @@ class RealtimeMock:
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            asyncio.run_coroutine_threadsafe(self._server.wait_closed(), self._loop).result(10)
+        server = self._server
+        if server is not None:
+            # On the server's own loop: Server.close() creates a task there, which is not thread-safe.
+            async def close() -> None:
+                server.close()
+                await server.wait_closed()
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:

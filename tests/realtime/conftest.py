@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -21,8 +21,11 @@ WORD_BYTES = 4800 * 2
 
 
 @pytest.fixture
-def sdk(live: LiveServer, tenant: Tenant) -> AsyncOpenAI:
-    return AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30)
+async def sdk(live: LiveServer, tenant: Tenant) -> AsyncIterator[AsyncOpenAI]:
+    # Closed here, on the test's loop: an unclosed client's __del__ schedules its close on whatever loop
+    # runs in the thread the collector happens to run in (a mock server's), not on the one owning it.
+    async with AsyncOpenAI(api_key=tenant.key, base_url=f"{live.url}/v1", max_retries=0, timeout=30) as client:
+        yield client
 
 
 def pcm16(seconds: float, rate: int = 24_000) -> bytes:
