@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import threading
 import uuid
@@ -67,7 +68,16 @@ _track(AsyncOpenAI)
 _track(AsyncRedis)
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every async test closes what it left open (below). Not an autouse fixture: an async fixture cannot
+    # be set up for a sync test that runs an event loop of its own (Playwright's sync API, the console's
+    # browser tests), and a sync test makes no asyncio client.
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("_close_sdk_clients")
+
+
+@pytest.fixture
 async def _close_sdk_clients() -> AsyncIterator[None]:
     """Close, on the test's own event loop, every AsyncOpenAI and redis.asyncio client the test made and
     left open (redis-py's Connection.__del__ does the same as the SDK's below: it closes its transport from
