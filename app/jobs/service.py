@@ -7,6 +7,7 @@ what was deferred.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
 from typing import Any
@@ -61,25 +62,20 @@ async def _compare_and_set(session: AsyncSession, job: Job, values: dict[str, An
     return True
 
 
-_CAS: dict[tuple[str, ...], Any] = {}
-
-
+@functools.cache
 def _cas_statement(columns: tuple[str, ...]) -> Any:
     """The compare-and-set that writes these columns, built once with its values as parameters (each
     step writes one of a few column sets; building the statement and its cache key anew cost more than
     SQLite's work on it). On the table, not the entity: the ORM's bulk-update path (its options, its
     cache key over the entity) cost more still, and the session's copy is set by the caller anyway."""
-    statement = _CAS.get(columns)
-    if statement is None:
-        statement = _CAS[columns] = (
-            update(JOBS)
-            .where(
-                JOBS.c.id == bindparam("cas_id", type_=JOBS.c.id.type),
-                JOBS.c.version == bindparam("cas_version", type_=JOBS.c.version.type),
-            )
-            .values({name: bindparam(f"set_{name}", type_=JOBS.c[name].type) for name in columns})
+    return (
+        update(JOBS)
+        .where(
+            JOBS.c.id == bindparam("cas_id", type_=JOBS.c.id.type),
+            JOBS.c.version == bindparam("cas_version", type_=JOBS.c.version.type),
         )
-    return statement
+        .values({name: bindparam(f"set_{name}", type_=JOBS.c[name].type) for name in columns})
+    )
 
 
 async def update_job(session: AsyncSession, job: Job, **changes: Any) -> bool:
@@ -103,35 +99,29 @@ async def claim(
     return job
 
 
-_INSERT_JOB = insert(JOBS)
-_CLAIMS: dict[frozenset[Stage], Any] = {}
-
-
+@functools.cache
 def _claim_statement(stages: frozenset[Stage]) -> Any:
     """The claim for these stages, built once with its values as parameters: building it (an UPDATE …
     RETURNING every column, loaded as an entity) and its cache key cost ~0.5 ms of the worker's CPU per
     step, more than SQLite's work on it (issue #23)."""
-    statement = _CLAIMS.get(stages)
-    if statement is None:
-        when = JOBS.c.next_poll_at.type
-        stmt = (
-            update(JOBS)
-            .where(
-                JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
-                JOBS.c.stage.in_(sorted(stage.value for stage in stages)),
-                or_(JOBS.c.next_poll_at.is_(None), JOBS.c.next_poll_at <= bindparam("due_by", type_=when)),
-                or_(JOBS.c.deadline_at.is_(None), JOBS.c.deadline_at > bindparam("now", type_=when)),
-            )
-            .values(
-                next_poll_at=bindparam("until", type_=when),
-                started_at=func.coalesce(JOBS.c.started_at, bindparam("now", type_=when)),
-                version=JOBS.c.version + 1,
-            )
-            .returning(*JOBS.c)
+    when = JOBS.c.next_poll_at.type
+    stmt = (
+        update(JOBS)
+        .where(
+            JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
+            JOBS.c.stage.in_(sorted(stage.value for stage in stages)),
+            or_(JOBS.c.next_poll_at.is_(None), JOBS.c.next_poll_at <= bindparam("due_by", type_=when)),
+            or_(JOBS.c.deadline_at.is_(None), JOBS.c.deadline_at > bindparam("now", type_=when)),
         )
-        # An ORM entity from the RETURNING row (sqlmodel's exec has no overload for from_statement).
-        statement = _CLAIMS[stages] = select(Job).from_statement(stmt)
-    return statement
+        .values(
+            next_poll_at=bindparam("until", type_=when),
+            started_at=func.coalesce(JOBS.c.started_at, bindparam("now", type_=when)),
+            version=JOBS.c.version + 1,
+        )
+        .returning(*JOBS.c)
+    )
+    # An ORM entity from the RETURNING row (sqlmodel's exec has no overload for from_statement).
+    return select(Job).from_statement(stmt)
 
 
 async def renew_lease(session: AsyncSession, job: Job, until: dt.datetime) -> bool:
@@ -252,6 +242,9 @@ def new_media_job(
 
 def new_job_id(kind: JobKind) -> str:
     return new_id(ID_PREFIX[kind])
+
+
+_INSERT_JOB = insert(JOBS)
 
 
 async def create_media_job(session: AsyncSession, job: Job) -> Job:
