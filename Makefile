@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    the whole system (web + worker) on embedded defaults
-#   make test   the test suite (lint, types, tests on SQLite, then on PostgreSQL)
+#   make test   the test suite (lint, types, then the tests on SQLite and on PostgreSQL)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -43,7 +43,11 @@ test-sqlite: $(STAMP)
 test-pg: $(STAMP)
 	HEYTOKEN_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
 
-test: lint test-sqlite test-pg
+# The two passes run side by side: one pass keeps about one of the machine's two cores busy (it mostly
+# waits on its gateways, workers and browser), and each has its own database, Redis prefix, ports and
+# temporary directory. --output-sync prints each pass whole when it ends.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-pg
 
 bench: $(STAMP) bytecode
 	$(BIN)/python -m bench
