@@ -227,13 +227,27 @@ def _sqlite_timestamp(value: dt.datetime | None) -> str | None:
     return _SQLITE_DATETIME % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
 
 
+SQLITE_POOL_SIZE = 20
+"""Connections a process keeps open to its SQLite file: more than it uses at once (a worker's steps, one
+per thread; the web process's sessions), so none is closed and opened again under load."""
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
-            engine = create_async_engine(url, async_creator=functools.partial(connect_inline, database), **JSON_CODEC)
+            # SQLAlchemy's default pool keeps 5 connections and closes any above that when it comes
+            # back: a worker running 8 steps at once opened a connection (a thread, sqlite3.connect,
+            # four PRAGMAs, one of them taking the write lock) for most steps at 200 jobs/s. An idle
+            # SQLite connection is a file handle and the pages it has read.
+            engine = create_async_engine(
+                url,
+                async_creator=functools.partial(connect_inline, database),
+                pool_size=SQLITE_POOL_SIZE,
+                **JSON_CODEC,
+            )
             _tune_sqlite(engine, busy_timeout_ms=0)
         else:
             engine = create_async_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
-from app.core.adapters import InlineConnection
+from app.core.adapters import CHECKPOINT_EVERY, InlineConnection
 from app.core.db import create_engine
 from app.core.settings import Settings
 
@@ -77,5 +77,60 @@ async def test_other_operational_errors_are_not_retried(tmp_path: Path) -> None:
             with pytest.raises(Exception, match="no such table"):
                 await conn.execute(text("SELECT * FROM missing"))
             assert time.monotonic() - started < 1
+    finally:
+        await engine.dispose()
+
+
+async def test_commits_run_on_the_loop_and_the_log_is_checkpointed_on_aiosqlites_thread(tmp_path: Path) -> None:
+    """Commits are inline too (issue #23), so SQLite's own checkpoint (run by the commit that passes
+    1,000 pages of log) is off; every CHECKPOINT_EVERY commits the connection copies the log into the
+    file on its thread. Without that the log would only grow."""
+    engine = create_engine(_settings(tmp_path))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT)"))
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(raw, InlineConnection)
+            assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
+            threads: list[int] = []
+            await raw.create_function("whose_thread", 0, lambda: threads.append(threading.get_ident()) or 1)
+            commits = raw.commits
+            # A few hundred pages of log: under SQLite's own threshold, so only ours checkpoints them.
+            for _ in range(CHECKPOINT_EVERY - commits % CHECKPOINT_EVERY):
+                await conn.execute(text("INSERT INTO rows (body) VALUES (:body)"), {"body": "x" * 3000})
+                await conn.commit()
+            # The next writer after a checkpoint starts the log from its beginning again.
+            await conn.execute(text("INSERT INTO rows (body) VALUES (whose_thread())"))
+            await conn.commit()
+        assert set(threads) == {threading.get_ident()}
+        probe = sqlite3.connect(tmp_path / "heytoken.db")
+        busy, log_frames, _ = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        probe.close()
+        assert busy == 0 and log_frames < 20, f"{log_frames} frames in the log: it was never checkpointed"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_process_keeps_its_connections_under_a_workers_concurrency(tmp_path: Path) -> None:
+    """A worker runs up to 8 steps at once (WORKER_THREADS): the pool keeps that many connections
+    open instead of closing those above SQLAlchemy's default 5 and opening them again for later steps."""
+    engine = create_engine(_settings(tmp_path))
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda dbapi, record: opened.append(dbapi))
+    try:
+
+        async def step(gate: asyncio.Event) -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                await gate.wait()
+
+        for _ in range(3):
+            gate = asyncio.Event()
+            steps = [asyncio.create_task(step(gate)) for _ in range(8)]
+            await asyncio.sleep(0.05)
+            gate.set()
+            await asyncio.gather(*steps)
+        assert len(opened) == 8
     finally:
         await engine.dispose()
