@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from storage import S3Options, object_key, open_store
-from storage.base import ObjectStore, read_all
+from storage.base import ObjectNotFound, ObjectStore, read_all
 from storage.local import LocalStore, verify
 from storage.s3 import PART_SIZE
 
@@ -80,3 +80,17 @@ async def test_signed_blob_route(client, tenant) -> None:
     bad = await client.get(f"{url.path}?expires=1&sig=00")
     assert bad.status_code == 403 and bad.json()["error"]["code"] == "invalid_signature"
     assert isinstance(httpx.URL(store.signed_url(key, 60)), httpx.URL)
+
+
+async def test_a_local_write_stays_under_its_root(tmp_path: Path) -> None:
+    """Writes check the key by its parts (no realpath per file, issue #23): nothing outside the root,
+    nothing through an empty, `.` or `..` part."""
+    store = LocalStore(tmp_path / "root", base_url="http://h/blobs", secret=b"s")
+    refused = ["../outside", "media/../../outside", "/tmp/outside", "media//x", "media/./x", "", "a\\..\\b", "a\0b"]
+    for key in refused:
+        with pytest.raises(ObjectNotFound):
+            await store.put_stream(key, chunks(b"x"), "text/plain")
+    assert not (tmp_path / "outside").exists()
+    stored = await store.put_stream(object_key("video_A", "video.mp4"), chunks(b"abc"), "video/mp4")
+    assert stored.bytes == 3 and (tmp_path / "root" / "media" / "video_A" / "video.mp4").read_bytes() == b"abc"
+    assert [p.name for p in (tmp_path / "root" / "media" / "video_A").iterdir()] == ["video.mp4"]  # no temp file left
