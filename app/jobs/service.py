@@ -109,7 +109,14 @@ def _claim_statement(stages: frozenset[Stage]) -> Any:
         update(JOBS)
         .where(
             JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
-            JOBS.c.stage.in_(sorted(stage.value for stage in stages)),
+            # Each stage a parameter with its value: an IN list's expanding parameter is rendered
+            # anew at every execution (~0.1 ms of the claim's CPU under a profiler).
+            or_(
+                *(
+                    JOBS.c.stage == bindparam(f"stage_{stage.value}", stage.value, type_=JOBS.c.stage.type)
+                    for stage in sorted(stages)
+                )
+            ),
             or_(JOBS.c.next_poll_at.is_(None), JOBS.c.next_poll_at <= bindparam("due_by", type_=when)),
             or_(JOBS.c.deadline_at.is_(None), JOBS.c.deadline_at > bindparam("now", type_=when)),
         )
