@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiosqlite
@@ -66,7 +67,7 @@ class InlineConnection(aiosqlite.Connection):
     commit), commits included since issue #23 (the hop of each commit to the thread and back was ~10 %
     of a job step's CPU). The checkpoint, which copies the log into the file and syncs it (~10 ms),
     still runs on the thread: SQLite's own, run by whichever commit passes 1,000 pages of log, is off,
-    and every CHECKPOINT_EVERY commits the connection runs one there.
+    and every CHECKPOINT_EVERY commits of the process's connections to the file, one runs there.
 
     A retried call is safe: a statement refused with SQLITE_BUSY did nothing (sqlite3 opens a write
     transaction at its first write, so the refusal comes before anything is written), and a COMMIT
@@ -77,7 +78,10 @@ class InlineConnection(aiosqlite.Connection):
     test suite runs through this class). The thread still opens and closes the sqlite3 connection, so it
     is made with check_same_thread=False."""
 
-    commits = 0
+    commits: Iterator[int] | None = None
+    """Numbers the commits of every connection to this database in this process (shared by the
+    engine's connections, see `connect_inline`), so the log is checkpointed every CHECKPOINT_EVERY
+    commits of the process, not of each of its pooled connections."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -88,8 +92,9 @@ class InlineConnection(aiosqlite.Connection):
             try:
                 result = fn(*args, **kwargs)
                 if fn == self._connection.commit:
-                    self.commits += 1
-                    if self.commits % CHECKPOINT_EVERY == 0:
+                    if self.commits is None:
+                        self.commits = itertools.count(1)
+                    if next(self.commits) % CHECKPOINT_EVERY == 0:
                         await self._checkpoint()
                 return result
             except sqlite3.OperationalError as exc:
@@ -114,10 +119,13 @@ class InlineConnection(aiosqlite.Connection):
             log.warning("sqlite.checkpoint_failed", exc_info=True)
 
 
-async def connect_inline(database: str) -> InlineConnection:
+async def connect_inline(database: str, commits: Iterator[int] | None = None) -> InlineConnection:
+    """A connection to `database`; `commits` numbers the commits of all the connections given it (one
+    per engine), for the checkpoint."""
     connection = InlineConnection(
         functools.partial(sqlite3.connect, database, timeout=0, check_same_thread=False), iter_chunk_size=64
     )
+    connection.commits = commits
     connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
     await connection
     # Commits run on the loop (InlineConnection): SQLite's own checkpoint, which a commit runs once

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import functools
 import importlib
+import itertools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -244,7 +245,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             # SQLite connection is a file handle and the pages it has read.
             engine = create_async_engine(
                 url,
-                async_creator=functools.partial(connect_inline, database),
+                async_creator=functools.partial(connect_inline, database, itertools.count(1)),
                 pool_size=SQLITE_POOL_SIZE,
                 **JSON_CODEC,
             )
