@@ -44,8 +44,8 @@ log = logging.getLogger("heytoken.db")
 # -- 1. SQLite on the event loop -------------------------------------------------------------------
 
 CHECKPOINT_EVERY = 100
-"""Commits of one connection between two of its checkpoints (a commit of a job step writes a few
-pages; SQLite's own default is every 1,000 pages of log)."""
+"""Commits of a process's connections to one database file between two checkpoints (a commit of a job
+step writes a few pages; SQLite's own default is every 1,000 pages of log)."""
 BUSY_SECONDS = 30
 """How long a statement waits for another connection's write lock before it fails."""
 _BUSY_CODES = frozenset({5, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY; never SQLITE_BUSY_SNAPSHOT (517)
@@ -78,7 +78,7 @@ class InlineConnection(aiosqlite.Connection):
     test suite runs through this class). The thread still opens and closes the sqlite3 connection, so it
     is made with check_same_thread=False."""
 
-    commits: Iterator[int] | None = None
+    commits: Iterator[int]
     """Numbers the commits of every connection to this database in this process (shared by the
     engine's connections, see `connect_inline`), so the log is checkpointed every CHECKPOINT_EVERY
     commits of the process, not of each of its pooled connections."""
@@ -91,11 +91,8 @@ class InlineConnection(aiosqlite.Connection):
         while True:
             try:
                 result = fn(*args, **kwargs)
-                if fn == self._connection.commit:
-                    if self.commits is None:
-                        self.commits = itertools.count(1)
-                    if next(self.commits) % CHECKPOINT_EVERY == 0:
-                        await self._checkpoint()
+                if fn == self._connection.commit and next(self.commits) % CHECKPOINT_EVERY == 0:
+                    await self._checkpoint()
                 return result
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES:
@@ -121,11 +118,11 @@ class InlineConnection(aiosqlite.Connection):
 
 async def connect_inline(database: str, commits: Iterator[int] | None = None) -> InlineConnection:
     """A connection to `database`; `commits` numbers the commits of all the connections given it (one
-    per engine), for the checkpoint."""
+    per engine; one of its own when not given), for the checkpoint."""
     connection = InlineConnection(
         functools.partial(sqlite3.connect, database, timeout=0, check_same_thread=False), iter_chunk_size=64
     )
-    connection.commits = commits
+    connection.commits = itertools.count(1) if commits is None else commits
     connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
     await connection
     # Commits run on the loop (InlineConnection): SQLite's own checkpoint, which a commit runs once
