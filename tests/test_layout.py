@@ -67,12 +67,17 @@ def test_web_process_leaves_worker_libraries_unloaded() -> None:
 def test_web_app_loads_the_rare_routes_libraries_on_first_use() -> None:
     """What only a rare route needs is imported by its first use, not by every web process at start-up
     (issue #23, measured per library in bench/RESULTS.md): Jinja2 by the console's first page, argon2 by
-    the first sign-in, the websockets client by the first realtime session to an upstream, cryptography
-    by a fal callback's signature or the first secret stored, prometheus-client only with metrics on."""
+    the first sign-in, the websockets client by the first realtime session to an upstream, prometheus-client
+    only with metrics on. cryptography (10 MB) by none of them: a stored secret, sealed and opened here
+    as the catalog opens each channel's key, goes through PyNaCl."""
     # cryptography's own package is imported by redis-py (a version check); its Rust bindings are not.
     lazy = {"jinja2", "argon2", "_argon2_cffi_bindings", "cryptography.hazmat.bindings._rust", "app.realtime.openai"}
     lazy |= {"prometheus_client"}
-    code = f"import sys; from app.api.main import create_app; create_app(); print(sorted(set(sys.modules) & {lazy!r}))"
+    code = (
+        "import sys; from app.api.main import create_app; from app.core import crypto; create_app(); "
+        "assert crypto.decrypt(b'k', crypto.encrypt(b'k', 'sk-upstream')) == 'sk-upstream'; "
+        f"print(sorted(set(sys.modules) & {lazy!r}))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "HEYTOKEN_DATABASE_URL"}
     env.update(HEYTOKEN_CONSOLE_ENABLED="true", HEYTOKEN_METRICS_ENABLED="false")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)

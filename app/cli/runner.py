@@ -34,6 +34,8 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(ROOT / "alembic"))
     config.attributes["url"] = settings.resolved_database_url()
+    # Migration 0017 re-seals stored secrets; the instance secret is read (or made) only if one exists.
+    config.attributes["secret_key"] = settings.resolved_secret_key
     return config
 
 

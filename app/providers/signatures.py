@@ -74,15 +74,15 @@ def verify_fal(keys: list[bytes], headers: Headers, body: bytes, *, now: float, 
         signature = bytes.fromhex(headers.get("x-fal-webhook-signature", ""))
     except ValueError:
         return False
-    # cryptography is imported by the first fal callback, not by every web process at start-up (issue #23).
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    # PyNaCl (libsodium) is imported by the first fal callback, not by every web process at start-up.
+    from nacl.exceptions import CryptoError
+    from nacl.signing import VerifyKey
 
     for raw in keys:
         try:
-            Ed25519PublicKey.from_public_bytes(raw).verify(signature, message)
+            VerifyKey(raw).verify(message, signature)
             return True
-        except (InvalidSignature, ValueError):
+        except (CryptoError, ValueError, TypeError):  # a bad signature is a CryptoError
             continue
     return False
 

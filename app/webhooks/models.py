@@ -32,8 +32,8 @@ class EndpointStatus(enum.StrEnum):
 
 
 class WebhookSecret(SQLModel, table=True):
-    """An account's signing secret (`whsec_…`, Fernet-encrypted with the instance secret: it must be
-    recoverable to sign). During a rotation's overlap the previous secret signs too."""
+    """An account's signing secret (`whsec_…`, sealed with the instance secret by app/core/crypto.py: it
+    must be recoverable to sign). During a rotation's overlap the previous secret signs too."""
 
     __tablename__ = "webhook_secrets"
 
