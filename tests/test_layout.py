@@ -53,8 +53,10 @@ def test_web_process_leaves_worker_libraries_unloaded() -> None:
     # Nor what only the CLI, the migrations or the tests use (issue #23: measured per library with
     # `python -X importtime` and RSS, docs/architecture.md), nor the S3 backend on local storage.
     worker_only |= {"alembic", "mako", "schemathesis", "hypothesis", "pytest", "aioboto3", "moto", "storage.s3"}
+    # Nor uvicorn's --reload watcher (installed by uvicorn[standard], imported by uvicorn when present).
+    worker_only |= {"watchfiles"}
     code = (
-        "import sys; from app.api.main import create_app; create_app(); "
+        "import sys; import uvicorn; from app.api.main import create_app; create_app(); "
         f"print(sorted(({{m.split('.')[0] for m in sys.modules}} | set(sys.modules)) & {worker_only!r}), "
         "'sqlalchemy.dialects.postgresql' in sys.modules)"
     )
