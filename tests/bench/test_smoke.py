@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,20 @@ def test_job_steps_bench_smoke(settings: Settings) -> None:
     for step in ("create (web)", "job.submit", "all"):
         assert step in done.stdout, done.stdout
     assert "job.poll" not in done.stdout and "job.store" not in done.stdout, done.stdout
+
+
+def test_memory_bench_smoke(settings: Settings) -> None:
+    """The memory probe: the web process's RSS idle and after each load, every answer a 200."""
+    command = [sys.executable, "-m", "bench.memory", "--seconds=0.5", "--maps", f"--redis-url={settings.redis_url}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    for stage in ("idle", "after chat", "after stream", "after embeddings"):
+        [line] = [line for line in lines if line.startswith(stage)]
+        assert "RSS " in line and "file-backed" in line, line
+        if stage != "idle":
+            assert re.search(r"answers \{'200': [1-9]\d*\}$", line), line  # answered, and only with 200s
+    assert any("[heap]" in line for line in lines), done.stdout
 
 
 def test_history_bench_smoke(tmp_path: Path, settings: Settings) -> None:
