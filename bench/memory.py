@@ -1,11 +1,11 @@
 """The web process's memory, idle and after load: resident, anonymous and file-backed (smaps_rollup).
 
 Starts the mock upstream and the gateway as the Procfile starts it (the bench's account, channels and
-prices, SQLite), reads `/proc/<pid>/smaps_rollup` 2 s after `/healthz`, then after each of chat,
-streams and embeddings at 32 connections. `--maps` also lists the largest mappings (which shared
+prices; SQLite unless --database-url), reads `/proc/<pid>/smaps_rollup` 2 s after `/healthz`, then
+after each of chat, streams and embeddings at 32 connections. `--maps` also lists the largest mappings (which shared
 library, the heap). Extra environment for the web process as NAME=VALUE arguments.
 
-    python -m bench.memory [--seconds 6] [--maps] [--redis-url URL] [NAME=VALUE ...]
+    python -m bench.memory [--seconds 6] [--maps] [--database-url URL] [--redis-url URL] [NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--maps", action="store_true")
+    parser.add_argument("--database-url", default="", help="default: a new SQLite file")
     parser.add_argument("--redis-url", default="", help="default: the settings' (HEYTOKEN_REDIS_URL)")
     parser.add_argument("env", nargs="*", help="NAME=VALUE for the web process")
     args = parser.parse_args()
@@ -69,7 +70,7 @@ def main() -> None:
     mock, mock_port = start_mock({1}, out / "mock.log", 20)
     web: Proc | None = None
     try:
-        gateway = prepare(out / "var", f"http://127.0.0.1:{mock_port}/v1", redis_url=args.redis_url)
+        gateway = prepare(out / "var", f"http://127.0.0.1:{mock_port}/v1", args.database_url, args.redis_url)
         values = {"account": gateway.account_id, "key_id": gateway.key_id}
         features.run_setup(features.detect(), gateway.env, BIN, values, ["bench-chat", "bench-slow", "bench-embedding"])
         port = free_port()

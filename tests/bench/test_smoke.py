@@ -102,6 +102,8 @@ def test_job_steps_bench_smoke(settings: Settings) -> None:
 def test_memory_bench_smoke(settings: Settings) -> None:
     """The memory probe: the web process's RSS idle and after each load, every answer a 200."""
     command = [sys.executable, "-m", "bench.memory", "--seconds=0.5", "--maps", f"--redis-url={settings.redis_url}"]
+    if not settings.is_sqlite():
+        command.append(f"--database-url={settings.resolved_database_url()}")
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
