@@ -134,14 +134,27 @@ class DriverSQL:
         """`rows` in the slices to send one statement each: a multi-row statement of `width` values a
         row stays under the driver's parameter limit; on SQLite a slice is at most INLINE_ROWS and the
         loop serves others between two (a PostgreSQL statement's round trip yields anyway). Without
-        `width` (executemany) there is no parameter limit."""
-        step = max(1, len(rows)) if width is None else self.max_parameters // width
+        `width` (executemany) there is no parameter limit.
+
+        A multi-row slice has a power of two of rows (37 rows: 32, 4, 1), so its statement's text is
+        one of a few: each text is a prepared statement in every pooled connection's cache (asyncpg's
+        and SQLAlchemy's, 100 each), and one text per batch size held ~6 MB in a web process on
+        PostgreSQL after a minute of load (issue #23, bench/RESULTS.md)."""
+        if width is None:
+            step = max(1, len(rows))
+        else:
+            step = 1 << ((self.max_parameters // width).bit_length() - 1)
         if self.sqlite:
             step = min(step, self.INLINE_ROWS)
-        for start in range(0, len(rows), step):
+        start = 0
+        while start < len(rows):
             if start:
                 await asyncio.sleep(0)
-            yield rows[start : start + step]
+            size = min(step, len(rows) - start)
+            if width is not None:
+                size = 1 << (size.bit_length() - 1)
+            yield rows[start : start + size]
+            start += size
 
     @property
     def max_parameters(self) -> int:
