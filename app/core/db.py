@@ -140,10 +140,8 @@ class DriverSQL:
         one of a few: each text is a prepared statement in every pooled connection's cache (asyncpg's
         and SQLAlchemy's, 100 each), and one text per batch size held ~6 MB in a web process on
         PostgreSQL after a minute of load (issue #23, bench/RESULTS.md)."""
-        if width is None:
-            step = max(1, len(rows))
-        else:
-            step = 1 << ((self.max_parameters // width).bit_length() - 1)
+        # The largest power of two of rows under the parameter limit.
+        step = max(1, len(rows)) if width is None else 1 << ((self.max_parameters // width).bit_length() - 1)
         if self.sqlite:
             step = min(step, self.INLINE_ROWS)
         start = 0
