@@ -29,6 +29,8 @@ CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
 PROMPT = [{"role": "user", "content": "Say hello in one short sentence."}]
 EMBED_INPUT = "The quick brown fox jumps over the lazy dog."
+PUBLIC_MODELS = {"chat": "bench-chat", "slow": "bench-slow", "embed": "bench-embedding"}
+"""The gateway's models for each kind of request (bench.gateway.MODELS maps them to the mock's)."""
 STREAM_CHUNKS = 10
 
 
@@ -151,7 +153,6 @@ def start_targets(
     args: argparse.Namespace, gateway: Gateway, mock: Proc, mock_port: int, server: set[int] | None, out: Path
 ) -> list[Target]:
     upstream_models = {"chat": "mock-chat", "slow": "mock-chat:c20:d10", "embed": "mock-embedding"}
-    public_models = {"chat": "bench-chat", "slow": "bench-slow", "embed": "bench-embedding"}
     targets: list[Target] = []
     try:
         for name in args.targets:
@@ -171,7 +172,7 @@ def start_targets(
                     else gateway.env_with(metrics_enabled="false", overhead_header="false")
                 )
                 proc = Proc(name, web_command(port), {**env, **dict(args.gateway_env)}, server, out / f"{name}.log")
-                targets.append(Target(name, port, proc, public_models, gateway.headers))
+                targets.append(Target(name, port, proc, PUBLIC_MODELS, gateway.headers))
             elif name == "litellm":
                 targets.append(start_litellm(args, port, mock_port, server, out))
         for target in targets:

@@ -2,8 +2,8 @@
 
 Starts the mock upstream and the gateway as the Procfile starts it (the bench's account, channels and
 prices; SQLite unless --database-url), reads `/proc/<pid>/smaps_rollup` 2 s after `/healthz`, then
-after each of chat, streams and embeddings at 32 connections. `--maps` also lists the largest mappings (which shared
-library, the heap). Extra environment for the web process as NAME=VALUE arguments.
+after each of the bench's c32-chat, c32-stream and c32-embed scenarios. `--maps` also lists the
+largest mappings (which shared library, the heap). Extra environment for the web process as NAME=VALUE arguments.
 
     python -m bench.memory [--seconds 6] [--maps] [--database-url URL] [--redis-url URL] [NAME=VALUE ...]
 """
@@ -12,25 +12,18 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import features
+from bench.driver import PUBLIC_MODELS, SCENARIOS, STREAM_CHUNKS, Target, run_loadgen
 from bench.gateway import prepare
-from bench.loadgen import Spec
-from bench.procs import BIN, ROOT, Proc, free_port, start_mock, web_command
+from bench.procs import BIN, Proc, free_port, start_mock, web_command
 
-MESSAGES = '"messages":[{"role":"user","content":"hi"}]'
-LOADS = {
-    "chat": ("/v1/chat/completions", '{"model":"bench-chat",' + MESSAGES + "}"),
-    "stream": ("/v1/chat/completions", '{"model":"bench-chat","stream":true,' + MESSAGES + "}"),
-    "embeddings": ("/v1/embeddings", '{"model":"bench-embedding","input":"hello"}'),
-}
+LOADS = ("c32-chat", "c32-stream", "c32-embed")
+"""The bench's own scenarios, run one after the other against the one web process."""
 
 
 def rollup(pid: int) -> str:
@@ -67,7 +60,7 @@ def main() -> None:
     parser.add_argument("env", nargs="*", help="NAME=VALUE for the web process")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    mock, mock_port = start_mock({1}, out / "mock.log", 20)
+    mock, mock_port = start_mock({1}, out / "mock.log", STREAM_CHUNKS)
     web: Proc | None = None
     try:
         gateway = prepare(out / "var", f"http://127.0.0.1:{mock_port}/v1", args.database_url, args.redis_url)
@@ -81,16 +74,11 @@ def main() -> None:
         print(f"idle                {rollup(web.pid)}", flush=True)
         if args.maps:
             print("\n".join(largest_mappings(web.pid)), flush=True)
-        for kind, (path, body) in LOADS.items():
-            headers = {**gateway.headers, "content-type": "application/json"}
-            spec = Spec(host="127.0.0.1", port=port, path=path, body=body, headers=headers, connections=32,
-                        duration=args.seconds, warmup=1, cpus=[1])  # fmt: skip
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.loadgen", json.dumps(spec.__dict__)],
-                capture_output=True, text=True, cwd=ROOT, check=True,
-            )  # fmt: skip
-            statuses = json.loads(done.stdout.strip().splitlines()[-1]).get("statuses")
-            print(f"after {kind:<13} {rollup(web.pid)}; answers {statuses}", flush=True)
+        target = Target("gateway", port, web, PUBLIC_MODELS, gateway.headers)
+        run_args = argparse.Namespace(duration=args.seconds, warmup=1.0)
+        for scenario in (s for s in SCENARIOS if s.name in LOADS):
+            statuses = run_loadgen(target, scenario, run_args, {1})["statuses"]
+            print(f"after {scenario.name:<13} {rollup(web.pid)}; answers {statuses}", flush=True)
     finally:
         if web is not None:
             web.stop()

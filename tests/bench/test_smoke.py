@@ -107,7 +107,7 @@ def test_memory_bench_smoke(settings: Settings) -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
-    for stage in ("idle", "after chat", "after stream", "after embeddings"):
+    for stage in ("idle", "after c32-chat", "after c32-stream", "after c32-embed"):
         [line] = [line for line in lines if line.startswith(stage)]
         assert "RSS " in line and "file-backed" in line, line
         if stage != "idle":
