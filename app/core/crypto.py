@@ -50,8 +50,8 @@ def encrypt(secret_key: bytes, plaintext: str) -> str:
 
 
 def decrypt(secret_key: bytes, token: str) -> str:
-    """The plaintext of a token from `encrypt` (or a Fernet token from before); ValueError if it was
-    altered or sealed with another instance secret."""
+    """The plaintext of a token from `encrypt` (or a Fernet token from before), with or without its
+    base64 padding; ValueError if it was altered or sealed with another instance secret."""
     if not token.startswith(SEALED):
         return _decrypt_fernet(secret_key, token)
     from nacl.exceptions import CryptoError
@@ -73,8 +73,9 @@ def _decrypt_fernet(secret_key: bytes, token: str) -> str:
     fernet = _fernet(secret_key)
     from cryptography.fernet import InvalidToken  # imported by _fernet() already
 
+    body = token.rstrip("=")  # given without its padding too (a realtime client secret drops it)
     try:
-        return fernet.decrypt(token.encode()).decode()
+        return fernet.decrypt((body + "=" * (-len(body) % 4)).encode()).decode()
     except (InvalidToken, UnicodeDecodeError) as exc:
         raise ValueError(UNREADABLE) from exc
 

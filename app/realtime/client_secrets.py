@@ -1,8 +1,8 @@
 """Client secrets: short-lived credentials a browser may hold instead of an API key.
 
 A secret is the minting key, the one model it may open and its expiry, encrypted and authenticated
-with the instance secret (app/core/crypto.py): nothing is stored, a secret cannot be read or altered by its
-holder, and the key is checked again when the secret is used (a revoked key's secrets stop working).
+with the instance secret (app/core/crypto.py): nothing is stored, a secret cannot be read or altered
+by its holder, and the key is checked again when the secret is used (a revoked key's secrets stop working).
 Its prefix `ek_` is not an API key's `sk-ht-`, so every route but /v1/realtime refuses it (401).
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from app.core.crypto import decrypt, encrypt, is_legacy
+from app.core.crypto import decrypt, encrypt
 from app.core.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 
 PREFIX = "ek_"
@@ -50,11 +50,8 @@ def is_client_secret(token: str) -> bool:
 
 def open_secret(secret_key: bytes, token: str, model: str | None) -> str:
     """The API key behind a client secret for a session of `model`, or 401/403."""
-    body = token[len(PREFIX) :]
-    if is_legacy(body):  # a Fernet token minted before migration 0017: base64 wants its padding back
-        body += "=" * (-len(body) % 4)
     try:
-        claims = msgspec.json.decode(decrypt(secret_key, body), type=_Claims)
+        claims = msgspec.json.decode(decrypt(secret_key, token[len(PREFIX) :]), type=_Claims)
     except (ValueError, msgspec.DecodeError):
         raise AuthenticationFailed("Incorrect client secret provided.", code="invalid_client_secret") from None
     if claims.e < time.time():
