@@ -109,7 +109,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     with_error_docs(API_HANDLERS)
     v1 = Router(path="/v1", route_handlers=API_HANDLERS, before_request=require_api_key)
-    root = Router(path="/", route_handlers=API_HANDLERS, before_request=require_api_key, include_in_schema=False)
     extra: list[ControllerRouterHandler] = []
     if metrics is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -117,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.console_enabled:
         extra.extend(console_handlers())
     app = Gateway(
-        route_handlers=[v1, root, admin_router(), healthz, readyz, download_blob, vendor_callback, docs_asset, *extra],
+        route_handlers=[v1, admin_router(), healthz, readyz, download_blob, vendor_callback, docs_asset, *extra],
         lifespan=[lifespan],
         exception_handlers={
             GatewayError: gateway_error_handler,
@@ -148,4 +147,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if metrics is not None:
         metrics.realtime = realtime.traffic
     app.realtime, app.realtime_paths = realtime, REALTIME_PATHS
+    app.unversioned = frozenset(route.path.split("/")[2] for route in v1.routes)
     return app

@@ -103,6 +103,24 @@ async def test_every_api_route_under_v1_and_at_the_root_refuses_a_missing_key(cl
     assert checked >= 2 * 20
 
 
+async def test_the_api_answers_without_its_prefix_from_routes_built_once(
+    client: AsyncTestClient[Any], tenant: Tenant
+) -> None:
+    """`/models` is `/v1/models`: the gateway rewrites the path; no second router builds every API route
+    again without the prefix (that cost each web process 0.8 MB, issue #23)."""
+    paths = [route.path for route in client.app.routes]
+    api = {path.split("/")[2] for path in paths if path.startswith("/v1/")}
+    assert {"chat", "models", "videos", "webhooks"} <= api
+    assert [path for path in paths if not path.startswith("/v1/") and path.split("/")[1] in api] == []
+    for path in ("/models", "/models/local-chat", "/account"):
+        unversioned = await client.get(path, headers=tenant.headers)
+        assert unversioned.status_code == 200, (path, unversioned.text)
+        assert unversioned.json() == (await client.get("/v1" + path, headers=tenant.headers)).json()
+    missing = await client.get("/models/no-such-model", headers=tenant.headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    assert (await client.get("/healthz")).status_code == 200
+
+
 async def test_openapi_schema_lists_the_v1_routes_only(client: AsyncTestClient[Any]) -> None:
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200

@@ -21,8 +21,9 @@ def refusal(exc: InvalidStatus) -> tuple[int, dict]:
     return exc.response.status_code, json.loads(bytes(exc.response.body or b""))["error"]
 
 
-async def test_no_key(live: LiveServer) -> None:
-    url = live.url.replace("http", "ws") + "/v1/realtime?model=local-realtime"
+@pytest.mark.parametrize("path", ["/v1/realtime", "/realtime"])
+async def test_no_key(live: LiveServer, path: str) -> None:
+    url = live.url.replace("http", "ws") + path + "?model=local-realtime"
     with pytest.raises(InvalidStatus) as caught:
         await websockets.connect(url)
     status, error = refusal(caught.value)

@@ -39,7 +39,7 @@ from app.realtime.client_secrets import (
 )
 from app.realtime.session import Ending, Session, Traffic
 
-PATHS = frozenset({"/v1/realtime", "/realtime"})
+PATHS = frozenset({"/v1/realtime"})
 INSECURE_KEY = "openai-insecure-api-key."
 log = logging.getLogger("heytoken.realtime")
 
