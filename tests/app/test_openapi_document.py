@@ -6,10 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+
+from tests.support import LiveServer
 
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 # Their answers (a ChatCompletion, a stream, an embeddings list) are the lead's to type (issue 16).
@@ -103,3 +107,18 @@ def test_the_docs_page_costs_the_web_process_no_imports() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.e2e
+def test_the_web_process_runs_without_docstrings_and_documents_the_same_api(
+    live: LiveServer, document: dict[str, Any]
+) -> None:
+    """The Procfile runs the web process with `python -OO`: no docstrings or asserts kept in memory (5 MB
+    of it under the bench's load, issue #23). Nothing the gateway serves may come from a docstring: the
+    OpenAPI document is the same as the one of an app built with them."""
+    assert live.proc is not None
+    argv = Path(f"/proc/{live.proc.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-OO" in argv, argv
+    served = httpx.get(live.url + "/schema/openapi.json", timeout=30)
+    assert served.status_code == 200
+    assert served.json() == document
