@@ -62,6 +62,21 @@ async def list_accounts(session: AsyncSession) -> list[Account]:
     return list((await session.exec(select(Account).order_by(col(Account.created_at)))).all())
 
 
+async def find_accounts(
+    session: AsyncSession, search: str | None, *, limit: int, offset: int = 0, hidden: str | None = None
+) -> list[Account]:
+    """Accounts by name, `limit` of them from `offset`: those whose name contains `search` (any case) or
+    whose id it is, every one without it; never the one named `hidden`."""
+    stmt = select(Account)
+    if search:
+        name = col(Account.name)
+        stmt = stmt.where((name.icontains(search, autoescape=True)) | (col(Account.id) == search))
+    if hidden is not None:
+        stmt = stmt.where(col(Account.name) != hidden)
+    stmt = stmt.order_by(col(Account.name)).offset(offset).limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
 async def set_account_status(session: AsyncSession, name_or_id: str, status: AccountStatus) -> Account:
     account = await get_account(session, name_or_id)
     account.status = status

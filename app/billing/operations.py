@@ -37,6 +37,12 @@ class Operations:
         async with self.sessionmaker() as session:
             return await accounts.list_accounts(session)
 
+    async def find_accounts(
+        self, search: str | None, *, limit: int, offset: int = 0, hidden: str | None = None
+    ) -> list[Account]:
+        async with self.sessionmaker() as session:
+            return await accounts.find_accounts(session, search, limit=limit, offset=offset, hidden=hidden)
+
     async def get_account(self, name_or_id: str) -> Account:
         async with self.sessionmaker() as session:
             return await accounts.get_account(session, name_or_id)

@@ -4,9 +4,11 @@ the admin API's and the CLI's are."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
+from litestar.params import QueryParameter
 
 from app.accounts.models import AccountStatus
 from app.console import users
@@ -14,12 +16,17 @@ from app.console.models import Role
 from app.console.pages import redirect, render, usd
 from app.console.resources import operations, resources
 from app.core.db import unit_of_work
+from app.core.edge import NO_NUL
 from app.core.errors import GatewayError, InvalidRequest
 from app.core.money import parse_usd
 from app.core.params import NamePath
 
 HOME = "/console/operator"
 HOUSE = "__house__"
+PAGE = 50
+Search = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
+PageNumber = Annotated[int, QueryParameter(ge=1, le=10_000)]
+Verify = Annotated[bool, QueryParameter()]
 
 
 def _text(form: Any, name: str) -> str:
@@ -42,21 +49,31 @@ async def _act(request: Request[Any, Any, Any], back: str, work: Any, notice: st
     return redirect(request, back, notice=notice.format(result=result))
 
 
+def _showing(account: str) -> str:
+    """The accounts page showing this account, wherever its name puts it among the pages."""
+    return f"{HOME}?{urlencode({'q': account})}"
+
+
 async def _balance_text(work: Any) -> str:
     return usd(await work)
 
 
 @get("/operator")
-async def operator_home(request: Request[Any, Any, Any]) -> Response[Any]:
+async def operator_home(
+    request: Request[Any, Any, Any], q: Search = None, page: PageNumber = 1, verify: Verify = False
+) -> Response[Any]:
+    """One page of accounts (by name, or those `q` finds) and their people. The ledger check sums every
+    ledger entry, a table that only grows: it runs when asked (`verify`), not on every load (issue #23)."""
     ops = operations(request)
-    accounts = [a for a in await ops.list_accounts() if a.name != HOUSE]
+    found = await ops.find_accounts(q, limit=PAGE + 1, offset=(page - 1) * PAGE, hidden=HOUSE)
+    accounts = found[:PAGE]
     async with resources(request).sessionmaker() as session:
-        people = await users.list_users(session, None)
-    mismatches = await ops.verify_ledger()
+        people = await users.list_people(session, [a.id for a in accounts])
+    mismatches = await ops.verify_ledger() if verify else None
     names = {a.id: a.name for a in accounts}
     return render(
         request, "operator.html", accounts=accounts, people=people, names=names, mismatches=mismatches,
-        tiers=[t.name for t in await ops.list_tiers()],
+        tiers=[t.name for t in await ops.list_tiers()], q=q or "", page=page, has_more=len(found) > PAGE,
     )  # fmt: skip
 
 
@@ -75,12 +92,12 @@ async def move_money(request: Request[Any, Any, Any], account: NamePath) -> Resp
     try:
         amount = _usd(form, "amount")
     except GatewayError as exc:
-        return redirect(request, HOME, error=exc.message)
+        return redirect(request, _showing(account), error=exc.message)
     if form.get("kind") == "adjust":
         work = ops.adjust(account, amount, reason or "")
     else:
         work = ops.topup(account, amount, reason)
-    return await _act(request, HOME, _balance_text(work), "Done: the balance is now {result}.")
+    return await _act(request, _showing(account), _balance_text(work), "Done: the balance is now {result}.")
 
 
 @post("/operator/accounts/{account:str}/status", status_code=303)
@@ -88,7 +105,7 @@ async def set_status(request: Request[Any, Any, Any], account: NamePath) -> Resp
     form = await request.form()
     status = AccountStatus.SUSPENDED if form.get("status") == "suspended" else AccountStatus.ACTIVE
     work = operations(request).set_account_status(account, status)
-    return await _act(request, HOME, work, f"Account {status.value}.")
+    return await _act(request, _showing(account), work, f"Account {status.value}.")
 
 
 @post("/operator/users", status_code=303)

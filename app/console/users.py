@@ -105,6 +105,13 @@ async def list_users(session: AsyncSession, account_id: str | None) -> list[Cons
     return list((await session.exec(stmt)).all())
 
 
+async def list_people(session: AsyncSession, account_ids: list[str]) -> list[ConsoleUser]:
+    """The operators and the people of these accounts."""
+    account = col(ConsoleUser.account_id)
+    stmt = select(ConsoleUser).where(account.is_(None) | account.in_(account_ids))
+    return list((await session.exec(stmt.order_by(col(ConsoleUser.created_at)))).all())
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> ConsoleUser | None:
     user = await find_user(session, email or "")
     stored = user.password_hash if user is not None and user.disabled_at is None else None
