@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import update
+from sqlmodel import col
 
 from app.accounts import service as accounts
 from app.accounts.models import Account
@@ -17,7 +18,8 @@ from app.console import users
 from app.console.models import Role
 from app.core.db import SessionMaker, unit_of_work
 from tests.conftest import ADMIN_TOKEN
-from tests.console.conftest import PASSWORD, sign_in
+from tests.console.browser import PASSWORD
+from tests.console.conftest import csrf_of, sign_in
 
 ROW = re.compile(r'<tr id="acct-([^"]+)">')
 
@@ -33,14 +35,18 @@ def listed(html: str) -> list[str]:
     return ROW.findall(html)
 
 
+async def new_account(sessionmaker: SessionMaker, prefix: str) -> Account:
+    async with unit_of_work(sessionmaker) as session:
+        return await accounts.create_account(session, f"{prefix}-{uuid.uuid4().hex[:8]}")
+
+
 async def test_the_ledger_check_runs_when_the_operator_asks(
     operator: AsyncTestClient[Any], sessionmaker: SessionMaker
 ) -> None:
-    name = f"drift-{uuid.uuid4().hex[:8]}"
-    async with unit_of_work(sessionmaker) as session:
-        account = await accounts.create_account(session, name)
+    account = await new_account(sessionmaker, "drift")
+    name = account.name
     async with unit_of_work(sessionmaker) as session:  # a balance its ledger does not explain
-        await session.exec(update(Account).where(Account.id == account.id).values(balance=123))  # type: ignore[call-overload]
+        await session.exec(update(Account).where(col(Account.id) == account.id).values(balance=123))
     try:
         page = await operator.get("/console/operator", params={"q": name})
         assert page.status_code == 200
@@ -55,7 +61,7 @@ async def test_the_ledger_check_runs_when_the_operator_asks(
         assert "$0.00" in section  # the ledger's sum, beside the drifted balance
     finally:
         async with unit_of_work(sessionmaker) as session:
-            await session.exec(update(Account).where(Account.id == account.id).values(balance=0))  # type: ignore[call-overload]
+            await session.exec(update(Account).where(col(Account.id) == account.id).values(balance=0))
 
 
 async def test_accounts_come_a_page_at_a_time_and_a_search_finds_one(
@@ -94,16 +100,18 @@ async def test_bad_paging_or_search_is_a_clear_400(operator: AsyncTestClient[Any
 async def test_an_invitation_names_its_account_by_name(
     operator: AsyncTestClient[Any], sessionmaker: SessionMaker
 ) -> None:
-    name = f"inv-{uuid.uuid4().hex[:8]}"
-    async with unit_of_work(sessionmaker) as session:
-        account = await accounts.create_account(session, name)
-    page = await operator.get("/console/operator", params={"q": name})
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
+    account = await new_account(sessionmaker, "inv")
+    page = await operator.get("/console/operator", params={"q": account.name})
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     answer = await operator.post(
         "/console/operator/users",
-        data={"csrf": csrf.group(1), "email": email, "account": name, "role": "member", "password": PASSWORD},
+        data={
+            "csrf": csrf_of(page.text),
+            "email": email,
+            "account": account.name,
+            "role": "member",
+            "password": PASSWORD,
+        },
     )
     assert answer.status_code == 200 and "can sign in now" in answer.text
     async with sessionmaker() as session:
@@ -114,14 +122,11 @@ async def test_an_invitation_names_its_account_by_name(
 async def test_after_moving_money_the_page_shows_that_account(
     operator: AsyncTestClient[Any], sessionmaker: SessionMaker
 ) -> None:
-    async with unit_of_work(sessionmaker) as session:
-        account = await accounts.create_account(session, f"zz-{uuid.uuid4().hex[:8]}")  # past the first page
+    account = await new_account(sessionmaker, "zz")  # past the first page
     page = await operator.get("/console/operator")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
     answer = await operator.post(
         f"/console/operator/accounts/{account.id}/money",
-        data={"csrf": csrf.group(1), "amount": "3.25", "kind": "topup"},
+        data={"csrf": csrf_of(page.text), "amount": "3.25", "kind": "topup"},
         follow_redirects=False,
     )
     assert answer.status_code == 303 and answer.headers["location"] == f"/console/operator?q={account.id}"
