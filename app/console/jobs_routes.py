@@ -3,10 +3,9 @@ events with every attempt and a redeliver button), and the gallery of stored ima
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.params import QueryParameter
 from sqlmodel import col, select
 
 from app.billing import ledger
@@ -14,7 +13,7 @@ from app.billing.schemas import entry_public
 from app.console.pages import redirect, render
 from app.console.resources import account_id, resources
 from app.core.errors import GatewayError, NotFound
-from app.core.params import IdPath
+from app.core.params import FormQuery, IdPath, PageNumber
 from app.core.queue import transaction
 from app.jobs.models import Job, JobKind, JobStatus
 from app.jobs.schemas import job_public
@@ -22,8 +21,6 @@ from app.webhooks import service as webhooks
 
 PAGE = 50
 LINK_TTL_SECONDS = 3600
-Filter = Annotated[str | None, QueryParameter(max_length=200)]
-PageNumber = Annotated[int, QueryParameter(ge=1, le=10_000)]
 
 
 async def _own_job(request: Request[Any, Any, Any], job_id: str) -> Job:
@@ -38,9 +35,9 @@ async def _own_job(request: Request[Any, Any, Any], job_id: str) -> Job:
 @get("/jobs")
 async def jobs_page(
     request: Request[Any, Any, Any],
-    kind: Filter = None,
-    status: Filter = None,
-    model: Filter = None,
+    kind: FormQuery = None,
+    status: FormQuery = None,
+    model: FormQuery = None,
     page: PageNumber = 1,
 ) -> Response[Any]:
     stmt = select(Job).where(col(Job.account_id) == account_id(request), col(Job.deleted_at).is_(None))

@@ -16,16 +16,13 @@ from app.console.models import Role
 from app.console.pages import redirect, render, usd
 from app.console.resources import operations, resources
 from app.core.db import unit_of_work
-from app.core.edge import NO_NUL
 from app.core.errors import GatewayError, InvalidRequest
 from app.core.money import parse_usd
-from app.core.params import NamePath
+from app.core.params import FormQuery, NamePath, PageNumber
 
 HOME = "/console/operator"
 HOUSE = "__house__"
 PAGE = 50
-Search = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
-PageNumber = Annotated[int, QueryParameter(ge=1, le=10_000)]
 Verify = Annotated[bool, QueryParameter()]
 
 
@@ -60,7 +57,7 @@ async def _balance_text(work: Any) -> str:
 
 @get("/operator")
 async def operator_home(
-    request: Request[Any, Any, Any], q: Search = None, page: PageNumber = 1, verify: Verify = False
+    request: Request[Any, Any, Any], q: FormQuery = None, page: PageNumber = 1, verify: Verify = False
 ) -> Response[Any]:
     """One page of accounts (by name, or those `q` finds) and their people. The ledger check sums every
     ledger entry, a table that only grows: it runs when asked (`verify`), not on every load (issue #23)."""

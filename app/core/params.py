@@ -21,6 +21,10 @@ NamePath = Annotated[str, PathParameter(min_length=1, max_length=200, pattern=NO
 ModelPath = Annotated[str, PathParameter(min_length=1, max_length=300, pattern=NO_NUL)]
 """A model name in a path (`/v1/models/openai/gpt-4o`: it may hold slashes)."""
 NameQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=200, pattern=NO_NUL)]
+FormQuery = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
+"""A console page's filter or search, as its GET form sends it (empty when left blank)."""
+PageNumber = Annotated[int, QueryParameter(ge=1, le=10_000)]
+"""A console page's page number."""
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items, 1 to 100.")]
 Order = Annotated[Literal["asc", "desc"], QueryParameter(description="Sort order by creation time.")]
 Cursor64 = Annotated[int | None, QueryParameter(ge=0, le=INT64_MAX, description="Items with a smaller id.")]

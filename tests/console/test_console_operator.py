@@ -1,5 +1,6 @@
 """The operator's accounts page stays the same size as accounts and the ledger grow: a page of accounts at
-a time (or those a search finds) with their people, and the ledger check when the operator asks for it."""
+a time (or those a search finds) with their people, and the ledger check when the operator asks for it.
+The console pages' query parameters are typed text: a bad one is a 400 envelope naming it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from app.console.models import Role
 from app.core.db import SessionMaker, unit_of_work
 from tests.conftest import ADMIN_TOKEN
 from tests.console.browser import PASSWORD
-from tests.console.conftest import csrf_of, sign_in
+from tests.console.conftest import MakePerson, csrf_of, sign_in
 
 ROW = re.compile(r'<tr id="acct-([^"]+)">')
 
@@ -91,10 +92,37 @@ async def test_accounts_come_a_page_at_a_time_and_a_search_finds_one(
     assert len(listed(everyone.text)) <= 50
 
 
-@pytest.mark.parametrize("params", [{"page": "0"}, {"page": "x"}, {"q": "a\x00b"}, {"q": "x" * 201}])
-async def test_bad_paging_or_search_is_a_clear_400(operator: AsyncTestClient[Any], params: dict[str, str]) -> None:
+BAD_QUERIES = [
+    ({"page": "0"}, "invalid_value"),
+    ({"page": "9" * 40}, "invalid_value"),
+    ({"page": "x"}, "invalid_type"),
+    ({"verify": "maybe"}, "invalid_type"),
+    ({"q": "a\x00b"}, "invalid_value"),
+    ({"q": "x" * 201}, "invalid_value"),
+]
+
+
+@pytest.mark.parametrize(("params", "code"), BAD_QUERIES)
+async def test_bad_paging_or_search_is_a_clear_400(
+    operator: AsyncTestClient[Any], params: dict[str, str], code: str
+) -> None:
     answer = await operator.get("/console/operator", params=params)
     assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == code and error["param"] == next(iter(params)), error
+
+
+@pytest.mark.parametrize("name", ["kind", "status", "model"])
+async def test_the_jobs_page_refuses_a_nul_in_a_filter(
+    client: AsyncTestClient[Any], make_person: MakePerson, name: str
+) -> None:
+    """The jobs page's filters are the same typed text as the operator's search (a NUL reached the
+    database before)."""
+    client.cookies.clear()
+    await sign_in(client, (await make_person()).email)
+    answer = await client.get("/console/jobs", params={name: "image\x00"})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == name, answer.text
+    assert (await client.get("/console/jobs", params={name: ""})).status_code == 200
 
 
 async def test_an_invitation_names_its_account_by_name(
