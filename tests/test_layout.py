@@ -120,3 +120,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "| run the test suite | `make test` |" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_process_on_postgresql_leaves_sqlite_unloaded() -> None:
+    """sqlite3, aiosqlite and SQLAlchemy's SQLite dialect (1.4 MB resident) are for processes on SQLite:
+    on PostgreSQL the app, its engine and the driver-level SQL load none of them, as a process on SQLite
+    loads no PostgreSQL dialect (the test above)."""
+    sqlite_only = {"sqlite3", "_sqlite3", "aiosqlite", "sqlalchemy.dialects.sqlite", "app.core.adapters.sqlite"}
+    code = (
+        "import sys; import uvicorn; from app.api.main import create_app; create_app(); "
+        "from app.core.db import create_engine, driver_sql; from app.core.settings import Settings; "
+        "from app.core.outage import is_database_outage; "
+        "engine = create_engine(Settings()); driver_sql(engine.dialect); is_database_outage(OSError()); "
+        f"print(sorted(set(sys.modules) & {sqlite_only!r}), engine.dialect.name)"
+    )
+    env = {**os.environ, "HEYTOKEN_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/test"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[] postgresql"

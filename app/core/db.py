@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import importlib
 import itertools
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -23,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.adapters import BUSY_SECONDS, connect_inline
 from app.core.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -119,6 +117,11 @@ class DriverSQL:
             name = f"{dialect.name}+{dialect.driver}"
             raise ValueError(f"unsupported database driver {name}: use sqlite+aiosqlite or postgresql+asyncpg")
         self.sqlite = dialect.name == "sqlite"
+        self._sqlite_error: type[Exception] = Exception
+        if self.sqlite:
+            import sqlite3  # here: a process on PostgreSQL never loads it
+
+            self._sqlite_error = sqlite3.Error
         self.quote: Callable[[str], str] = dialect.identifier_preparer.quote
         self._dialect = dialect
         # What a JSON column's bind processor calls: the serializer every engine is made with
@@ -185,13 +188,13 @@ class DriverSQL:
         if isinstance(params, list) and len(params) == 1:
             params = params[0]
         if self.sqlite:
-            return await _run_on_aiosqlite(conn, statement, params)
+            return await _run_on_aiosqlite(conn, statement, params, self._sqlite_error)
         result = await conn.exec_driver_sql(statement, params)
         return list(result.all()) if result.returns_rows else []
 
 
 async def _run_on_aiosqlite(
-    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
+    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]], error: type[Exception]
 ) -> list[Any]:
     # Straight on the aiosqlite connection: SQLAlchemy's adapter makes three or four calls per statement
     # (cursor, execute, fetch, close), this makes one (two for executemany) — each a hop to aiosqlite's
@@ -206,9 +209,9 @@ async def _run_on_aiosqlite(
             await cursor.close()
             return []
         return list(await driver.execute_fetchall(statement, params))
-    except sqlite3.Error as exc:
+    except error as exc:  # sqlite3.Error
         # As SQLAlchemy would raise it: callers tell a refused row (IntegrityError) from the rest by class.
-        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(statement, params, exc, error) from exc
 
 
 @functools.cache
@@ -247,6 +250,8 @@ per thread; the web process's sessions), so none is closed and opened again unde
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
+        from app.core.adapters.sqlite import BUSY_SECONDS, connect_inline  # not loaded on PostgreSQL
+
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):

@@ -8,7 +8,6 @@ ERROR traceback per request (which would bury everything else while the outage l
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -62,10 +61,15 @@ _OUTAGE_CLASSES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Timeou
 _SQLITE_OUTAGES = frozenset({14, 5, 6, 7, 8, 10, 13, 15})
 
 
+def _from_sqlite3(exc: BaseException | None) -> bool:
+    # By module, as asyncpg's by name: a process on PostgreSQL never imports sqlite3 to test for its errors.
+    return type(exc).__module__ == "sqlite3"
+
+
 def _is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.Error):
+    if _from_sqlite3(exc):
         return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_OUTAGES
-    if isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, sqlite3.Error):
+    if isinstance(exc, sa_exc.DBAPIError) and _from_sqlite3(exc.orig):
         return exc.connection_invalidated  # else the sqlite3 error (next in the chain) decides
     if isinstance(exc, _OUTAGE_CLASSES):
         return True

@@ -35,8 +35,8 @@ class JobLogRetention:
     def __init__(self, engine: AsyncEngine, *, days: int, batch: int, interval: float) -> None:
         self._engine = engine
         self._days = days
-        # On SQLite the DELETE runs on the event loop (app/core/adapters.py InlineConnection): ~8 µs of
-        # CPU a row, so a batch is held to what keeps every request's wait under a millisecond.
+        # On SQLite the DELETE runs on the event loop (InlineConnection, app/core/adapters/sqlite.py):
+        # ~8 µs of CPU a row, so a batch is held to what keeps every request's wait under a millisecond.
         self._batch = min(batch, SQLITE_BATCH) if engine.dialect.name == "sqlite" else batch
         self._interval = interval
         self._next = interval

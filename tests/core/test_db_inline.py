@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from app.core.adapters import CHECKPOINT_EVERY, InlineConnection
+from app.core.adapters.sqlite import CHECKPOINT_EVERY, InlineConnection
 from app.core.db import create_engine
 from app.core.settings import Settings
 

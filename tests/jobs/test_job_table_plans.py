@@ -80,3 +80,28 @@ async def test_the_recurring_queries_of_the_jobs_table_use_an_index(settings: Se
             assert not [row[-1] for row in plan if row[-1].startswith("SCAN jobs")], plan
     finally:
         await engine.dispose()
+
+
+async def test_the_media_indexes_leave_the_job_log_out_on_both_databases(settings: Settings) -> None:
+    """The partial indexes come from the migrations (the models name no dialect's WHERE, so neither
+    dialect's package is loaded by the other database's processes): a job-log row is in the retention
+    index only, a media row in the three media indexes only."""
+    where = {
+        "ix_jobs_log_created": "stage IS NULL",
+        "ix_jobs_media_account_created": "stage IS NOT NULL",
+        "ix_jobs_media_kind_account_id": "stage IS NOT NULL",
+        "ix_jobs_media_stage_poll": "stage IS NOT NULL",
+    }
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            if settings.is_sqlite():
+                sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
+            else:
+                sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'jobs'"
+            found = {name: definition for name, definition in (await conn.execute(text(sql))).all()}
+    finally:
+        await engine.dispose()
+    for name, condition in where.items():
+        # PostgreSQL prints its own form of the WHERE: "WHERE (stage IS NULL)"
+        assert condition in found[name].replace("(", "").replace(")", "").split("WHERE")[-1], found[name]
