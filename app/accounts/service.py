@@ -62,6 +62,14 @@ async def list_accounts(session: AsyncSession) -> list[Account]:
     return list((await session.exec(select(Account).order_by(col(Account.created_at)))).all())
 
 
+async def accounts_after(session: AsyncSession, after: str | None, *, limit: int) -> list[Account]:
+    """`limit` accounts in the order they were made (ids are ULIDs), from the one after `after`."""
+    stmt = select(Account)
+    if after is not None:
+        stmt = stmt.where(col(Account.id) > after)
+    return list((await session.exec(stmt.order_by(col(Account.id)).limit(limit))).all())
+
+
 async def find_accounts(
     session: AsyncSession, search: str | None, *, limit: int, offset: int = 0, hidden: str | None = None
 ) -> list[Account]:

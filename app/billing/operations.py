@@ -33,9 +33,9 @@ class Operations:
                 raise InvalidRequest(f"No tier named {tier!r}.", param="tier")
             return await accounts.create_account(session, name, tier=tier)
 
-    async def list_accounts(self) -> list[Account]:
+    async def accounts_page(self, after: str | None, *, limit: int) -> list[Account]:
         async with self.sessionmaker() as session:
-            return await accounts.list_accounts(session)
+            return await accounts.accounts_after(session, after, limit=limit)
 
     async def find_accounts(
         self, search: str | None, *, limit: int, offset: int = 0, hidden: str | None = None

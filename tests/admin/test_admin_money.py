@@ -70,47 +70,44 @@ async def test_topups_are_idempotent_and_adjustments_need_a_reason(
     assert (await client.get("/admin/ledger/verify", headers=ADMIN_HEADERS)).json()["ok"] is True
 
 
-async def test_limits_prices_and_tiers(client: AsyncTestClient[Any], tenant: Tenant) -> None:
-    limited = await client.patch(
-        f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"rpm": 5, "tpm": 0, "max_streams": None}
-    )
-    assert limited.json()["limits"] == {"rpm": 5, "rph": None, "tpm": 0, "max_streams": None}
-    bad = await client.patch(f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"rpm": -1})
-    assert bad.status_code == 400 and bad.json()["error"]["param"] == "rpm"
-    # A PATCH changes what it names: a limit left out keeps its value, null inherits again; a nested
-    # `limits` object names them too.
-    kept = await client.patch(f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"rph": 7})
-    assert kept.json()["limits"] == {"rpm": 5, "rph": 7, "tpm": 0, "max_streams": None}
-    nested = await client.patch(
-        f"/admin/keys/{tenant.key_id}", headers=ADMIN_HEADERS, json={"limits": {"rpm": None, "tpm": 9}}
-    )
-    assert nested.json()["limits"] == {"rpm": None, "rph": 7, "tpm": 9, "max_streams": None}
-    for body, param in (({"status": None}, "status"), ({"limits": None}, "limits"), ({"tier": 5}, "tier")):
-        refused = await client.patch(f"/admin/accounts/{tenant.account_id}", headers=ADMIN_HEADERS, json=body)
-        assert refused.status_code == 400 and refused.json()["error"]["param"] == param, refused.text
-    model = f"m-{uuid.uuid4().hex[:6]}"
-    price = await client.put(
-        f"/admin/prices/{model}",
-        headers=ADMIN_HEADERS,
-        json={"input_per_mtok": 150_000, "output_per_mtok": 600_000, "per_image": {"1024x1024/hd": 80_000}},
-    )
-    assert price.json()["input_per_mtok"] == 150_000
-    assert any(p["model"] == model for p in (await client.get("/admin/prices", headers=ADMIN_HEADERS)).json()["data"])
-    negative = await client.put(f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"output_per_mtok": -1})
-    assert negative.status_code == 400
-    for table in ({"1024x1024/hd": -1}, {"1024x1024/hd": True}, ["80000"]):
-        refused = await client.put(f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"per_image": table})
-        assert refused.status_code == 400 and refused.json()["error"]["param"].startswith("per_image"), refused.text
-    by_size = await client.put(
-        f"/admin/prices/{model}", headers=ADMIN_HEADERS, json={"per_video_second_by_size": {"1280x720": 90_000}}
-    )
-    assert by_size.json()["per_video_second_by_size"] == {"1280x720": 90_000}
-    assert by_size.json()["per_image"] == {"1024x1024/hd": 80_000}, "a PUT of one table keeps the other"
-    assert (await client.delete(f"/admin/prices/{model}", headers=ADMIN_HEADERS)).status_code == 200
-    assert (await client.delete(f"/admin/prices/{model}", headers=ADMIN_HEADERS)).status_code == 404
-    tier = await client.put("/admin/tiers/enterprise", headers=ADMIN_HEADERS, json={"rpm": 10_000})
-    assert tier.json()["limits"]["rpm"] == 10_000
-    unknown = await client.patch(
-        f"/admin/accounts/{tenant.account_id}", headers=ADMIN_HEADERS, json={"tier": "no-such-tier"}
-    )
-    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "tier"
+async def test_the_account_list_and_an_accounts_ledger_come_in_pages(client: AsyncTestClient[Any]) -> None:
+    """Neither answer grows with the number of accounts or with history: pages of `limit`, followed by
+    their cursors, give every account once in the order made, and every ledger entry once, newest first."""
+    made = [
+        (await client.post("/admin/accounts", headers=ADMIN_HEADERS, json={"name": name()})).json() for _ in range(3)
+    ]
+    seen: list[str] = []
+    query: dict[str, Any] = {"limit": 2}
+    for _ in range(1000):
+        page = (await client.get("/admin/accounts", headers=ADMIN_HEADERS, params=query)).json()
+        assert len(page["data"]) <= 2
+        seen += [a["id"] for a in page["data"]]
+        assert (page["first_id"], page["last_id"]) == (page["data"][0]["id"], page["data"][-1]["id"])
+        if not page["has_more"]:
+            break
+        query["after"] = page["last_id"]
+    assert len(seen) == len(set(seen))
+    assert [i for i in seen if i in {a["id"] for a in made}] == [a["id"] for a in made]
+    whole = (await client.get("/admin/accounts", headers=ADMIN_HEADERS, params={"after": made[0]["id"]})).json()
+    assert [a["id"] for a in whole["data"]][:2] == [made[1]["id"], made[2]["id"]]
+
+    path = f"/admin/accounts/{made[0]['id']}"
+    for cents in (100, 200, 300):
+        await client.post(f"{path}/topups", headers=ADMIN_HEADERS, json={"amount": cents * 10_000, "reason": "t"})
+    first = (await client.get(f"{path}/ledger", headers=ADMIN_HEADERS, params={"limit": 2})).json()
+    assert [e["amount"] for e in first["data"]] == [3_000_000, 2_000_000] and first["has_more"] is True
+    rest = (await client.get(f"{path}/ledger", headers=ADMIN_HEADERS, params={"before": first["last_id"]})).json()
+    assert [e["amount"] for e in rest["data"]] == [1_000_000] and rest["has_more"] is False
+    assert rest["first_id"] == rest["last_id"] == rest["data"][0]["id"]
+
+    # A malformed id is one that names nothing (404, as for an id in a path); a bad number is a 400.
+    for url, params, param, status in (
+        ("/admin/accounts", {"limit": 0}, "limit", 400),
+        ("/admin/accounts", {"limit": 101}, "limit", 400),
+        ("/admin/accounts", {"after": "acct\x00"}, "after", 404),
+        (f"{path}/ledger", {"before": -1}, "before", 400),
+        (f"{path}/ledger", {"limit": "x"}, "limit", 400),
+    ):
+        bad = await client.get(url, headers=ADMIN_HEADERS, params=params)
+        assert bad.status_code == status, (url, params, bad.text)
+        assert bad.json()["error"]["param"] == param and bad.json()["error"]["code"], bad.json()

@@ -7,8 +7,6 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.billing.schemas import LedgerEntryObject
-
 LimitValues = dict[str, int | None]
 """rpm, rph, tpm, max_streams: null inherits (key → account → tier → defaults), 0 is unlimited."""
 
@@ -95,16 +93,14 @@ class AdminStatus(msgspec.Struct, kw_only=True):
 class AccountList(msgspec.Struct, kw_only=True):
     object: Literal["list"]
     data: list[AdminAccount]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
     object: Literal["list"]
     data: list[AdminApiKey]
-
-
-class LedgerList(msgspec.Struct, kw_only=True):
-    object: Literal["list"]
-    data: list[LedgerEntryObject]
 
 
 class PriceList(msgspec.Struct, kw_only=True):

@@ -22,7 +22,6 @@ from app.api.admin.answers import (
     Balance,
     CodeList,
     CreatedApiKey,
-    LedgerList,
     LedgerVerification,
     PriceList,
     PriceObject,
@@ -46,12 +45,12 @@ from app.api.admin.schemas import (
 from app.api.api_docs import docs
 from app.api.deps import resources_of
 from app.billing.operations import Operations
-from app.billing.schemas import entry_public
+from app.billing.schemas import LedgerPage, entry_public
 from app.core.db import to_unix
 from app.core.edge import is_clean_id
 from app.core.errors import InvalidRequest
 from app.core.money import format_usd, parse_usd
-from app.core.params import NamePath
+from app.core.params import Cursor64, IdQuery, NamePath, PageLimit
 
 
 def _ops(request: Request[Any, Any, Any]) -> Operations:
@@ -79,14 +78,23 @@ def _model_path(model: str) -> str:
     return model
 
 
+def _page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"object": "list", "data": data, "has_more": has_more, "first_id": first, "last_id": last}
+
+
 @post("/accounts", status_code=201, operation_id="adminCreateAccount", responses=docs(AdminAccount, 409, status=201))
 async def create_account(request: Request[Any, Any, Any], data: JSONBody[AccountCreateBody]) -> dict[str, Any]:
     return account_public(await _ops(request).create_account(data.name, data.tier))
 
 
 @get("/accounts", operation_id="adminListAccounts", responses=docs(AccountList))
-async def list_accounts(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"object": "list", "data": [account_public(a) for a in await _ops(request).list_accounts()]}
+async def list_accounts(
+    request: Request[Any, Any, Any], limit: PageLimit = 100, after: IdQuery = None
+) -> dict[str, Any]:
+    """Accounts in the order they were made, `limit` a page; the next page is `after=<last_id>`."""
+    found = await _ops(request).accounts_page(after, limit=limit + 1)
+    return _page([account_public(a) for a in found[:limit]], has_more=len(found) > limit)
 
 
 @get("/accounts/{account:str}", operation_id="adminGetAccount", responses=docs(AdminAccount, 404))
@@ -168,11 +176,15 @@ async def adjust(request: Request[Any, Any, Any], account: NamePath, data: JSONB
     return {"object": "balance", "account": account, "balance": balance, "balance_usd": format_usd(balance)}
 
 
-@get("/accounts/{account:str}/ledger", operation_id="adminLedger", responses=docs(LedgerList, 404))
-async def account_ledger(request: Request[Any, Any, Any], account: NamePath) -> dict[str, Any]:
+@get("/accounts/{account:str}/ledger", operation_id="adminLedger", responses=docs(LedgerPage, 404))
+async def account_ledger(
+    request: Request[Any, Any, Any], account: NamePath, limit: PageLimit = 100, before: Cursor64 = None
+) -> dict[str, Any]:
+    """An account's ledger, newest first, `limit` entries a page; the next page is `before=<last_id>`."""
     ops = _ops(request)
     found = await ops.get_account(account)
-    return {"object": "list", "data": [entry_public(e) for e in await ops.ledger_page(found.id, limit=100)]}
+    entries = await ops.ledger_page(found.id, limit=limit + 1, before=before)
+    return _page([entry_public(e) for e in entries[:limit]], has_more=len(entries) > limit)
 
 
 @get("/ledger/verify", operation_id="adminVerifyLedger", responses=docs(LedgerVerification))
