@@ -98,11 +98,17 @@ async def find_user(session: AsyncSession, email: str) -> ConsoleUser | None:
     return (await session.exec(stmt)).first()
 
 
-async def list_users(session: AsyncSession, account_id: str | None) -> list[ConsoleUser]:
-    stmt = select(ConsoleUser).order_by(col(ConsoleUser.created_at))
+async def list_users(
+    session: AsyncSession, account_id: str | None, *, after: str | None = None, limit: int | None = None
+) -> list[ConsoleUser]:
+    """People in the order they were made (ids are ULIDs): an account's, or everyone; `limit` of them
+    from the one after `after`."""
+    stmt = select(ConsoleUser).order_by(col(ConsoleUser.id))
     if account_id is not None:
         stmt = stmt.where(col(ConsoleUser.account_id) == account_id)
-    return list((await session.exec(stmt)).all())
+    if after is not None:
+        stmt = stmt.where(col(ConsoleUser.id) > after)
+    return list((await session.exec(stmt.limit(limit))).all())
 
 
 async def list_people(session: AsyncSession, account_ids: list[str]) -> list[ConsoleUser]:

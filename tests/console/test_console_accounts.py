@@ -67,6 +67,25 @@ async def test_admin_api_invites_a_user_who_signs_in(client: AsyncTestClient[Any
     assert (await sign_in(client, email, "not the password")).status_code == 401
 
 
+async def test_admin_api_lists_people_in_pages(client: AsyncTestClient[Any]) -> None:
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    assert (await client.post("/admin/accounts", json={"name": name}, headers=ADMIN_HEADERS)).status_code == 201
+    made = []
+    for _ in range(3):
+        body = {"account": name, "email": f"{uuid.uuid4().hex[:6]}@example.com", "password": PASSWORD}
+        made.append((await client.post("/admin/users", json=body, headers=ADMIN_HEADERS)).json()["id"])
+    first = (await client.get("/admin/users", params={"account": name, "limit": 2}, headers=ADMIN_HEADERS)).json()
+    assert [u["id"] for u in first["data"]] == made[:2] and first["has_more"] is True
+    query = {"account": name, "after": first["last_id"]}
+    rest = (await client.get("/admin/users", params=query, headers=ADMIN_HEADERS)).json()
+    assert [u["id"] for u in rest["data"]] == made[2:] and rest["has_more"] is False
+    assert rest["first_id"] == rest["last_id"] == made[2]
+    everyone = (await client.get("/admin/users", params={"limit": 100}, headers=ADMIN_HEADERS)).json()
+    assert len(everyone["data"]) <= 100
+    bad = await client.get("/admin/users", params={"limit": 0}, headers=ADMIN_HEADERS)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
+
+
 @pytest.fixture
 async def stripe_app(settings: Settings) -> Any:
     configured = settings.model_copy(

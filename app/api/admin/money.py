@@ -44,6 +44,7 @@ from app.api.admin.schemas import (
 )
 from app.api.api_docs import docs
 from app.api.deps import resources_of
+from app.api.lists import list_page
 from app.billing.operations import Operations
 from app.billing.schemas import LedgerPage, entry_public
 from app.core.db import to_unix
@@ -78,11 +79,6 @@ def _model_path(model: str) -> str:
     return model
 
 
-def _page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "has_more": has_more, "first_id": first, "last_id": last}
-
-
 @post("/accounts", status_code=201, operation_id="adminCreateAccount", responses=docs(AdminAccount, 409, status=201))
 async def create_account(request: Request[Any, Any, Any], data: JSONBody[AccountCreateBody]) -> dict[str, Any]:
     return account_public(await _ops(request).create_account(data.name, data.tier))
@@ -94,7 +90,7 @@ async def list_accounts(
 ) -> dict[str, Any]:
     """Accounts in the order they were made, `limit` a page; the next page is `after=<last_id>`."""
     found = await _ops(request).accounts_page(after, limit=limit + 1)
-    return _page([account_public(a) for a in found[:limit]], has_more=len(found) > limit)
+    return list_page([account_public(a) for a in found[:limit]], has_more=len(found) > limit)
 
 
 @get("/accounts/{account:str}", operation_id="adminGetAccount", responses=docs(AdminAccount, 404))
@@ -184,7 +180,7 @@ async def account_ledger(
     ops = _ops(request)
     found = await ops.get_account(account)
     entries = await ops.ledger_page(found.id, limit=limit + 1, before=before)
-    return _page([entry_public(e) for e in entries[:limit]], has_more=len(entries) > limit)
+    return list_page([entry_public(e) for e in entries[:limit]], has_more=len(entries) > limit)
 
 
 @get("/ledger/verify", operation_id="adminVerifyLedger", responses=docs(LedgerVerification))

@@ -11,10 +11,12 @@ from litestar.params import FromQuery, JSONBody
 from app.accounts import service as accounts
 from app.api.api_docs import docs
 from app.api.deps import resources_of
+from app.api.lists import list_page
 from app.console import users
 from app.console.models import ConsoleUser, Role
 from app.core.db import to_unix, unit_of_work
 from app.core.edge import NO_NUL, Name
+from app.core.params import IdQuery, PageLimit
 
 Email = Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL)]
 Password = Annotated[str, msgspec.Meta(max_length=users.MAX_PASSWORD)]
@@ -40,6 +42,9 @@ class UserObject(msgspec.Struct, kw_only=True):
 class UserList(msgspec.Struct, kw_only=True):
     object: Literal["list"]
     data: list[UserObject]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
 
 
 def user_public(user: ConsoleUser) -> dict[str, Any]:
@@ -62,11 +67,17 @@ async def create_user(request: Request[Any, Any, Any], data: JSONBody[UserCreate
 
 
 @get("/users", operation_id="adminListUsers", responses=docs(UserList, 404))
-async def list_users(request: Request[Any, Any, Any], account: FromQuery[Name | None] = None) -> dict[str, Any]:
+async def list_users(
+    request: Request[Any, Any, Any],
+    account: FromQuery[Name | None] = None,
+    limit: PageLimit = 100,
+    after: IdQuery = None,
+) -> dict[str, Any]:
+    """People in the order they were made, `limit` a page; the next page is `after=<last_id>`."""
     async with resources_of(request).sessionmaker() as session:
         owner = await accounts.get_account(session, account) if account else None
-        rows = await users.list_users(session, owner.id if owner else None)
-    return {"object": "list", "data": [user_public(u) for u in rows]}
+        rows = await users.list_users(session, owner.id if owner else None, after=after, limit=limit + 1)
+    return list_page([user_public(u) for u in rows[:limit]], has_more=len(rows) > limit)
 
 
 HANDLERS = [create_user, list_users]

@@ -10,6 +10,7 @@ from litestar.params import FromQuery, JSONBody
 
 from app.api.api_docs import docs
 from app.api.deps import principal_of, resources_of
+from app.api.lists import list_page
 from app.billing.operations import Operations
 from app.billing.schemas import AccountObject, LedgerPage, RedeemBody, Redemption, Usage, entry_public
 from app.core.money import format_usd
@@ -64,14 +65,7 @@ async def list_ledger(
     request: Request[Any, Any, Any], limit: PageLimit = 20, before: Cursor64 = None
 ) -> dict[str, Any]:
     entries = await _ops(request).ledger_page(principal_of(request).account_id, limit=limit + 1, before=before)
-    page = entries[:limit]
-    return {
-        "object": "list",
-        "data": [entry_public(e) for e in page],
-        "has_more": len(entries) > limit,
-        "first_id": page[0].id if page else None,
-        "last_id": page[-1].id if page else None,
-    }
+    return list_page([entry_public(e) for e in entries[:limit]], has_more=len(entries) > limit)
 
 
 @post("/redeem", status_code=200, operation_id="redeemCode", responses=docs(Redemption, 404, 409))

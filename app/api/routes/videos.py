@@ -14,6 +14,7 @@ from app.api.api_docs import docs
 from app.api.api_edge import body_of, uploads_of
 from app.api.deps import principal_of, resources_of, set_rate_headers
 from app.api.idempotency import idempotent_response
+from app.api.lists import list_page
 from app.api.videos_openapi import JsonOrMultipart
 from app.channels.routing import pick
 from app.core.errors import NotFound, PayloadTooLarge
@@ -155,9 +156,7 @@ async def list_videos(
             status=status,
             model=model,
         )
-    data = [video_object(job) for job in jobs]
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return _json({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more})
+    return _json(list_page([video_object(job) for job in jobs], has_more=has_more))
 
 
 @get("/videos/{video_id:str}/content", operation_id="downloadVideoContent", status_code=302, responses=docs(None, 404))

@@ -21,6 +21,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from app.api.api_docs import docs
 from app.api.deps import principal_of, resources_of
+from app.api.lists import list_page
 from app.core.errors import NotFound
 from app.core.params import IdPath, IdQuery, Order, PageLimit
 from app.core.queue import transaction
@@ -160,8 +161,7 @@ async def list_webhook_events(
             descending=order == "desc",
         )
         data = await service.render_events(session, events)
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}
+    return list_page(data, has_more=has_more)
 
 
 @get("/webhooks/events/{event_id:str}", operation_id="retrieveWebhookEvent", responses=docs(WebhookEventObject, 404))
