@@ -47,8 +47,8 @@ def test_dependency_rule(package: str, forbidden: tuple[str, ...]) -> None:
 def test_web_process_leaves_worker_libraries_unloaded() -> None:
     """Pillow and PyAV (local-provider files), httpx (media adapters, webhook delivery) and Dramatiq's
     own package are for the workers: the web process never imports them (each costs resident memory
-    and start-up time in every web process). Nor PostgreSQL's SQLAlchemy dialect before an engine on
-    PostgreSQL needs it (~1.5 MB and ~37 ms of start-up on SQLite)."""
+    and start-up time in every web process). Nor PostgreSQL's SQLAlchemy dialect and asyncpg before an
+    engine on PostgreSQL needs them (~1.5 MB and ~37 ms of start-up on SQLite)."""
     worker_only = {"PIL", "av", "boto3", "botocore", "httpx", "httpx_aiohttp", "dramatiq"}
     # Nor what only the CLI, the migrations or the tests use (issue #23: measured per library with
     # `python -X importtime` and RSS, docs/architecture.md), nor the S3 backend on local storage.
@@ -58,7 +58,7 @@ def test_web_process_leaves_worker_libraries_unloaded() -> None:
     code = (
         "import sys; import uvicorn; from app.api.main import create_app; create_app(); "
         f"print(sorted(({{m.split('.')[0] for m in sys.modules}} | set(sys.modules)) & {worker_only!r}), "
-        "'sqlalchemy.dialects.postgresql' in sys.modules)"
+        "bool({'sqlalchemy.dialects.postgresql', 'asyncpg'} & set(sys.modules)))"
     )
     env = {k: v for k, v in os.environ.items() if k != "HEYTOKEN_DATABASE_URL"}  # the default: SQLite
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
