@@ -58,16 +58,12 @@ async def get_account(session: AsyncSession, name_or_id: str) -> Account:
     return account
 
 
-async def list_accounts(session: AsyncSession) -> list[Account]:
-    return list((await session.exec(select(Account).order_by(col(Account.created_at)))).all())
-
-
-async def accounts_after(session: AsyncSession, after: str | None, *, limit: int) -> list[Account]:
-    """`limit` accounts in the order they were made (ids are ULIDs), from the one after `after`."""
-    stmt = select(Account)
+async def list_accounts(session: AsyncSession, *, after: str | None = None, limit: int | None = None) -> list[Account]:
+    """Accounts in the order they were made (ids are ULIDs); `limit` of them from the one after `after`."""
+    stmt = select(Account).order_by(col(Account.id))
     if after is not None:
         stmt = stmt.where(col(Account.id) > after)
-    return list((await session.exec(stmt.order_by(col(Account.id)).limit(limit))).all())
+    return list((await session.exec(stmt.limit(limit))).all())
 
 
 async def find_accounts(

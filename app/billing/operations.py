@@ -35,7 +35,7 @@ class Operations:
 
     async def accounts_page(self, after: str | None, *, limit: int) -> list[Account]:
         async with self.sessionmaker() as session:
-            return await accounts.accounts_after(session, after, limit=limit)
+            return await accounts.list_accounts(session, after=after, limit=limit)
 
     async def find_accounts(
         self, search: str | None, *, limit: int, offset: int = 0, hidden: str | None = None

@@ -117,11 +117,6 @@ class DriverSQL:
             name = f"{dialect.name}+{dialect.driver}"
             raise ValueError(f"unsupported database driver {name}: use sqlite+aiosqlite or postgresql+asyncpg")
         self.sqlite = dialect.name == "sqlite"
-        self._sqlite_error: type[Exception] = Exception
-        if self.sqlite:
-            import sqlite3  # here: a process on PostgreSQL never loads it
-
-            self._sqlite_error = sqlite3.Error
         self.quote: Callable[[str], str] = dialect.identifier_preparer.quote
         self._dialect = dialect
         # What a JSON column's bind processor calls: the serializer every engine is made with
@@ -188,13 +183,13 @@ class DriverSQL:
         if isinstance(params, list) and len(params) == 1:
             params = params[0]
         if self.sqlite:
-            return await _run_on_aiosqlite(conn, statement, params, self._sqlite_error)
+            return await _run_on_aiosqlite(conn, statement, params)
         result = await conn.exec_driver_sql(statement, params)
         return list(result.all()) if result.returns_rows else []
 
 
 async def _run_on_aiosqlite(
-    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]], error: type[Exception]
+    conn: AsyncConnection, statement: str, params: tuple[Any, ...] | list[tuple[Any, ...]]
 ) -> list[Any]:
     # Straight on the aiosqlite connection: SQLAlchemy's adapter makes three or four calls per statement
     # (cursor, execute, fetch, close), this makes one (two for executemany) — each a hop to aiosqlite's
@@ -209,9 +204,9 @@ async def _run_on_aiosqlite(
             await cursor.close()
             return []
         return list(await driver.execute_fetchall(statement, params))
-    except error as exc:  # sqlite3.Error
+    except conn.dialect.loaded_dbapi.Error as exc:  # sqlite3.Error, from the driver: never imported here
         # As SQLAlchemy would raise it: callers tell a refused row (IntegrityError) from the rest by class.
-        raise DBAPIError.instance(statement, params, exc, error) from exc
+        raise DBAPIError.instance(statement, params, exc, conn.dialect.loaded_dbapi.Error) from exc
 
 
 @functools.cache

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 
 from app.core.adapters.sqlite import CHECKPOINT_EVERY, InlineConnection
-from app.core.db import create_engine
+from app.core.db import create_engine, driver_sql
 from app.core.settings import Settings
 
 
@@ -132,5 +132,23 @@ async def test_a_process_keeps_its_connections_under_a_workers_concurrency(tmp_p
             gate.set()
             await asyncio.gather(*steps)
         assert len(opened) == 8
+    finally:
+        await engine.dispose()
+
+
+async def test_the_driver_level_sql_raises_sqlalchemys_classes(tmp_path: Path) -> None:
+    """DriverSQL runs statements on aiosqlite directly; its errors still come as SQLAlchemy's classes
+    (a refused row is an IntegrityError), with sqlite3's error underneath."""
+    engine = create_engine(_settings(tmp_path))
+    try:
+        async with engine.begin() as conn:
+            sql = driver_sql(engine.dialect)
+            await sql.run(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY)", ())
+            await sql.run(conn, "INSERT INTO t VALUES (?)", (1,))
+            with pytest.raises(exc.IntegrityError) as refused:
+                await sql.run(conn, "INSERT INTO t VALUES (?)", [(2,), (1,)])
+            assert isinstance(refused.value.orig, sqlite3.IntegrityError)
+            with pytest.raises(exc.OperationalError):
+                await sql.run(conn, "SELEC 1", ())
     finally:
         await engine.dispose()
